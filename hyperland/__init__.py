@@ -1,0 +1,47 @@
+"""hyperland: object landmarks from self-supervised hypercolumn features."""
+
+__version__ = "0.1.0"
+
+from .config import ModelConfig  # noqa: E402
+from .errors import (  # noqa: E402
+    BackboneMismatchError,
+    ChecksumMismatchError,
+    HyperlandError,
+    InvalidImageError,
+    InvalidKeypointsError,
+    InvalidLayerError,
+    ManifestError,
+    ModelNotFoundError,
+    NotFittedError,
+    OfflineModeError,
+    WeightsMismatchError,
+    WeightsNotPublishedError,
+)
+from .images import load_image  # noqa: E402
+from .loading import DEFAULT_MODEL, list_models, load  # noqa: E402
+from .manifest import ManifestEntry, load_manifest  # noqa: E402
+from .model import HyperlandModel  # noqa: E402
+
+__all__ = [
+    "DEFAULT_MODEL",
+    "BackboneMismatchError",
+    "ChecksumMismatchError",
+    "HyperlandError",
+    "HyperlandModel",
+    "InvalidImageError",
+    "InvalidKeypointsError",
+    "InvalidLayerError",
+    "ManifestEntry",
+    "ManifestError",
+    "ModelConfig",
+    "ModelNotFoundError",
+    "NotFittedError",
+    "OfflineModeError",
+    "WeightsMismatchError",
+    "WeightsNotPublishedError",
+    "__version__",
+    "list_models",
+    "load",
+    "load_image",
+    "load_manifest",
+]

@@ -1,0 +1,77 @@
+"""Typed exceptions. Every message says what was received, what was expected and how to fix it."""
+
+from __future__ import annotations
+
+
+class HyperlandError(Exception):
+    """Base class of every error hyperland raises on purpose."""
+
+
+class ModelNotFoundError(HyperlandError, LookupError):
+    """A model name, repo or directory that does not resolve to a model."""
+
+
+class WeightsNotPublishedError(ModelNotFoundError):
+    """A manifest entry whose weights are not published yet; the message says how to reproduce them."""
+
+
+class OfflineModeError(ModelNotFoundError):
+    """Offline (HF_HUB_OFFLINE / local_files_only) and the files are not in the cache."""
+
+
+class ChecksumMismatchError(HyperlandError):
+    """A downloaded file whose sha256 differs from the pinned one. The bad file is removed from the cache."""
+
+
+class ManifestError(HyperlandError, ValueError):
+    """weights_manifest.json (or a model config.json) failed validation."""
+
+
+class WeightsMismatchError(HyperlandError):
+    """A weights file whose keys or shapes do not match the architecture (strict loading)."""
+
+
+class InvalidImageError(HyperlandError, ValueError):
+    """An image that cannot be read or has the wrong shape, type or values."""
+
+
+class InvalidKeypointsError(HyperlandError, ValueError):
+    """Keypoints of the wrong shape, count or values."""
+
+
+class InvalidLayerError(HyperlandError, ValueError):
+    """Feature layers that the architecture does not have."""
+
+
+class NotFittedError(HyperlandError, AttributeError):
+    """A head used before fit(). Subclasses AttributeError like scikit-learn's NotFittedError."""
+
+
+class BackboneMismatchError(HyperlandError):
+    """A head loaded with a different backbone than it was fitted on."""
+
+
+class DatasetError(HyperlandError, ValueError):
+    """An annotation file or dataset layout that cannot be read."""
+
+
+class CheckpointError(HyperlandError):
+    """A training checkpoint or run directory that cannot be resumed or exported."""
+
+
+__all__ = [
+    "BackboneMismatchError",
+    "CheckpointError",
+    "ChecksumMismatchError",
+    "DatasetError",
+    "HyperlandError",
+    "InvalidImageError",
+    "InvalidKeypointsError",
+    "InvalidLayerError",
+    "ManifestError",
+    "ModelNotFoundError",
+    "NotFittedError",
+    "OfflineModeError",
+    "WeightsMismatchError",
+    "WeightsNotPublishedError",
+]

@@ -1,0 +1,224 @@
+"""Model names → local files. All Hub traffic goes through huggingface_hub (cache, offline, mirrors).
+
+Sources, parsed here and nowhere else (see :func:`parse_source`):
+
+* a manifest name (``celeba-r50``, ``random-r18``) from ``weights_manifest.json``;
+* ``hf-hub:org/name[@revision]`` — a model directory on the Hub;
+* a local model directory (``config.json`` + ``model.safetensors``);
+* ``timm:ARCH[.tag]`` — any timm architecture.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal, Optional
+
+from huggingface_hub import hf_hub_download
+from huggingface_hub.errors import (
+    EntryNotFoundError,
+    HfHubHTTPError,
+    LocalEntryNotFoundError,
+    RepositoryNotFoundError,
+    RevisionNotFoundError,
+)
+
+from . import __version__
+from .config import CONFIG_NAME, WEIGHTS_NAME
+from .errors import ChecksumMismatchError, ModelNotFoundError, OfflineModeError, WeightsNotPublishedError
+from .manifest import ManifestEntry, load_manifest
+
+logger = logging.getLogger(__name__)
+
+SourceKind = Literal["builtin", "manifest", "hub", "dir", "timm"]
+_TRUE = {"1", "on", "yes", "true"}
+
+
+@dataclass(frozen=True)
+class Source:
+    """A parsed model reference. ``value`` is a name, repo_id, directory or timm architecture."""
+
+    kind: SourceKind
+    value: str
+    revision: Optional[str] = None
+    entry: Optional[ManifestEntry] = None
+
+
+def parse_source(name: str | os.PathLike, *, manifest: Optional[dict[str, ManifestEntry]] = None) -> Source:
+    """Decide what ``name`` refers to, without touching the network."""
+    if isinstance(name, os.PathLike):
+        return Source("dir", os.fspath(name))
+    if not isinstance(name, str) or not name.strip():
+        raise ModelNotFoundError(f"Model name {name!r} is empty or not a string. Try one of hyperland.list_models().")
+    name = name.strip()
+    if name.startswith("hf-hub:"):
+        ref = name[len("hf-hub:"):]
+        repo_id, _, revision = ref.partition("@")
+        if repo_id.count("/") != 1 or not all(repo_id.split("/")):
+            raise ModelNotFoundError(f"'{name}': expected 'hf-hub:org/name' or 'hf-hub:org/name@revision'.")
+        return Source("hub", repo_id, revision or None)
+    if name.startswith("timm:"):
+        arch = name[len("timm:"):]
+        if not arch:
+            raise ModelNotFoundError("'timm:' needs an architecture, e.g. 'timm:resnet50' or 'timm:resnet50.a1_in1k'.")
+        return Source("timm", arch)
+    entries = load_manifest() if manifest is None else manifest
+    if name in entries:
+        entry = entries[name]
+        return Source("builtin" if entry.status == "builtin" else "manifest", name, entry.revision, entry)
+    if Path(name).expanduser().is_dir():
+        return Source("dir", str(Path(name).expanduser()))
+    looks_like_path = os.sep in name or name.startswith((".", "~")) or (os.altsep and os.altsep in name)
+    if looks_like_path:
+        raise ModelNotFoundError(
+            f"Model directory '{name}' does not exist. A model directory holds {CONFIG_NAME} and {WEIGHTS_NAME} "
+            "(write one with model.save_pretrained(DIR))."
+        )
+    close = difflib.get_close_matches(name, list(entries), n=3, cutoff=0.5)
+    hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+    raise ModelNotFoundError(
+        f"Unknown model '{name}'.{hint} Known names: {', '.join(sorted(entries))}; or use "
+        "'hf-hub:org/name[@revision]', 'timm:ARCH' or a local model directory."
+    )
+
+
+def offline_requested(local_files_only: Optional[bool] = None) -> bool:
+    """``local_files_only`` if given, else the HF_HUB_OFFLINE environment variable (read at call time)."""
+    if local_files_only is not None:
+        return bool(local_files_only)
+    return os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in _TRUE
+
+
+def sha256_file(path: str | Path, *, chunk: int = 1 << 20) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(chunk):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _evict(path: Path) -> None:
+    """Remove a cached file: the snapshot link and the blob it points to, so it is never served again."""
+    try:
+        blob = path.resolve()
+    except OSError:
+        blob = path
+    for p in {path, blob}:
+        try:
+            p.unlink()
+        except FileNotFoundError:
+            pass
+
+
+def download_file(
+    repo_id: str,
+    filename: str,
+    *,
+    revision: Optional[str] = None,
+    sha256: Optional[str] = None,
+    cache_dir: Optional[str | Path] = None,
+    local_files_only: Optional[bool] = None,
+) -> Path:
+    """Fetch one file through huggingface_hub (cache first); verify its full sha256 when one is pinned."""
+    offline = offline_requested(local_files_only)
+    where = f"{repo_id}/{filename}" + (f"@{revision}" if revision else "")
+    try:
+        path = Path(
+            hf_hub_download(
+                repo_id,
+                filename,
+                revision=revision,
+                cache_dir=cache_dir,
+                local_files_only=offline,
+                library_name="hyperland",
+                library_version=__version__,
+                endpoint=os.environ.get("HF_ENDPOINT") or None,
+            )
+        )
+    except LocalEntryNotFoundError as exc:
+        if offline:
+            raise OfflineModeError(
+                f"'{where}' is not in the local cache ({cache_dir or 'default HF cache'}) and offline mode is on "
+                "(HF_HUB_OFFLINE=1 or local_files_only=True). Run the same load once with network access "
+                "(unset HF_HUB_OFFLINE) to fill the cache, or point cache_dir= at a cache that has it."
+            ) from exc
+        raise ModelNotFoundError(
+            f"Could not reach the Hub for '{where}' and it is not cached ({exc}). Check your connection or "
+            "HF_ENDPOINT, or load a local model directory."
+        ) from exc
+    except RevisionNotFoundError as exc:
+        raise ModelNotFoundError(f"Revision '{revision}' does not exist in '{repo_id}'. Check the @revision.") from exc
+    except RepositoryNotFoundError as exc:
+        raise ModelNotFoundError(
+            f"Hub repository '{repo_id}' not found (or private: log in with `hf auth login`)."
+        ) from exc
+    except EntryNotFoundError as exc:
+        raise ModelNotFoundError(
+            f"'{filename}' not found in '{repo_id}'" + (f" at {revision}" if revision else "")
+            + f". A hyperland model repo holds {CONFIG_NAME} and {WEIGHTS_NAME}."
+        ) from exc
+    except HfHubHTTPError as exc:
+        raise ModelNotFoundError(f"Hub request for '{where}' failed: {exc}") from exc
+    if sha256 is not None:
+        actual = sha256_file(path)
+        if actual != sha256:
+            _evict(path)
+            raise ChecksumMismatchError(
+                f"sha256 mismatch for '{where}': expected {sha256}, got {actual}. The file was removed from the "
+                "cache; loading again downloads it anew. If it persists, the repository changed under a pinned "
+                "revision or a mirror serves other bytes — report it."
+            )
+    return path
+
+
+def fetch_model_dir(
+    repo_id: str,
+    *,
+    revision: Optional[str] = None,
+    filename: str = WEIGHTS_NAME,
+    sha256: Optional[str] = None,
+    cache_dir: Optional[str | Path] = None,
+    local_files_only: Optional[bool] = None,
+) -> tuple[Path, Path]:
+    """Download config.json and the weights of a Hub model directory; return their local paths."""
+    kw = dict(revision=revision, cache_dir=cache_dir, local_files_only=local_files_only)
+    config = download_file(repo_id, CONFIG_NAME, **kw)  # type: ignore[arg-type]
+    weights = download_file(repo_id, filename, sha256=sha256, **kw)  # type: ignore[arg-type]
+    return config, weights
+
+
+def require_published(entry: ManifestEntry) -> None:
+    if entry.status == "unpublished":
+        raise WeightsNotPublishedError(
+            f"The weights of '{entry.name}' ({entry.architecture}, trained on {entry.data}) are not published yet. "
+            f"To get them, {entry.how_to_get()}"
+        )
+
+
+def push_folder(folder: str | Path, repo_id: str, *, private: bool = False, token: Optional[str] = None,
+                commit_message: str = "Upload hyperland model", revision: Optional[str] = None) -> str:
+    """Create ``repo_id`` if needed and upload ``folder`` with huggingface_hub; return the commit URL."""
+    from huggingface_hub import HfApi
+
+    api = HfApi(endpoint=os.environ.get("HF_ENDPOINT") or None, token=token,
+                library_name="hyperland", library_version=__version__)
+    api.create_repo(repo_id, private=private, exist_ok=True)
+    info = api.upload_folder(folder_path=str(folder), repo_id=repo_id, commit_message=commit_message,
+                             revision=revision)
+    return str(getattr(info, "commit_url", info))
+
+
+__all__ = [
+    "Source",
+    "download_file",
+    "fetch_model_dir",
+    "offline_requested",
+    "parse_source",
+    "push_folder",
+    "require_published",
+    "sha256_file",
+]

@@ -1,0 +1,193 @@
+"""Anything image-like → validated float RGB tensors (3, H, W) in [0, 1].
+
+Accepted: file paths (str / os.PathLike), PIL images of any mode (EXIF orientation applied), numpy arrays
+(HW or HWC with 1, 3 or 4 channels; uint8, uint16 or float in [0, 1]), torch tensors (CHW or BCHW with 1 or
+3 channels; uint8 or float in [0, 1]) and lists/tuples mixing these, of any sizes.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Union
+
+import numpy as np
+import torch
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from .errors import InvalidImageError
+
+ImageLike = Union[str, os.PathLike, Image.Image, np.ndarray, torch.Tensor]
+Images = Union[ImageLike, Sequence[ImageLike]]
+
+_INT_MAX = {np.dtype(np.uint8): 255.0, np.dtype(np.uint16): 65535.0, np.dtype(np.int32): 65535.0}
+
+
+def _describe(x: Any) -> str:
+    if isinstance(x, (np.ndarray, torch.Tensor)):
+        return f"{type(x).__name__} of shape {tuple(x.shape)} and dtype {x.dtype}"
+    return type(x).__name__
+
+
+def _from_pil(img: Image.Image, *, source: str) -> torch.Tensor:
+    if img.width == 0 or img.height == 0:
+        raise InvalidImageError(f"{source}: image has zero size {img.size}. Expected at least 1x1 pixels.")
+    try:
+        img = ImageOps.exif_transpose(img)
+        if img.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
+            arr = np.asarray(img)
+            scale = 65535.0 if img.mode.startswith("I;16") else max(float(arr.max()), 1.0)
+            if img.mode == "F":
+                scale = 1.0
+            return _from_numpy(arr.astype(np.float32) / scale, source=source)
+        if img.mode == "P" and "transparency" in img.info:
+            img = img.convert("RGBA")
+        if img.mode != "RGB":
+            img = img.convert("RGB")
+        arr = np.asarray(img)
+    except (OSError, ValueError, SyntaxError) as exc:  # truncated or corrupt data surfaces on decode
+        raise InvalidImageError(f"{source}: cannot decode image ({exc}). Re-export or replace the file.") from exc
+    return torch.from_numpy(arr.copy()).permute(2, 0, 1).float().div_(255.0)
+
+
+def _from_path(path: str | os.PathLike) -> torch.Tensor:
+    p = Path(path)
+    if not p.is_file():
+        raise InvalidImageError(f"Image file not found: '{p}'. Check the path (relative paths start at {Path.cwd()}).")
+    if p.stat().st_size == 0:
+        raise InvalidImageError(f"Image file is empty (0 bytes): '{p}'.")
+    try:
+        with Image.open(p) as img:
+            img.load()
+            return _from_pil(img, source=str(p))
+    except UnidentifiedImageError as exc:
+        raise InvalidImageError(f"'{p}' is not an image PIL can read ({exc}).") from exc
+    except OSError as exc:
+        raise InvalidImageError(f"'{p}': cannot decode image ({exc}). The file may be truncated or corrupt.") from exc
+
+
+def _check_values(t: torch.Tensor, *, source: str) -> torch.Tensor:
+    if t.numel() == 0:
+        raise InvalidImageError(f"{source}: image has zero size {tuple(t.shape)}. Expected at least 1x1 pixels.")
+    if not torch.isfinite(t).all():
+        raise InvalidImageError(f"{source}: image contains NaN or inf pixels. Expected finite values in [0, 1].")
+    lo, hi = float(t.min()), float(t.max())
+    if lo < -1e-3 or hi > 1.0 + 1e-3:
+        raise InvalidImageError(
+            f"{source}: float pixel values span [{lo:g}, {hi:g}]. Expected [0, 1]: divide 8-bit data by 255 "
+            "or pass a uint8 array."
+        )
+    return t.clamp_(0.0, 1.0)
+
+
+def _channels_to_rgb(t: torch.Tensor, *, source: str) -> torch.Tensor:
+    c = t.shape[0]
+    if c == 1:
+        return t.expand(3, -1, -1).contiguous()
+    if c == 3:
+        return t
+    if c == 4:
+        return t[:3].contiguous()
+    raise InvalidImageError(f"{source}: got {c} channels. Expected 1 (grey), 3 (RGB) or 4 (RGBA).")
+
+
+def _from_numpy(arr: np.ndarray, *, source: str = "numpy array") -> torch.Tensor:
+    desc = f"{source} ({_describe(arr)})"
+    if arr.ndim == 2:
+        arr = arr[:, :, None]
+    if arr.ndim != 3:
+        raise InvalidImageError(f"{desc}: expected an HW or HWC array.")
+    if arr.dtype.kind in "ui":
+        if arr.dtype not in _INT_MAX:
+            raise InvalidImageError(f"{desc}: unsupported integer dtype. Use uint8, uint16 or float in [0, 1].")
+        t = torch.from_numpy(arr.astype(np.float32) / _INT_MAX[arr.dtype])
+    elif arr.dtype.kind == "f":
+        t = torch.from_numpy(np.ascontiguousarray(arr, dtype=np.float32))
+    elif arr.dtype.kind == "b":
+        t = torch.from_numpy(arr.astype(np.float32))
+    else:
+        raise InvalidImageError(f"{desc}: unsupported dtype. Use uint8, uint16 or float in [0, 1].")
+    t = t.permute(2, 0, 1)
+    return _channels_to_rgb(_check_values(t.clone(), source=desc), source=desc)
+
+
+def _from_tensor_chw(t: torch.Tensor, *, source: str) -> torch.Tensor:
+    desc = f"{source} ({_describe(t)})"
+    if t.dtype == torch.uint8:
+        t = t.float() / 255.0
+    elif t.is_floating_point():
+        t = t.float()
+    else:
+        raise InvalidImageError(f"{desc}: unsupported dtype. Use uint8 or float in [0, 1].")
+    if t.shape[0] not in (1, 3, 4):
+        raise InvalidImageError(
+            f"{desc}: expected channels first (C, H, W) with C in (1, 3, 4). For HWC data use "
+            "tensor.permute(2, 0, 1)."
+        )
+    return _channels_to_rgb(_check_values(t.clone(), source=desc), source=desc)
+
+
+def load_image(image: ImageLike) -> torch.Tensor:
+    """Read one image into a float32 RGB tensor (3, H, W) with values in [0, 1]."""
+    if isinstance(image, (str, os.PathLike)):
+        return _from_path(image)
+    if isinstance(image, Image.Image):
+        return _from_pil(image, source="PIL image")
+    if isinstance(image, np.ndarray):
+        return _from_numpy(image)
+    if isinstance(image, torch.Tensor):
+        if image.ndim != 3:
+            raise InvalidImageError(f"Tensor of shape {tuple(image.shape)}: expected one image (C, H, W).")
+        return _from_tensor_chw(image, source="tensor")
+    raise InvalidImageError(
+        f"Cannot read an image from a {type(image).__name__}. Expected a path, a PIL image, a numpy array "
+        "or a torch tensor."
+    )
+
+
+def is_single(images: Images) -> bool:
+    """True when ``images`` holds one image (as opposed to a list or a BCHW batch)."""
+    if isinstance(images, torch.Tensor):
+        return images.ndim == 3
+    return not isinstance(images, (list, tuple))
+
+
+def as_list(images: Images) -> list[ImageLike]:
+    """Split ``images`` into a list of single images without decoding them."""
+    if isinstance(images, torch.Tensor):
+        if images.ndim == 4:
+            return list(images.unbind(0))
+        if images.ndim == 3:
+            return [images]
+        raise InvalidImageError(
+            f"Tensor of shape {tuple(images.shape)}: expected (C, H, W) or (B, C, H, W)."
+        )
+    if isinstance(images, (list, tuple)):
+        if len(images) == 0:
+            raise InvalidImageError("Got an empty list of images. Pass at least one image.")
+        return list(images)
+    return [images]
+
+
+def image_size(image: ImageLike) -> tuple[int, int]:
+    """(H, W) of one image, reading only the header of files."""
+    if isinstance(image, (str, os.PathLike)):
+        try:
+            with Image.open(image) as img:
+                w, h = img.size
+                orient = img.getexif().get(0x0112, 1)
+        except (OSError, UnidentifiedImageError) as exc:
+            raise InvalidImageError(f"'{image}': cannot read image header ({exc}).") from exc
+        return (w, h) if orient in (5, 6, 7, 8) else (h, w)
+    if isinstance(image, Image.Image):
+        w, h = ImageOps.exif_transpose(image).size
+        return h, w
+    if isinstance(image, np.ndarray):
+        return int(image.shape[0]), int(image.shape[1])
+    if isinstance(image, torch.Tensor):
+        return int(image.shape[-2]), int(image.shape[-1])
+    raise InvalidImageError(f"Cannot read an image from a {type(image).__name__}.")
+
+
+__all__ = ["ImageLike", "Images", "as_list", "image_size", "is_single", "load_image"]

@@ -1,0 +1,119 @@
+"""hyperland.load(): one entry point for every model source (see hub.parse_source)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import replace
+from pathlib import Path
+from typing import Any, Optional
+
+import torch
+
+from .backbone import create_backbone, load_weights
+from .config import CONFIG_NAME, WEIGHTS_NAME, ModelConfig
+from .errors import ModelNotFoundError
+from .hub import fetch_model_dir, parse_source, require_published
+from .manifest import ManifestEntry, load_manifest
+from .model import HyperlandModel
+
+DEFAULT_MODEL = "random-r18"
+
+
+def _from_files(config_path: Path, weights_path: Path, **overrides: Any) -> HyperlandModel:
+    config = ModelConfig.from_file(config_path)
+    if overrides:
+        config = replace(config, **overrides)
+    backbone = create_backbone(config, seed=None)
+    load_weights(backbone, weights_path)
+    return HyperlandModel(config, backbone)
+
+
+def _timm_config(arch: str, **overrides: Any) -> ModelConfig:
+    """Config for ``timm:ARCH``: timm's default feature indices; stride >= 4 maps form the default hypercolumn."""
+    import timm
+
+    base = arch.split(".")[0]
+    if not timm.is_model(base):
+        raise ModelNotFoundError(f"timm has no architecture '{arch}'. See timm.list_models('{base[:4]}*').")
+    probe = ModelConfig(architecture=base, out_indices=(0,), **overrides)
+    with torch.device("meta"):
+        try:
+            m = timm.create_model(base, features_only=True, pretrained=False, img_size=probe.input_size)
+        except TypeError:
+            m = timm.create_model(base, features_only=True, pretrained=False)
+    info = m.feature_info
+    indices = tuple(info.out_indices)
+    layers = tuple(i for i, r in zip(indices, info.reduction()) if r >= 4) or indices
+    try:
+        cfg = timm.get_pretrained_cfg(arch)
+        mean, std = tuple(cfg.mean), tuple(cfg.std)  # type: ignore[union-attr]
+    except (AttributeError, RuntimeError, KeyError):
+        mean, std = probe.mean, probe.std
+    return ModelConfig(architecture=arch, out_indices=indices, layers=layers, mean=mean, std=std,
+                       name=f"timm:{arch}", **overrides)
+
+
+def load(
+    name: str | os.PathLike = DEFAULT_MODEL,
+    *,
+    device: Optional[str | torch.device] = None,
+    cache_dir: Optional[str | Path] = None,
+    local_files_only: Optional[bool] = None,
+    pretrained: Optional[bool] = None,
+    resize: Optional[int] = None,
+    border: Optional[int] = None,
+    manifest: Optional[dict[str, ManifestEntry]] = None,
+) -> HyperlandModel:
+    """Load a model by manifest name, ``hf-hub:org/name[@revision]``, local directory or ``timm:ARCH[.tag]``.
+
+    ``cache_dir`` / ``local_files_only`` go to huggingface_hub (``HF_HUB_OFFLINE=1`` and ``HF_ENDPOINT`` are
+    honoured). For ``timm:`` sources, ``pretrained`` defaults to True exactly when a tag is given
+    (``timm:resnet50.a1_in1k``). ``resize``/``border`` override the preprocessing of the config.
+    """
+    overrides = {k: v for k, v in (("resize", resize), ("border", border)) if v is not None}
+    src = parse_source(name, manifest=manifest)
+    if src.kind == "builtin":
+        assert src.entry is not None
+        entry = src.entry
+        config = ModelConfig(architecture=entry.architecture, name=entry.name,
+                             provenance={"source": "builtin", "seed": entry.seed, "license": entry.license},
+                             **overrides)
+        model = HyperlandModel(config, create_backbone(config, seed=entry.seed))
+    elif src.kind == "manifest":
+        assert src.entry is not None
+        require_published(src.entry)
+        e = src.entry
+        assert e.repo_id is not None
+        cfg_path, w_path = fetch_model_dir(e.repo_id, revision=e.revision, filename=e.filename, sha256=e.sha256,
+                                           cache_dir=cache_dir, local_files_only=local_files_only)
+        model = _from_files(cfg_path, w_path, name=e.name, **overrides)
+    elif src.kind == "hub":
+        cfg_path, w_path = fetch_model_dir(src.value, revision=src.revision, cache_dir=cache_dir,
+                                           local_files_only=local_files_only)
+        model = _from_files(cfg_path, w_path, **overrides)
+    elif src.kind == "dir":
+        d = Path(src.value)
+        if not d.is_dir():
+            raise ModelNotFoundError(f"Model directory '{d}' does not exist.")
+        missing = [f for f in (CONFIG_NAME, WEIGHTS_NAME) if not (d / f).is_file()]
+        if missing:
+            raise ModelNotFoundError(
+                f"'{d}' is not a model directory: {', '.join(missing)} missing. Expected {CONFIG_NAME} + "
+                f"{WEIGHTS_NAME} (written by save_pretrained or `hyperland-train export`)."
+            )
+        model = _from_files(d / CONFIG_NAME, d / WEIGHTS_NAME, **overrides)
+    else:  # timm
+        tagged = "." in src.value
+        use_pretrained = tagged if pretrained is None else pretrained
+        config = _timm_config(src.value, **overrides)
+        model = HyperlandModel(config, create_backbone(config, pretrained=use_pretrained, seed=0))
+    return model.to(device) if device is not None else model
+
+
+def list_models(*, manifest: Optional[dict[str, ManifestEntry]] = None) -> dict[str, str]:
+    """Names in weights_manifest.json and their status ('builtin', 'published' or 'unpublished')."""
+    entries = load_manifest() if manifest is None else manifest
+    return {name: e.status for name, e in sorted(entries.items())}
+
+
+__all__ = ["DEFAULT_MODEL", "list_models", "load"]

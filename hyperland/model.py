@@ -1,0 +1,290 @@
+"""HyperlandModel: preprocessing, a timm backbone, hypercolumn extract() / sample(), save and push."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import tempfile
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any, Optional, Union
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from safetensors.torch import save_file
+from torch import nn
+from tqdm.auto import tqdm
+
+from .backbone import FeatureRunner, create_backbone
+from .config import CONFIG_NAME, WEIGHTS_NAME, ModelConfig
+from .errors import InvalidKeypointsError
+from .hypercolumn import Normalize, check_normalize, sample_layers, stack_layers
+from .images import Images, ImageLike, as_list, image_size, is_single, load_image
+from .modelcard import model_card
+
+logger = logging.getLogger(__name__)
+Points = Union[np.ndarray, torch.Tensor, Sequence[Any]]
+Size = tuple[int, int]
+
+
+def _progress(total: int, *, enabled: Optional[bool], desc: str) -> tqdm:
+    return tqdm(total=total, desc=desc, unit="img", disable=None if enabled is None else not enabled, leave=False)
+
+
+class HyperlandModel(nn.Module):
+    """A frozen backbone that turns images into hypercolumns. Build with :func:`hyperland.load`."""
+
+    def __init__(self, config: ModelConfig, backbone: nn.Module) -> None:
+        super().__init__()
+        self.config = config
+        self.backbone = backbone.eval()
+        self._runner = FeatureRunner(backbone, config.architecture)
+        self._runner.check(config.layers, config.layers or ())
+        self.register_buffer("_mean", torch.tensor(config.mean).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("_std", torch.tensor(config.std).view(1, 3, 1, 1), persistent=False)
+        self._fingerprint: Optional[str] = None
+
+    # ------------------------------------------------------------------ introspection
+    @property
+    def name(self) -> str:
+        return self.config.name or self.config.architecture
+
+    @property
+    def device(self) -> torch.device:
+        return self._mean.device
+
+    @property
+    def layers(self) -> tuple[int, ...]:
+        """Default feature indices that extract() stacks."""
+        return tuple(self.config.layers or ())
+
+    @property
+    def feature_info(self) -> list[dict[str, int]]:
+        """Index, channels and stride of every feature map this backbone builds (from timm)."""
+        r = self._runner
+        return [{"index": i, "channels": r.channels[i], "reduction": r.reduction[i]} for i in r.indices]
+
+    def num_channels(self, layers: Optional[Sequence[int]] = None) -> int:
+        """Channels of the hypercolumn for ``layers`` (default: the model's default layers)."""
+        return sum(self._runner.channels[i] for i in self._runner.check(layers, self.layers))
+
+    @property
+    def fingerprint(self) -> str:
+        """sha256 (16 hex) of the architecture, feature indices, preprocessing and weights: a head records it."""
+        if self._fingerprint is None:
+            h = hashlib.sha256()
+            c = self.config
+            h.update(json.dumps([c.architecture, c.out_indices, c.resize, c.border, c.mean, c.std]).encode())
+            for k, v in sorted(self.backbone.state_dict().items()):
+                h.update(k.encode())
+                h.update(v.detach().cpu().contiguous().view(-1).view(torch.uint8).numpy().tobytes())
+            self._fingerprint = h.hexdigest()[:16]
+        return self._fingerprint
+
+    def train(self, mode: bool = True) -> HyperlandModel:
+        """The backbone stays in eval mode (frozen BN statistics); use hyperland.train to train it."""
+        super().train(False)
+        return self
+
+    # ------------------------------------------------------------------ preprocessing
+    def _preprocess_one(self, img: torch.Tensor) -> torch.Tensor:
+        r, b = self.config.resize, self.config.border
+        x = img.to(self.device).unsqueeze(0)
+        if tuple(x.shape[-2:]) != (r, r):
+            x = F.interpolate(x, size=(r, r), mode="bilinear", align_corners=False, antialias=True)
+        if b:
+            x = x[..., b:r - b, b:r - b]
+        return x
+
+    def preprocess(self, images: Images) -> torch.Tensor:
+        """Images → normalised (B, 3, S, S) input on the model's device (resize, border crop, mean/std)."""
+        items = as_list(images)
+        batch = torch.cat([self._preprocess_one(load_image(im)) for im in items], dim=0)
+        return (batch - self._mean) / self._std
+
+    def to_input_coords(self, points: torch.Tensor, sizes: Sequence[Size]) -> torch.Tensor:
+        """(B, K, 2) pixel (x, y) in each original image → pixel coordinates of the network input."""
+        r, b = self.config.resize, self.config.border
+        hw = torch.tensor(sizes, dtype=points.dtype, device=points.device).view(-1, 1, 2)
+        scale = r / hw.flip(-1)  # (x scale, y scale)
+        return (points + 0.5) * scale - 0.5 - b
+
+    def from_input_coords(self, points: torch.Tensor, sizes: Sequence[Size]) -> torch.Tensor:
+        """Inverse of :meth:`to_input_coords`."""
+        r, b = self.config.resize, self.config.border
+        hw = torch.tensor(sizes, dtype=points.dtype, device=points.device).view(-1, 1, 2)
+        scale = hw.flip(-1) / r
+        return (points + b + 0.5) * scale - 0.5
+
+    # ------------------------------------------------------------------ features
+    @torch.no_grad()
+    def forward_features(self, x: torch.Tensor, *, layers: Optional[Sequence[int]] = None) -> list[torch.Tensor]:
+        """Feature maps of a preprocessed batch for ``layers`` (timm indices), running only as deep as needed."""
+        return self._runner(self.backbone, x, self._runner.check(layers, self.layers))
+
+    def iter_extract(
+        self,
+        images: Images,
+        *,
+        layers: Optional[Sequence[int]] = None,
+        size: Optional[Size] = None,
+        normalize: Normalize = "l2",
+        dtype: Optional[torch.dtype] = None,
+        batch_size: int = 32,
+        progress: Optional[bool] = None,
+    ) -> Iterator[torch.Tensor]:
+        """Yield hypercolumns batch by batch, (b, C, H, W) each; memory stays bounded by ``batch_size``."""
+        check_normalize(normalize)
+        items = as_list(images)
+        idx = self._runner.check(layers, self.layers)
+        if batch_size < 1:
+            raise ValueError(f"batch_size={batch_size}; expected a positive integer.")
+        with _progress(len(items), enabled=progress, desc="extract") as bar:
+            for start in range(0, len(items), batch_size):
+                chunk = items[start:start + batch_size]
+                feats = self.forward_features(self.preprocess(chunk), layers=idx)
+                grid = size or (max(f.shape[-2] for f in feats), max(f.shape[-1] for f in feats))
+                with torch.no_grad():
+                    yield stack_layers(feats, size=tuple(grid), normalize=normalize, dtype=dtype)
+                bar.update(len(chunk))
+
+    def extract(
+        self,
+        images: Images,
+        *,
+        layers: Optional[Sequence[int]] = None,
+        size: Optional[Size] = None,
+        normalize: Normalize = "l2",
+        dtype: Optional[torch.dtype] = None,
+        batch_size: int = 32,
+        progress: Optional[bool] = None,
+    ) -> torch.Tensor:
+        """Hypercolumns: (C, H, W) for one image, (B, C, H, W) for several.
+
+        ``layers`` are timm feature indices (ResNet 1..4 = layer1..layer4; default: the model's layers);
+        ``size`` is the output grid (default: the finest selected layer's grid); each layer is resized
+        bilinearly (align_corners=False), L2-normalised over channels when ``normalize="l2"``, and
+        concatenated. ``dtype`` (e.g. torch.float16) sets the output precision.
+        """
+        single = is_single(images)
+        n = len(as_list(images))
+        out: Optional[torch.Tensor] = None
+        pos = 0
+        for part in self.iter_extract(images, layers=layers, size=size, normalize=normalize, dtype=dtype,
+                                      batch_size=batch_size, progress=progress):
+            if out is None:
+                if part.shape[0] == n:
+                    out = part
+                else:
+                    out = torch.empty((n, *part.shape[1:]), dtype=part.dtype, device=part.device)
+            if out is not part:
+                out[pos:pos + part.shape[0]] = part
+            pos += part.shape[0]
+        assert out is not None
+        return out[0] if single else out
+
+    def _points_for(self, items: list[ImageLike], points: Points, single: bool) -> list[torch.Tensor]:
+        if single and not isinstance(points, torch.Tensor):
+            points = np.asarray(points, dtype=np.float32)
+        if isinstance(points, (np.ndarray, torch.Tensor)):
+            pts = torch.as_tensor(points, dtype=torch.float32)
+            if single and pts.ndim == 2:
+                pts = pts.unsqueeze(0)
+            if pts.ndim != 3 or pts.shape[-1] != 2 or pts.shape[0] != len(items):
+                raise InvalidKeypointsError(
+                    f"points of shape {tuple(pts.shape)} do not fit {len(items)} image(s). Expected "
+                    f"({len(items)}, K, 2) pixel (x, y)" + (" or (K, 2) for one image." if single else ".")
+                )
+            per = list(pts.unbind(0))
+        else:
+            per = [torch.as_tensor(np.asarray(p, dtype=np.float32)) for p in points]
+            if len(per) != len(items):
+                raise InvalidKeypointsError(f"Got {len(per)} point sets for {len(items)} images. Expected one each.")
+        for i, p in enumerate(per):
+            if p.ndim != 2 or p.shape[-1] != 2 or p.shape[0] == 0:
+                raise InvalidKeypointsError(f"points[{i}] has shape {tuple(p.shape)}. Expected (K, 2) with K >= 1.")
+            if not torch.isfinite(p).all():
+                raise InvalidKeypointsError(
+                    f"points[{i}] contains NaN or inf. sample() needs finite (x, y); drop missing landmarks first."
+                )
+        return per
+
+    def sample(
+        self,
+        images: Images,
+        points: Points,
+        *,
+        layers: Optional[Sequence[int]] = None,
+        normalize: Normalize = "l2",
+        dtype: Optional[torch.dtype] = None,
+        batch_size: int = 32,
+        progress: Optional[bool] = None,
+    ) -> torch.Tensor:
+        """Hypercolumn descriptors at pixel ``points`` (x, y) of each image as passed in: (B, K, C) or (K, C).
+
+        Every selected layer is sampled bilinearly at the points; no full hypercolumn is built. Points may
+        lie outside the image (they are clamped to the border, like extract()).
+        """
+        check_normalize(normalize)
+        single = is_single(images)
+        items = as_list(images)
+        per = self._points_for(items, points, single)
+        idx = self._runner.check(layers, self.layers)
+        s = self.config.input_size
+        outs = []
+        with _progress(len(items), enabled=progress, desc="sample") as bar:
+            for start in range(0, len(items), batch_size):
+                chunk = items[start:start + batch_size]
+                pts = per[start:start + batch_size]
+                if len({p.shape[0] for p in pts}) != 1:
+                    raise InvalidKeypointsError("Every image needs the same number of points K in one sample() call.")
+                sizes = [image_size(im) for im in chunk]
+                uv = self.to_input_coords(torch.stack(pts).to(self.device), sizes)
+                grid = (2 * uv + 1) / s - 1
+                feats = self.forward_features(self.preprocess(chunk), layers=idx)
+                with torch.no_grad():
+                    outs.append(sample_layers(feats, grid, normalize=normalize, dtype=dtype))
+                bar.update(len(chunk))
+        out = torch.cat(outs, dim=0)
+        return out[0] if single else out
+
+    # ------------------------------------------------------------------ persistence
+    def save_pretrained(self, directory: str | os.PathLike, *, card_extra: str = "") -> Path:
+        """Write the model directory: config.json, model.safetensors (backbone, timm keys), README.md."""
+        d = Path(directory)
+        d.mkdir(parents=True, exist_ok=True)
+        state = {k: v.detach().cpu().contiguous() for k, v in self.backbone.state_dict().items()}
+        _atomic(d / WEIGHTS_NAME, lambda p: save_file(state, str(p), metadata={"format": "pt"}))
+        _atomic(d / CONFIG_NAME, lambda p: Path(p).write_text(self.config.to_json(), encoding="utf-8"))
+        card = model_card(self.config, extra=card_extra)
+        _atomic(d / "README.md", lambda p: Path(p).write_text(card, encoding="utf-8"))
+        return d
+
+    def push_to_hub(self, repo_id: str, *, private: bool = False, token: Optional[str] = None,
+                    commit_message: str = "Upload hyperland model") -> str:
+        """save_pretrained() into a temporary folder and upload it with huggingface_hub; returns the commit URL."""
+        from .hub import push_folder
+
+        with tempfile.TemporaryDirectory(prefix="hyperland-push-") as tmp:
+            self.save_pretrained(tmp)
+            return push_folder(tmp, repo_id, private=private, token=token, commit_message=commit_message)
+
+
+def _atomic(path: Path, write: Any) -> None:
+    """Write through a temporary file in the same folder, fsync, then rename over ``path``."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    os.close(fd)
+    try:
+        write(tmp)
+        with open(tmp, "rb+") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+__all__ = ["HyperlandModel"]
