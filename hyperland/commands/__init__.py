@@ -1,0 +1,1 @@
+"""Subcommands of the ``hyperland`` CLI, one module each (see hyperland.cli)."""

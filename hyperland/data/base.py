@@ -1,0 +1,101 @@
+"""The dataset protocol: a sample is (image path, points (K, 2) float pixels, visible (K,) bool, meta).
+
+Coordinates are 0-based with pixel centres at integers: the centre of the top-left pixel is (0, 0).
+A sample may carry a crop ``box`` (x0, y0, x1, y1) in its image's pixels; :func:`load_sample` applies it
+and moves the points into the crop. A test sample's box never derives from its own labels.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional
+
+import numpy as np
+from PIL import Image, ImageOps
+
+from ..errors import DatasetError, InvalidImageError
+
+Box = tuple[float, float, float, float]
+
+
+@dataclass(frozen=True)
+class Sample:
+    image: Path
+    points: np.ndarray  # (K, 2) float32, NaN where missing
+    visible: np.ndarray  # (K,) bool
+    meta: dict[str, Any] = field(default_factory=dict)
+    box: Optional[Box] = None
+
+    def __post_init__(self) -> None:
+        pts = np.asarray(self.points, dtype=np.float32)
+        vis = np.asarray(self.visible, dtype=bool)
+        if pts.ndim != 2 or pts.shape[1] != 2 or vis.shape != (pts.shape[0],):
+            raise DatasetError(
+                f"{self.image}: points {pts.shape} / visible {vis.shape} do not agree. Expected (K, 2) and (K,)."
+            )
+        pts = pts.copy()
+        pts[~vis] = np.nan
+        object.__setattr__(self, "points", pts)
+        object.__setattr__(self, "visible", vis)
+
+    @property
+    def n_landmarks(self) -> int:
+        return int(self.points.shape[0])
+
+
+def load_sample(sample: Sample, *, size: Optional[int] = None) -> tuple[Image.Image, np.ndarray]:
+    """Open the image (EXIF applied, RGB), crop ``sample.box`` (zero padding outside the image) and optionally
+    resize the crop to ``size`` × ``size``; return it with the points in its pixel frame."""
+    try:
+        with Image.open(sample.image) as im:
+            img = ImageOps.exif_transpose(im).convert("RGB")
+    except (OSError, ValueError) as exc:
+        raise InvalidImageError(f"Cannot read '{sample.image}' ({exc}).") from exc
+    pts = sample.points.copy()
+    if sample.box is not None:
+        x0, y0, x1, y1 = sample.box
+        ix0, iy0 = int(round(x0)), int(round(y0))
+        side_w, side_h = max(1, int(round(x1 - x0))), max(1, int(round(y1 - y0)))
+        img = img.crop((ix0, iy0, ix0 + side_w, iy0 + side_h))
+        pts -= np.array([ix0, iy0], dtype=np.float32)
+    if size is not None and img.size != (size, size):
+        sx, sy = size / img.width, size / img.height
+        img = img.resize((size, size), Image.BILINEAR, reducing_gap=None)
+        pts = (pts + 0.5) * np.array([sx, sy], dtype=np.float32) - 0.5
+    return img, pts
+
+
+def load_samples(samples: Sequence[Sample], *, size: Optional[int] = None) -> tuple[list[Image.Image], np.ndarray]:
+    """Images (cropped, optionally resized) and stacked points (N, K, 2) for a list of samples."""
+    if not samples:
+        raise DatasetError("No samples to load: the split is empty.")
+    ks = {s.n_landmarks for s in samples}
+    if len(ks) != 1:
+        raise DatasetError(f"Samples have different landmark counts {sorted(ks)}. Expected one K for all.")
+    imgs, pts = [], []
+    for s in samples:
+        img, p = load_sample(s, size=size)
+        imgs.append(img)
+        pts.append(p)
+    return imgs, np.stack(pts)
+
+
+def centroid_box(points: np.ndarray, *, scale: float = 5.6, center: tuple[float, float] = (0.49, 0.49),
+                 jitter: float = 0.0, rng: Optional[np.random.Generator] = None) -> Box:
+    """A square around labelled points: side ``scale`` × mean point-to-centroid distance, the centroid at
+    fraction ``center`` of the square (AFLW test framing). Only for training samples."""
+    p = points[np.isfinite(points).all(axis=1)]
+    if len(p) < 2:
+        raise DatasetError("centroid_box needs at least two labelled points.")
+    c = p.mean(axis=0)
+    side = float(scale * np.linalg.norm(p - c, axis=1).mean())
+    if jitter and rng is not None:
+        side *= float(np.exp(rng.uniform(-jitter, jitter)))
+        c = c + rng.uniform(-jitter, jitter, size=2) * side
+    x0, y0 = c[0] - center[0] * side, c[1] - center[1] * side
+    return (float(x0), float(y0), float(x0 + side), float(y0 + side))
+
+
+__all__ = ["Box", "Sample", "centroid_box", "load_sample", "load_samples"]

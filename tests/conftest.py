@@ -1,0 +1,34 @@
+"""Shared fixtures. Real MTFL data lives in ../shared/data/mtfl beside the repository (HYPERLAND_MTFL overrides)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+import torch
+
+REPO = Path(__file__).resolve().parents[1]
+MTFL = Path(os.environ.get("HYPERLAND_MTFL", REPO.parent / "shared" / "data" / "mtfl"))
+
+torch.set_num_threads(min(2, torch.get_num_threads()))
+
+
+@pytest.fixture(scope="session")
+def mtfl_root() -> Path:
+    if not (MTFL / "testing.txt").is_file():
+        pytest.fail(f"MTFL data not found at {MTFL}; set HYPERLAND_MTFL or place ../shared beside the repo.")
+    return MTFL
+
+
+@pytest.fixture(scope="session")
+def r18():
+    import hyperland
+
+    return hyperland.load("random-r18")
+
+
+@pytest.fixture(scope="session")
+def aflw_images(mtfl_root: Path) -> list[Path]:
+    """Eight real AFLW test faces (150x150 JPEGs)."""
+    return sorted((mtfl_root / "AFLW").glob("*.jpg"))[:8]
