@@ -108,6 +108,11 @@ def _from_numpy(arr: np.ndarray, *, source: str = "numpy array") -> torch.Tensor
         t = torch.from_numpy(arr.astype(np.float32))
     else:
         raise InvalidImageError(f"{desc}: unsupported dtype. Use uint8, uint16 or float in [0, 1].")
+    if arr.shape[-1] not in (1, 3, 4) and arr.shape[0] in (1, 3, 4):
+        raise InvalidImageError(
+            f"{desc}: got {arr.shape[-1]} channels. numpy images are HWC; this looks channels-first: "
+            "pass arr.transpose(1, 2, 0) or a torch tensor."
+        )
     t = t.permute(2, 0, 1)
     return _channels_to_rgb(_check_values(t.clone(), source=desc), source=desc)
 
