@@ -17,6 +17,7 @@ import numpy as np
 
 from ..errors import DatasetError
 from .base import Sample, centroid_box
+from .checks import Outside, check_in_image
 
 LANDMARKS = ("left_eye", "right_eye", "nose", "mouth_left", "mouth_right")
 ATTRIBUTES = ("gender", "smile", "glasses", "pose")
@@ -27,8 +28,10 @@ LFWNET_TEST = 2000
 AFLW_POOL = 1000
 
 
-def read_mtfl(root: str | Path, split: Literal["training", "testing"], *, check_files: bool = True) -> list[Sample]:
-    """Parse ``root/{split}.txt``; coordinates become 0-based pixel centres."""
+def read_mtfl(root: str | Path, split: Literal["training", "testing"], *, check_files: bool = True,
+              outside: Outside = "ignore") -> list[Sample]:
+    """Parse ``root/{split}.txt``; coordinates become 0-based pixel centres. No point of the release lies
+    outside its image, so the bounds check (``outside``, see :mod:`hyperland.data.checks`) is off by default."""
     root = Path(root)
     path = root / f"{split}.txt"
     if not path.is_file():
@@ -56,7 +59,7 @@ def read_mtfl(root: str | Path, split: Literal["training", "testing"], *, check_
             samples.append(Sample(image=img, points=pts, visible=np.ones(5, bool), meta=meta))
     if not samples:
         raise DatasetError(f"{path} lists no faces.")
-    return samples
+    return check_in_image(samples, outside=outside, source=path) if check_files else samples
 
 
 def _with_crop(samples: list[Sample]) -> list[Sample]:
