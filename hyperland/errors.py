@@ -59,6 +59,10 @@ class CheckpointError(HyperlandError):
     """A training checkpoint or run directory that cannot be resumed or exported."""
 
 
+class TrainConfigError(HyperlandError, ValueError):
+    """A training recipe, config file or flag with an invalid value."""
+
+
 __all__ = [
     "BackboneMismatchError",
     "CheckpointError",
@@ -72,6 +76,7 @@ __all__ = [
     "ModelNotFoundError",
     "NotFittedError",
     "OfflineModeError",
+    "TrainConfigError",
     "WeightsMismatchError",
     "WeightsNotPublishedError",
 ]

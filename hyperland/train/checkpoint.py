@@ -1,0 +1,108 @@
+"""Training checkpoints: atomic writes (temp file, fsync, rename) and safe loads (``weights_only=True``).
+
+A checkpoint is a dict of tensors, numbers, strings and lists only — model (query + key encoder, queue and
+pointer), optimizer, LR schedule, grad scaler, progress counters, the resolved config as a plain dict and the
+RNG states of torch, CUDA, numpy and Python — so that ``torch.load(weights_only=True)`` reads it without
+unpickling any object.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..errors import CheckpointError
+
+CHECKPOINT_NAME = "last.pt"
+CHECKPOINT_FORMAT = 1
+
+
+def _fsync_dir(path: Path) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def atomic_write(path: str | Path, write: Any) -> Path:
+    """Call ``write(file_object)`` on a temporary file beside ``path``, fsync it, then rename it over ``path``."""
+    p = Path(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=p.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, p)
+        _fsync_dir(p.parent)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return p
+
+
+def atomic_write_text(path: str | Path, text: str) -> Path:
+    return atomic_write(path, lambda f: f.write(text.encode("utf-8")))
+
+
+def save_checkpoint(path: str | Path, state: dict[str, Any]) -> Path:
+    return atomic_write(path, lambda f: torch.save({"format": CHECKPOINT_FORMAT, **state}, f))
+
+
+def load_checkpoint(path: str | Path) -> dict[str, Any]:
+    p = Path(path)
+    if not p.is_file():
+        raise CheckpointError(f"No checkpoint at '{p}'. A run directory holds {CHECKPOINT_NAME} once the first "
+                              "checkpoint was written (see --checkpoint-every / --checkpoint-every-steps).")
+    try:
+        ckpt = torch.load(p, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises several types for truncated / foreign files
+        raise CheckpointError(f"Cannot read checkpoint '{p}' ({type(exc).__name__}: {exc}). It may be truncated "
+                              "or not a hyperland training checkpoint.") from exc
+    if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT:
+        raise CheckpointError(f"'{p}' is not a hyperland training checkpoint (format {CHECKPOINT_FORMAT}).")
+    return ckpt
+
+
+def capture_rng() -> dict[str, Any]:
+    """RNG states of torch (CPU and CUDA), numpy's global generator and Python's ``random``."""
+    name, keys, pos, has_gauss, gauss = np.random.get_state()
+    ver, internal, gauss_next = random.getstate()
+    out: dict[str, Any] = {
+        "torch": torch.get_rng_state(),
+        "numpy": {"name": name, "keys": torch.from_numpy(keys.astype(np.int64)), "pos": int(pos),
+                  "has_gauss": int(has_gauss), "gauss": float(gauss)},
+        "python": [ver, list(internal), gauss_next],
+    }
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        out["cuda"] = torch.cuda.get_rng_state_all()
+    return out
+
+
+def restore_rng(state: dict[str, Any]) -> None:
+    torch.set_rng_state(state["torch"])
+    n = state["numpy"]
+    np.random.set_state((n["name"], n["keys"].numpy().astype(np.uint32), n["pos"], n["has_gauss"], n["gauss"]))
+    ver, internal, gauss_next = state["python"]
+    random.setstate((ver, tuple(internal), gauss_next))
+    if "cuda" in state and torch.cuda.is_available():
+        cuda = state["cuda"]
+        if len(cuda) == torch.cuda.device_count():
+            torch.cuda.set_rng_state_all(cuda)
+
+
+__all__ = ["CHECKPOINT_NAME", "atomic_write", "atomic_write_text", "capture_rng", "load_checkpoint",
+           "restore_rng", "save_checkpoint"]

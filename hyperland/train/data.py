@@ -1,0 +1,97 @@
+"""Training image lists: a folder of images, a text file listing images, or an MTFL root (hyperland.data).
+
+MTFL follows the data protocol of DESIGN.md: only images of ``training.txt`` without its last 2,000 lines
+(the ``lfwnet`` test) are used, never AFLW; the last ``val_count`` of those form the validation hold-out.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Optional
+
+from ..data import Sample, centroid_box, read_mtfl
+from ..data.base import Box
+from ..data.mtfl import LFWNET_TEST
+from ..errors import DatasetError
+from .config import TrainConfig
+
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
+
+
+@dataclass(frozen=True)
+class Item:
+    path: Path
+    box: Optional[Box] = None
+
+
+@dataclass(frozen=True)
+class DataSplit:
+    train: list[Item]
+    val: list[Item]
+    val_samples: list[Sample] = field(default_factory=list)  # labelled validation faces (MTFL) for the probe
+    description: str = ""
+
+
+def detect_format(path: Path) -> str:
+    if path.is_dir():
+        return "mtfl" if (path / "training.txt").is_file() else "folder"
+    if path.is_file():
+        return "list"
+    raise DatasetError(f"Training data '{path}' does not exist. Pass a folder of images, a text file listing "
+                       "image paths, or an MTFL root (the folder with training.txt).")
+
+
+def _folder(path: Path) -> list[Item]:
+    files = sorted(p for p in path.rglob("*") if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file())
+    return [Item(p) for p in files]
+
+
+def _listing(path: Path) -> list[Item]:
+    items = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        line = line.strip()
+        if line and not line.startswith("#"):
+            p = Path(line.split()[0].replace("\\", "/"))
+            items.append(Item(p if p.is_absolute() else path.parent / p))
+    return items
+
+
+def _mtfl(root: Path, config: TrainConfig) -> tuple[list[Item], list[Sample]]:
+    samples = read_mtfl(root, "training", check_files=False)[:-LFWNET_TEST]
+    if config.data_crop == "centroid":
+        samples = [Sample(s.image, s.points, s.visible, s.meta, centroid_box(s.points)) for s in samples]
+    return [Item(s.image, s.box) for s in samples], samples
+
+
+def resolve_data(config: TrainConfig) -> DataSplit:
+    """The training and validation items for ``config.data``; raises DatasetError when nothing is found."""
+    if not config.data:
+        raise DatasetError("No training data given. Pass --data (a folder of images, a list file or an MTFL root).")
+    path = Path(config.data).expanduser()
+    fmt = detect_format(path) if config.data_format == "auto" else config.data_format
+    samples: list[Sample] = []
+    if fmt == "mtfl":
+        items, samples = _mtfl(path, config)
+    elif fmt == "folder":
+        if not path.is_dir():
+            raise DatasetError(f"data_format=folder but '{path}' is not a folder.")
+        items = _folder(path)
+    else:
+        if not path.is_file():
+            raise DatasetError(f"data_format=list but '{path}' is not a file.")
+        items = _listing(path)
+    if not items:
+        raise DatasetError(f"No images found in '{path}' (format {fmt}; extensions {', '.join(IMAGE_EXTENSIONS)}). "
+                           "Check the path, or pass a text file listing the images.")
+    n_val = config.val_count
+    if n_val >= len(items):
+        raise DatasetError(f"val_count={n_val} leaves no training images out of {len(items)} in '{path}'. "
+                           "Lower --val-count.")
+    train, val = (items[:-n_val], items[-n_val:]) if n_val else (items, [])
+    val_samples = samples[-n_val:] if (samples and n_val) else []
+    desc = f"{fmt}:{path} ({len(train)} train, {len(val)} val)"
+    return DataSplit(train, val, val_samples, desc)
+
+
+__all__ = ["IMAGE_EXTENSIONS", "DataSplit", "Item", "detect_format", "resolve_data"]

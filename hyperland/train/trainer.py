@@ -1,0 +1,318 @@
+"""The MoCo training loop: one CPU process, one GPU or many processes under torchrun, same code path.
+
+The caller (the CLI) joins the process group; here only :mod:`dist` helpers are used, the model is wrapped
+in DDP from outside when there is more than one process, and rank 0 alone writes files.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import random
+import time
+from collections.abc import Callable
+from contextlib import nullcontext
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Optional
+
+import numpy as np
+import torch
+from torch.nn.parallel import DistributedDataParallel
+from torch.utils.data import DataLoader
+from tqdm.auto import tqdm
+
+from .. import __version__
+from ..backbone import create_backbone
+from ..config import ModelConfig
+from ..errors import CheckpointError, DatasetError, TrainConfigError
+from . import dist
+from .checkpoint import CHECKPOINT_NAME, atomic_write_text, capture_rng, load_checkpoint, restore_rng, save_checkpoint
+from .config import CONFIG_FILE, TrainConfig
+from .data import DataSplit, resolve_data
+from .moco import MoCo, build_encoder
+from .probe import run_probe
+from .views import ResumableSampler, TwoViewDataset, ViewAugment, derived_seed
+
+logger = logging.getLogger(__name__)
+METRICS_FILE = "metrics.jsonl"
+
+
+class RunFinishedError(CheckpointError):
+    """Resuming a run that already completed all its epochs."""
+
+
+@dataclass
+class TrainState:
+    epoch: int = 0
+    batch_in_epoch: int = 0  # optimiser steps done in ``epoch``
+    step: int = 0
+    finished: bool = False
+    images_skipped: int = 0
+
+
+def backbone_config(config: TrainConfig) -> ModelConfig:
+    return ModelConfig(architecture=config.architecture, out_indices=config.out_indices, resize=config.resize,
+                       border=config.border, mean=config.mean, std=config.std, recipe=config.recipe)
+
+
+def build_moco(config: TrainConfig) -> MoCo:
+    backbone = create_backbone(backbone_config(config), seed=config.seed).train()
+    encoder = build_encoder(backbone, feature_dim=config.feature_dim, hidden_dim=config.hidden_dim)
+    return MoCo(encoder, queue_size=config.queue_size, momentum=config.key_momentum,
+                temperature=config.temperature, groups=config.shuffle_groups, seed=config.seed)
+
+
+def lr_factor(config: TrainConfig, step: int, total: int, steps_per_epoch: int) -> float:
+    warm = config.warmup_epochs * steps_per_epoch
+    if warm and step < warm:
+        return (step + 1) / warm
+    if config.schedule == "constant":
+        return 1.0
+    progress = (step - warm) / max(1.0, total - warm)
+    return 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
+
+
+def resolve_device(config: TrainConfig) -> torch.device:
+    if config.device != "auto":
+        return torch.device(config.device)
+    if torch.cuda.is_available():
+        return torch.device("cuda", dist.info().local_rank)
+    return torch.device("cpu")
+
+
+def resume_config(run_dir: Path, requested: Optional[TrainConfig] = None, **runtime: Any) -> TrainConfig:
+    """The config of the run in ``run_dir`` with runtime fields overridden; ``requested`` (a recipe plus flags
+    given again on the command line) must agree with it on every field that defines the run."""
+    saved = TrainConfig.from_file(run_dir / CONFIG_FILE) if (run_dir / CONFIG_FILE).is_file() else None
+    if saved is None:
+        raise CheckpointError(f"'{run_dir}' is not a run directory ({CONFIG_FILE} missing). Start a run with "
+                              f"--out {run_dir}, or pass the directory of an existing run to --resume.")
+    if requested is not None:
+        diff = saved.differences(requested)
+        if diff:
+            shown = "; ".join(f"{k}: run has {a!r}, asked {b!r}" for k, a, b in
+                              ((k, *v) for k, v in sorted(diff.items())))
+            raise CheckpointError(f"Cannot resume '{run_dir}' (recipe {saved.recipe!r}) with a different config: "
+                                  f"{shown}. Resume without --recipe/training flags, or start a new run with "
+                                  "another --out.")
+    return saved.override(**runtime) if runtime else saved
+
+
+class Trainer:
+    """Builds data, model and optimiser for ``config`` and trains into ``run_dir``."""
+
+    def __init__(self, config: TrainConfig, run_dir: str | Path, *, resume: bool = False) -> None:
+        self.config = config
+        self.run_dir = Path(run_dir)
+        self.info = dist.info()
+        self.device = resolve_device(config)
+        self.amp = config.precision == "bf16" or (config.precision == "auto" and self.device.type == "cuda")
+        if config.batch_size % self.info.world_size:
+            raise TrainConfigError(f"batch_size={config.batch_size} does not split over {self.info.world_size} "
+                                   "processes. Use a multiple of the number of processes.")
+        self.per_rank = config.batch_size // self.info.world_size
+        self._check_run_dir(resume)
+        torch.manual_seed(config.seed)
+        np.random.seed(config.seed % 2**32)
+        random.seed(config.seed)
+        self.split: DataSplit = resolve_data(config)
+        self.dataset = TwoViewDataset.from_config(self.split.train, config)
+        self.sampler = ResumableSampler(self.dataset, num_replicas=self.info.world_size, rank=self.info.rank,
+                                        batch_size=self.per_rank, seed=config.seed)
+        self.steps_per_epoch = self.sampler.batches_per_epoch
+        if self.steps_per_epoch < 1:
+            raise DatasetError(f"{len(self.dataset)} training images make no full batch of {config.batch_size}. "
+                               "Lower --batch-size or add images.")
+        self.total_steps = config.epochs * self.steps_per_epoch
+        self.model = build_moco(config).to(self.device)
+        if config.channels_last:
+            self.model = self.model.to(memory_format=torch.channels_last)
+        params = [p for p in self.model.encoder_q.parameters() if p.requires_grad]
+        self.optimizer = torch.optim.SGD(params, lr=config.lr, momentum=config.sgd_momentum,
+                                         weight_decay=config.weight_decay)
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(
+            self.optimizer, lambda s: lr_factor(config, s, self.total_steps, self.steps_per_epoch))
+        self.scaler = torch.amp.GradScaler(self.device.type, enabled=False)  # bf16 needs no loss scaling
+        self.state = TrainState()
+        if resume:
+            self._load()
+        self.augment = ViewAugment(config)
+        self.ddp: torch.nn.Module = self.model
+        if self.info.world_size > 1:
+            ids = [self.device.index] if self.device.type == "cuda" else None
+            self.ddp = DistributedDataParallel(self.model, device_ids=ids)
+        if config.compile:
+            self.model.encoder_q.compile()
+            self.model.encoder_k.compile()
+        self.timings = {"data": 0.0, "aug": 0.0, "model": 0.0}
+
+    # ------------------------------------------------------------------ run directory
+    def _check_run_dir(self, resume: bool) -> None:
+        ckpt = self.run_dir / CHECKPOINT_NAME
+        if not resume and ckpt.exists():
+            raise CheckpointError(f"'{self.run_dir}' already holds a run ({CHECKPOINT_NAME}). Continue it with "
+                                  f"`hyperland-train --resume {self.run_dir}`, or pass another --out.")
+        if self.info.is_main:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            atomic_write_text(self.run_dir / CONFIG_FILE, self.config.to_json())
+        dist.barrier()
+
+    def _load(self) -> None:
+        ckpt = load_checkpoint(self.run_dir / CHECKPOINT_NAME)
+        saved = TrainConfig.from_dict(ckpt["config"], source=str(self.run_dir / CHECKPOINT_NAME))
+        diff = saved.differences(self.config)
+        if diff:
+            raise CheckpointError(f"Checkpoint in '{self.run_dir}' was written by another config ({sorted(diff)} "
+                                  "differ). Start a new run with another --out.")
+        state = TrainState(**ckpt["state"])
+        if state.finished:
+            raise RunFinishedError(
+                f"The run in '{self.run_dir}' already finished ({state.epoch} epochs, {state.step} steps); nothing "
+                f"to resume. Export it with `hyperland-train export {self.run_dir} --out DIR`, or start a new run "
+                "with another --out to train again.")
+        if ckpt.get("world_size", 1) != self.info.world_size:
+            logger.warning("Resuming a run of %s processes on %s: the data order of the current epoch changes.",
+                           ckpt.get("world_size"), self.info.world_size)
+        self.model.load_state_dict(ckpt["model"], strict=True)
+        self.optimizer.load_state_dict(ckpt["optimizer"])
+        self.scheduler.load_state_dict(ckpt["scheduler"])
+        self.scaler.load_state_dict(ckpt["scaler"])
+        restore_rng(ckpt["rng"])
+        self.state = state
+        logger.info("Resumed %s at epoch %d, batch %d (step %d).", self.run_dir, state.epoch,
+                    state.batch_in_epoch, state.step)
+
+    def save(self) -> None:
+        if not self.info.is_main:
+            return
+        save_checkpoint(self.run_dir / CHECKPOINT_NAME, {
+            "config": self.config.to_dict(), "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(),
+            "scaler": self.scaler.state_dict(), "state": asdict(self.state), "rng": capture_rng(),
+            "world_size": self.info.world_size, "steps_per_epoch": self.steps_per_epoch,
+            "hyperland_version": __version__, "data": self.split.description,
+        })
+
+    def log(self, record: dict[str, Any]) -> None:
+        if self.info.is_main:
+            with open(self.run_dir / METRICS_FILE, "a", encoding="utf-8") as f:
+                f.write(json.dumps(record, sort_keys=True) + "\n")
+
+    # ------------------------------------------------------------------ training
+    def _loader(self) -> DataLoader:
+        c, s = self.config, self.state
+        seed = derived_seed(c.seed, s.epoch, s.step, 3)
+        return DataLoader(self.dataset, batch_size=self.per_rank, sampler=self.sampler, num_workers=c.num_workers,
+                          drop_last=True, pin_memory=self.device.type == "cuda",
+                          generator=torch.Generator().manual_seed(seed), worker_init_fn=_seed_worker,
+                          persistent_workers=False, prefetch_factor=4 if c.num_workers else None)
+
+    def _sync(self) -> None:
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+
+    def step(self, views: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """One optimiser step on a uint8 batch (b, 2, 3, R, R) already on the device."""
+        c, s, r = self.config, self.state, self.info.rank
+        t0 = time.perf_counter()
+        gen = torch.Generator().manual_seed(derived_seed(c.seed, s.step, r, 1))
+        q, k = self.augment(views[:, 0], generator=gen), self.augment(views[:, 1], generator=gen)
+        if c.channels_last:
+            q, k = q.contiguous(memory_format=torch.channels_last), k.contiguous(memory_format=torch.channels_last)
+        self._sync()
+        t1 = time.perf_counter()
+        shuffle = torch.Generator().manual_seed(derived_seed(c.seed, s.step, 2))
+        autocast = torch.autocast(self.device.type, dtype=torch.bfloat16) if self.amp else nullcontext()
+        with autocast:
+            loss, acc = self.ddp(q, k, shuffle=shuffle)
+        self.optimizer.zero_grad(set_to_none=True)
+        self.scaler.scale(loss).backward()
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        self.scheduler.step()
+        self._sync()
+        self.timings["aug"] += t1 - t0
+        self.timings["model"] += time.perf_counter() - t1
+        return loss.detach(), acc.detach()
+
+    def fit(self, *, on_step: Optional[Callable[[TrainState, float], None]] = None) -> TrainState:
+        c, s = self.config, self.state
+        if s.finished:
+            return s
+        bar = tqdm(total=self.total_steps * c.batch_size, initial=s.step * c.batch_size, unit="img",
+                   unit_scale=True, desc=f"train {c.recipe or c.architecture}", dynamic_ncols=True,
+                   disable=(None if c.progress is None else not c.progress) if self.info.is_main else True)
+        sums = {"loss": 0.0, "acc": 0.0, "n": 0}
+        t_log = time.perf_counter()
+        with bar:
+            while s.epoch < c.epochs:
+                self.sampler.set_epoch(s.epoch, skip_batches=s.batch_in_epoch)
+                t_data = time.perf_counter()
+                for views, substituted in self._loader():
+                    views = views.to(self.device, non_blocking=True)
+                    self.timings["data"] += time.perf_counter() - t_data
+                    loss, acc = self.step(views)
+                    s.step += 1
+                    s.batch_in_epoch += 1
+                    s.images_skipped += int(substituted.sum())
+                    sums["loss"] += float(loss)
+                    sums["acc"] += float(acc)
+                    sums["n"] += 1
+                    bar.update(c.batch_size)
+                    if on_step is not None:
+                        on_step(s, float(loss))
+                    if s.step % c.log_every == 0 or s.batch_in_epoch == self.steps_per_epoch:
+                        t_log = self._log_interval(sums, t_log, bar)
+                    if c.checkpoint_every_steps and s.step % c.checkpoint_every_steps == 0:
+                        self.save()
+                    if c.max_steps is not None and s.step >= c.max_steps and s.step < self.total_steps:
+                        self.save()
+                        logger.info("Paused at step %d (max_steps); resume with --resume %s", s.step, self.run_dir)
+                        return s
+                    t_data = time.perf_counter()
+                s.epoch += 1
+                s.batch_in_epoch = 0
+                if c.probe_every and s.epoch % c.probe_every == 0:
+                    self._probe()
+                if s.epoch < c.epochs and c.checkpoint_every and s.epoch % c.checkpoint_every == 0:
+                    self.save()
+        s.finished = True
+        self.save()
+        return s
+
+    def _log_interval(self, sums: dict[str, float], t_log: float, bar: tqdm) -> float:
+        s, now = self.state, time.perf_counter()
+        n = max(1, int(sums["n"]))
+        loss = float(dist.all_reduce_mean(torch.tensor(sums["loss"] / n, device=self.device)))
+        acc = float(dist.all_reduce_mean(torch.tensor(sums["acc"] / n, device=self.device)))
+        skipped = dist.all_reduce_sum_int(s.images_skipped, device=self.device)
+        ips = n * self.config.batch_size / max(now - t_log, 1e-9)
+        total_t = sum(self.timings.values()) or 1.0
+        self.log({"step": s.step, "epoch": s.epoch, "loss": loss, "acc": acc,
+                  "lr": self.optimizer.param_groups[0]["lr"], "images_per_s": ips, "images_skipped": skipped,
+                  "time_share": {k: v / total_t for k, v in self.timings.items()}})
+        bar.set_postfix(loss=f"{loss:.3f}", acc=f"{acc:.2f}", refresh=False)
+        sums.update(loss=0.0, acc=0.0, n=0)
+        return now
+
+    def _probe(self) -> None:
+        result = run_probe(self.model.encoder_q.backbone, self.split, self.config)
+        if result is not None:
+            self.log({"step": self.state.step, "epoch": self.state.epoch, "probe": result})
+
+
+def _seed_worker(worker_id: int) -> None:
+    """Worker RNGs from the DataLoader's derived base seed (itself from seed, epoch and step)."""
+    seed = torch.initial_seed() % 2**32
+    np.random.seed(seed)
+    random.seed(seed)
+
+
+def train(config: TrainConfig, run_dir: str | Path, *, resume: bool = False) -> TrainState:
+    """Train ``config`` into ``run_dir`` (resume=True continues the run there); returns the final state."""
+    return Trainer(config, run_dir, resume=resume).fit()
+
+
+__all__ = ["METRICS_FILE", "RunFinishedError", "TrainState", "Trainer", "build_moco", "resume_config", "train"]

@@ -1,0 +1,173 @@
+"""Two augmented views per image, in two stages.
+
+Worker side (DataLoader processes, uint8, CPU): decode, optional box crop, resize to ``resize`` ×
+``resize`` and JPEG noise — each view re-encoded at a quality ~ U(jpeg_quality) with probability
+``jpeg_p``. JPEG is a CPU codec, so it stays with the decode; the batch that leaves the worker is a
+compact uint8 tensor (B, 2, 3, R, R).
+
+Device side (:class:`ViewAugment`, per batch, on the training device through :mod:`hyperland.augment`):
+RandomResizedCrop (scale 0.2–1) back to R, optional TPS / rotation / scale warp, colour jitter, PCA
+lighting, optional blur, the border crop (136 → 96) and mean/std normalisation.
+
+Randomness is derived, never carried: a worker seeds each sample from (seed, epoch, index) and the device
+augmentation from (seed, step, rank), so a resumed run draws the same views whichever worker loads a
+sample and wherever the run stopped.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+from collections.abc import Iterator, Sequence
+from typing import Optional
+
+import numpy as np
+import torch
+from PIL import Image, ImageOps
+from torch.utils.data import Dataset, DistributedSampler
+
+from .. import augment
+from ..errors import DatasetError
+from .config import TrainConfig
+from .data import Item
+
+logger = logging.getLogger(__name__)
+MAX_SUBSTITUTES = 16
+
+
+def derived_seed(*parts: int) -> int:
+    """A 63-bit seed from integers (numpy's SeedSequence mixing), stable across processes and runs."""
+    return int(np.random.SeedSequence([int(p) & 0xFFFFFFFF for p in parts]).generate_state(2, np.uint32)
+               .astype(np.uint64).dot(np.array([1 << 32, 1], dtype=np.uint64)) >> np.uint64(1))
+
+
+def _open(item: Item, size: int) -> Image.Image:
+    with Image.open(item.path) as im:
+        im.draft("RGB", (size, size))
+        img = ImageOps.exif_transpose(im).convert("RGB")
+    if item.box is not None:
+        x0, y0, x1, y1 = (int(round(v)) for v in item.box)
+        img = img.crop((x0, y0, max(x0 + 1, x1), max(y0 + 1, y1)))
+    return img.resize((size, size), Image.BILINEAR)
+
+
+def _jpeg(img: Image.Image, quality: int) -> Image.Image:
+    buf = io.BytesIO()
+    img.save(buf, format="JPEG", quality=int(quality))
+    buf.seek(0)
+    with Image.open(buf) as out:
+        return out.convert("RGB")
+
+
+def _to_uint8(img: Image.Image) -> torch.Tensor:
+    return torch.from_numpy(np.asarray(img, dtype=np.uint8).copy()).permute(2, 0, 1)
+
+
+class TwoViewDataset(Dataset):
+    """Indexed by ``(epoch, index)`` (see :class:`ResumableSampler`); returns ((2, 3, R, R) uint8, substitutions).
+
+    An unreadable image is skipped: the next index is loaded in its place, the substitution is counted in the
+    second return value and logged once per file and worker.
+    """
+
+    def __init__(self, items: Sequence[Item], *, resize: int, jpeg_quality: tuple[int, int] = (30, 95),
+                 jpeg_p: float = 1.0, seed: int = 0) -> None:
+        if not items:
+            raise DatasetError("TwoViewDataset got no images.")
+        self.items = list(items)
+        self.resize = int(resize)
+        self.jpeg_quality = (int(jpeg_quality[0]), int(jpeg_quality[1]))
+        self.jpeg_p = float(jpeg_p)
+        self.seed = int(seed)
+        self._warned: set[str] = set()
+
+    @classmethod
+    def from_config(cls, items: Sequence[Item], config: TrainConfig) -> TwoViewDataset:
+        return cls(items, resize=config.resize, jpeg_quality=config.jpeg_quality, jpeg_p=config.jpeg_p,
+                   seed=config.seed)
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def _views(self, img: Image.Image, rng: np.random.Generator) -> torch.Tensor:
+        views = []
+        for _ in range(2):
+            v = img
+            if self.jpeg_p > 0 and rng.random() < self.jpeg_p:
+                v = _jpeg(img, rng.integers(self.jpeg_quality[0], self.jpeg_quality[1] + 1))
+            views.append(_to_uint8(v))
+        return torch.stack(views)
+
+    def __getitem__(self, key: tuple[int, int] | int) -> tuple[torch.Tensor, int]:
+        epoch, index = key if isinstance(key, tuple) else (0, key)
+        rng = np.random.default_rng(derived_seed(self.seed, epoch, index))
+        for attempt in range(MAX_SUBSTITUTES):
+            item = self.items[(index + attempt) % len(self.items)]
+            try:
+                img = _open(item, self.resize)
+            except (OSError, ValueError, SyntaxError) as exc:
+                if str(item.path) not in self._warned:
+                    self._warned.add(str(item.path))
+                    logger.warning("Skipping unreadable image '%s' (%s)", item.path, exc)
+                continue
+            return self._views(img, rng), attempt
+        raise DatasetError(f"{MAX_SUBSTITUTES} consecutive images from index {index} could not be read "
+                           f"(last: '{item.path}'). Check the data folder.")
+
+
+class ResumableSampler(DistributedSampler):
+    """torch's DistributedSampler (same shuffling and rank split) that yields ``(epoch, index)`` and can start
+    mid-epoch: ``set_epoch(epoch, skip_batches=k)`` drops the first k batches of this rank."""
+
+    def __init__(self, dataset: Dataset, *, num_replicas: int, rank: int, batch_size: int, seed: int) -> None:
+        super().__init__(dataset, num_replicas=num_replicas, rank=rank, shuffle=True, seed=seed, drop_last=True)
+        self.batch_size = int(batch_size)
+        self.skip = 0
+
+    def set_epoch(self, epoch: int, skip_batches: int = 0) -> None:  # type: ignore[override]
+        super().set_epoch(epoch)
+        self.skip = int(skip_batches) * self.batch_size
+
+    @property
+    def batches_per_epoch(self) -> int:
+        return super().__len__() // self.batch_size
+
+    def __iter__(self) -> Iterator[tuple[int, int]]:  # type: ignore[override]
+        indices = list(super().__iter__())[: self.batches_per_epoch * self.batch_size]
+        return iter([(self.epoch, i) for i in indices[self.skip:]])
+
+    def __len__(self) -> int:
+        return max(0, self.batches_per_epoch * self.batch_size - self.skip)
+
+
+class ViewAugment:
+    """The device half of the face recipe: uint8 (B, 3, R, R) → normalised float (B, 3, S, S)."""
+
+    def __init__(self, config: TrainConfig) -> None:
+        self.c = config
+        self.geometric = config.tps > 0 or config.rotation > 0 or tuple(config.scale) != (1.0, 1.0)
+
+    def __call__(self, batch: torch.Tensor, *, generator: Optional[torch.Generator] = None) -> torch.Tensor:
+        c = self.c
+        r, b = c.resize, c.border
+        x = batch.float().div_(255)
+        x = augment.random_resized_crop(x, size=r, scale=c.crop_scale, ratio=c.crop_ratio, generator=generator)
+        if self.geometric:
+            w = augment.random_warp(x.shape[0], size=(r, r), tps=c.tps, rotation=c.rotation, scale=c.scale,
+                                    generator=generator, device=x.device)
+            x = w.images(x)
+        if c.color_jitter > 0 or c.hue > 0:
+            x = augment.color_jitter(x, brightness=c.color_jitter, contrast=c.color_jitter,
+                                     saturation=c.color_jitter, hue=c.hue, generator=generator)
+        if c.pca_lighting > 0:
+            x = augment.pca_lighting(x, std=c.pca_lighting, generator=generator)
+        if c.blur_p > 0:
+            x = augment.gaussian_blur(x, p=c.blur_p, generator=generator)
+        if b:
+            x = x[..., b:r - b, b:r - b]
+        mean = torch.tensor(c.mean, device=x.device, dtype=x.dtype).view(1, 3, 1, 1)
+        std = torch.tensor(c.std, device=x.device, dtype=x.dtype).view(1, 3, 1, 1)
+        return (x - mean) / std
+
+
+__all__ = ["ResumableSampler", "TwoViewDataset", "ViewAugment", "derived_seed"]
