@@ -1,0 +1,5 @@
+"""``python -m hyperland.train`` and ``torchrun ... -m hyperland.train``."""
+
+from .cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,171 @@
+"""``hyperland-train`` (also ``python -m hyperland.train`` / ``torchrun -m hyperland.train``).
+
+    hyperland-train --recipe mtfl-r18 --data ../shared/data/mtfl --out runs/mtfl-r18 [--batch-size 128 ...]
+    hyperland-train --resume runs/mtfl-r18 [--num-workers 8 --max-steps N ...]
+    hyperland-train export runs/mtfl-r18 --out models/mtfl-r18 [--push-to-hub org/name]
+    hyperland-train recipes
+
+Every TrainConfig field is a flag (``--field-name``); flags override the recipe.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import types
+from collections.abc import Sequence
+from dataclasses import MISSING, fields
+from pathlib import Path
+from typing import Any, Optional, Union, get_args, get_origin, get_type_hints
+
+from .. import __version__
+from ..errors import HyperlandError
+from .config import RUNTIME_FIELDS, TrainConfig, list_recipes, load_recipe
+
+PROG = "hyperland-train"
+
+
+def _flag_kwargs(tp: Any) -> dict[str, Any]:
+    origin, args = get_origin(tp), get_args(tp)
+    if origin in (Union, types.UnionType):
+        inner = [a for a in args if a is not type(None)]
+        return _flag_kwargs(inner[0])
+    if tp is bool:
+        return {"action": argparse.BooleanOptionalAction}
+    if origin is tuple:
+        elem = args[0]
+        n = "+" if (len(args) == 2 and args[1] is Ellipsis) else len(args)
+        return {"type": elem, "nargs": n, "metavar": elem.__name__.upper()}
+    return {"type": tp, "metavar": tp.__name__.upper()}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog=PROG, description="Train a hyperland backbone with MoCo (one process, one GPU, "
+                                "or many processes under torchrun). Subcommands: export, recipes.",
+                                epilog="Every TrainConfig field is a flag; see docs/training.md.")
+    p.add_argument("--version", action="version", version=f"hyperland {__version__}")
+    p.add_argument("--out", help="run directory to create (checkpoints, config.json, metrics.jsonl)")
+    p.add_argument("--resume", metavar="RUN_DIR", help="continue the run in RUN_DIR exactly where it stopped")
+    p.add_argument("--config", metavar="JSON", help="a JSON file of TrainConfig fields (instead of --recipe)")
+    p.add_argument("-v", "--verbose", action="store_true", help="log at INFO level")
+    hints = get_type_hints(TrainConfig)
+    group = p.add_argument_group("TrainConfig fields (override the recipe)")
+    for f in fields(TrainConfig):
+        default = f.default if f.default is not MISSING else None
+        helptext = "recipe name (" + ", ".join(list_recipes()) + ") or a JSON file" if f.name == "recipe" else \
+            f"default {default!r}" + (" (may change on --resume)" if f.name in RUNTIME_FIELDS else "")
+        group.add_argument("--" + f.name.replace("_", "-"), dest=f.name, default=None, help=helptext,
+                           **_flag_kwargs(hints[f.name]))
+    return p
+
+
+def export_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog=f"{PROG} export", description="Run directory → model directory for "
+                                "hyperland.load(), its sha256 and the weights_manifest.json entry.")
+    p.add_argument("run", help="run directory (holds last.pt)")
+    p.add_argument("--out", required=True, help="model directory to write")
+    p.add_argument("--name", help="model name (default: the run folder name)")
+    p.add_argument("--license", default="other", help="licence for the card and manifest entry")
+    p.add_argument("--push-to-hub", metavar="ORG/NAME", help="upload the model directory with huggingface_hub")
+    p.add_argument("--private", action="store_true", help="create the Hub repo as private")
+    p.add_argument("--allow-unfinished", action="store_true", help="export a run that has not finished")
+    p.add_argument("-v", "--verbose", action="store_true")
+    return p
+
+
+def _export(argv: Sequence[str]) -> int:
+    from .export import export_run
+
+    args = export_parser().parse_args(argv)
+    _logging(args.verbose)
+    res = export_run(args.run, args.out, name=args.name, license=args.license, push_to_hub=args.push_to_hub,
+                     private=args.private, allow_unfinished=args.allow_unfinished)
+    out = sys.stdout
+    out.write(f"wrote {res.directory}\nsha256 model.safetensors: {res.sha256}\n")
+    if res.commit_url:
+        out.write(f"pushed: {res.commit_url}\n")
+    out.write("weights_manifest.json entry (paste under \"models\"; fill repo_id/revision if not pushed):\n")
+    out.write(json.dumps(res.manifest_entry, indent=2) + "\n")
+    return 0
+
+
+def _logging(verbose: bool) -> None:
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(message)s")
+
+
+def _configs(args: argparse.Namespace) -> tuple[TrainConfig, Path, bool]:
+    from .trainer import resume_config
+
+    given = {f.name: getattr(args, f.name) for f in fields(TrainConfig)
+             if f.name != "recipe" and getattr(args, f.name) is not None}
+    if args.recipe and args.config:
+        raise HyperlandError("Pass --recipe or --config, not both.")
+    base: Optional[TrainConfig] = None
+    if args.recipe:
+        base = load_recipe(args.recipe)
+    elif args.config:
+        base = TrainConfig.from_file(args.config)
+    if args.resume:
+        run = Path(args.resume)
+        if args.out and Path(args.out).resolve() != run.resolve():
+            raise HyperlandError(f"--out {args.out} and --resume {args.resume} differ; --resume continues in place.")
+        runtime = {"max_steps": None, **{k: v for k, v in given.items() if k in RUNTIME_FIELDS}}  # one-shot
+        defining = {k: v for k, v in given.items() if k not in RUNTIME_FIELDS}
+        requested = base.override(**given) if base is not None else None
+        if requested is None and defining:
+            requested = resume_config(run).override(**defining)
+        return resume_config(run, requested, **runtime), run, True
+    if not args.out:
+        raise HyperlandError("--out RUN_DIR is required for a new run (or pass --resume RUN_DIR).")
+    return (base or TrainConfig()).override(**given), Path(args.out), False
+
+
+def _train(argv: Sequence[str]) -> int:
+    from . import dist
+    from .trainer import RunFinishedError, Trainer
+
+    args = build_parser().parse_args(argv)
+    info = dist.init_from_env()
+    _logging(args.verbose and info.is_main)
+    try:
+        config, run_dir, resume = _configs(args)
+        try:
+            trainer = Trainer(config, run_dir, resume=resume)
+        except RunFinishedError as exc:
+            if info.is_main:
+                sys.stdout.write(f"{exc}\n")
+            return 0
+        if info.is_main:
+            sys.stdout.write(f"run {run_dir}: {trainer.split.description}; {trainer.steps_per_epoch} steps/epoch x "
+                             f"{config.epochs} epochs on {info.world_size} process(es), {trainer.device}"
+                             f"{', bf16' if trainer.amp else ''}; starting at step {trainer.state.step}\n")
+        state = trainer.fit()
+        if info.is_main:
+            what = "finished" if state.finished else "paused"
+            sys.stdout.write(f"{what} at epoch {state.epoch}, step {state.step}; {state.images_skipped} unreadable "
+                             f"image reads skipped; checkpoint {run_dir / 'last.pt'}\n")
+        return 0
+    finally:
+        dist.shutdown()
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        if argv[:1] == ["export"]:
+            return _export(argv[1:])
+        if argv[:1] == ["recipes"]:
+            for name in list_recipes():
+                c = load_recipe(name)
+                sys.stdout.write(f"{name:<14} {c.architecture:<9} {c.epochs} epochs, batch {c.batch_size}, "
+                                 f"{c.resize}/{c.border} → {c.input_size} px, data {c.data_format}\n")
+            return 0
+        return _train(argv)
+    except HyperlandError as exc:
+        sys.stderr.write(f"{PROG}: error: {exc}\n")
+        return 2
+
+
+__all__ = ["build_parser", "main"]

@@ -1,0 +1,115 @@
+"""Export a training run to a model directory that :func:`hyperland.load` reads (strict keys), plus its
+sha256 and the weights_manifest.json entry to paste; optionally push it to the Hub."""
+
+from __future__ import annotations
+
+import datetime as _dt
+import logging
+import re
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any, Optional
+
+import torch
+
+from .. import __version__
+from ..backbone import create_backbone, load_state
+from ..config import WEIGHTS_NAME
+from ..errors import CheckpointError
+from ..hub import push_folder, sha256_file
+from ..model import HyperlandModel
+from .checkpoint import CHECKPOINT_NAME, load_checkpoint
+from .config import RUNTIME_FIELDS, TrainConfig
+from .trainer import backbone_config
+
+logger = logging.getLogger(__name__)
+BACKBONE_PREFIX = "encoder_q.backbone."
+_COMMIT = re.compile(r"([0-9a-f]{40})/?$")
+
+
+@dataclass(frozen=True)
+class ExportResult:
+    directory: Path
+    sha256: str
+    manifest_entry: dict[str, Any]
+    commit_url: Optional[str] = None
+
+
+def backbone_state(model_state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """The query encoder's backbone with timm key names. The projection head, the key encoder and the queue
+    are dropped by this explicit prefix filter."""
+    out = {k[len(BACKBONE_PREFIX):]: v for k, v in model_state.items() if k.startswith(BACKBONE_PREFIX)}
+    if not out:
+        raise CheckpointError(f"The checkpoint's model has no '{BACKBONE_PREFIX}*' weights; it was not written by "
+                              "hyperland-train.")
+    return out
+
+
+def _manifest_entry(name: str, config: TrainConfig, data: str, sha: str, *, license_: str,
+                    repo_id: Optional[str], revision: Optional[str]) -> dict[str, Any]:
+    return {name: {
+        "status": "published",
+        "architecture": config.architecture,
+        "data": data,
+        "recipe": config.recipe,
+        "license": license_,
+        "repo_id": repo_id or "ORG/NAME (fill in after uploading)",
+        "revision": revision or "40-hex commit of the upload (fill in)",
+        "filename": WEIGHTS_NAME,
+        "sha256": sha,
+        "description": f"MoCo {config.architecture} ({config.recipe or 'custom recipe'}), {config.epochs} epochs, "
+                       f"{config.input_size} px input ({config.resize} px resize, {config.border} px border crop).",
+    }}
+
+
+def export_run(
+    run_dir: str | Path,
+    out: str | Path,
+    *,
+    name: Optional[str] = None,
+    license: str = "other",  # noqa: A002 - the manifest field's name
+    push_to_hub: Optional[str] = None,
+    private: bool = False,
+    allow_unfinished: bool = False,
+) -> ExportResult:
+    """Write ``out`` (config.json with recipe, data and provenance; backbone-only model.safetensors; README.md)."""
+    run = Path(run_dir)
+    ckpt = load_checkpoint(run / CHECKPOINT_NAME)
+    config = TrainConfig.from_dict(ckpt["config"], source=str(run / CHECKPOINT_NAME))
+    state = ckpt["state"]
+    if not state.get("finished") and not allow_unfinished:
+        raise CheckpointError(f"The run in '{run}' has not finished (epoch {state['epoch']}/{config.epochs}, step "
+                              f"{state['step']}). Resume it with `hyperland-train --resume {run}`, or export this "
+                              "intermediate state with --allow-unfinished.")
+    name = name or run.resolve().name
+    data = str(ckpt.get("data", config.data))
+    provenance = {
+        "source": "hyperland-train",
+        "hyperland_version": ckpt.get("hyperland_version", __version__),
+        "exported_with": __version__,
+        "exported_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "data": data,
+        "license": license,
+        "epochs_done": state["epoch"],
+        "steps": state["step"],
+        "finished": bool(state.get("finished")),
+        "world_size": ckpt.get("world_size", 1),
+        "train_config": {k: v for k, v in config.to_dict().items() if k not in RUNTIME_FIELDS},
+    }
+    mcfg = replace(backbone_config(config), name=name, provenance=provenance)
+    backbone = create_backbone(mcfg, seed=None)
+    load_state(backbone, backbone_state(ckpt["model"]), source=str(run / CHECKPOINT_NAME))
+    model = HyperlandModel(mcfg, backbone)
+    directory = model.save_pretrained(out)
+    sha = sha256_file(directory / WEIGHTS_NAME)
+    commit_url = revision = None
+    if push_to_hub:
+        commit_url = push_folder(directory, push_to_hub, private=private,
+                                 commit_message=f"Upload {name} (hyperland-train export)")
+        m = _COMMIT.search(commit_url or "")
+        revision = m.group(1) if m else None
+    entry = _manifest_entry(name, config, data, sha, license_=license, repo_id=push_to_hub, revision=revision)
+    return ExportResult(directory, sha, entry, commit_url)
+
+
+__all__ = ["BACKBONE_PREFIX", "ExportResult", "backbone_state", "export_run"]
