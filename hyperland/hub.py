@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, Optional
 
+from huggingface_hub import constants as hf_constants
 from huggingface_hub import hf_hub_download
 from huggingface_hub.errors import (
     EntryNotFoundError,
@@ -140,7 +141,8 @@ def download_file(
             )
         )
     except LocalEntryNotFoundError as exc:
-        if offline:
+        # huggingface_hub also reads HF_HUB_OFFLINE once at import; honour that too.
+        if offline or hf_constants.is_offline_mode():
             raise OfflineModeError(
                 f"'{where}' is not in the local cache ({cache_dir or 'default HF cache'}) and offline mode is on "
                 "(HF_HUB_OFFLINE=1 or local_files_only=True). Run the same load once with network access "
