@@ -1,0 +1,188 @@
+"""``hyperland extract``: hypercolumns of many images, streamed batch by batch into one .safetensors file.
+
+The file holds one tensor ``features`` (N, C, H, W) and, in the safetensors metadata, the image list (JSON),
+the model name and fingerprint, layers, size, normalisation and dtype. Read it with
+``safetensors.safe_open(path, "pt")``: ``f.get_slice("features")[i]`` loads one image's map only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import struct
+import sys
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import BinaryIO, Optional
+
+import torch
+
+from .. import __version__
+from ..errors import InvalidImageError
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
+_ST_DTYPES = {torch.float32: "F32", torch.float16: "F16", torch.bfloat16: "BF16"}
+DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
+
+
+class SafetensorsStreamWriter:
+    """Write one safetensors tensor of known shape piece by piece along its first axis.
+
+    The safetensors library only writes whole in-memory dicts (``save_file``), which would hold every
+    hypercolumn at once — gigabytes for a few thousand images. The format is simple enough to stream: an
+    8-byte little-endian header length, a JSON header (dtype, shape, byte offsets, string metadata) padded
+    with spaces to a multiple of 8, then the raw little-endian C-order bytes. Shape and dtype are known
+    before the first batch, so the header is written first and each batch's bytes are appended; memory
+    stays at one batch. The file is written under a temporary name and renamed when complete, so an
+    interrupted run never leaves a truncated file that looks valid.
+    """
+
+    def __init__(self, path: str | os.PathLike, name: str, shape: Sequence[int], dtype: torch.dtype,
+                 metadata: Optional[dict[str, str]] = None) -> None:
+        if dtype not in _ST_DTYPES:
+            raise ValueError(f"dtype {dtype} cannot be streamed; use one of {list(_ST_DTYPES)}.")
+        self.path = Path(path)
+        self.shape = tuple(int(s) for s in shape)
+        self.dtype = dtype
+        self.row_bytes = torch.empty((), dtype=dtype).element_size()
+        for s in self.shape[1:]:
+            self.row_bytes *= s
+        self.nbytes = self.row_bytes * self.shape[0]
+        self.rows = 0
+        header: dict[str, object] = {name: {"dtype": _ST_DTYPES[dtype], "shape": list(self.shape),
+                                            "data_offsets": [0, self.nbytes]}}
+        if metadata:
+            header["__metadata__"] = {str(k): str(v) for k, v in metadata.items()}
+        raw = json.dumps(header, separators=(",", ":")).encode("utf-8")
+        raw += b" " * (-len(raw) % 8)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd, self._tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".tmp", dir=self.path.parent)
+        self._f: BinaryIO = os.fdopen(fd, "wb")
+        self._f.write(struct.pack("<Q", len(raw)))
+        self._f.write(raw)
+
+    def write(self, part: torch.Tensor) -> None:
+        if tuple(part.shape[1:]) != self.shape[1:] or part.dtype != self.dtype:
+            raise ValueError(f"batch {tuple(part.shape)} {part.dtype} does not fit {self.shape} {self.dtype}.")
+        if self.rows + part.shape[0] > self.shape[0]:
+            raise ValueError(f"more than {self.shape[0]} rows written.")
+        data = part.detach().to("cpu").contiguous().view(-1).view(torch.uint8).numpy()
+        if sys.byteorder != "little":  # pragma: no cover - safetensors is little-endian
+            data = part.detach().cpu().contiguous().numpy().byteswap().view("u1").reshape(-1)
+        self._f.write(memoryview(data))
+        self.rows += part.shape[0]
+
+    def close(self) -> Path:
+        """Finish the file; it must have received exactly ``shape[0]`` rows."""
+        if self.rows != self.shape[0]:
+            self.abort()
+            raise ValueError(f"wrote {self.rows} of {self.shape[0]} rows; file discarded.")
+        self._f.flush()
+        os.fsync(self._f.fileno())
+        self._f.close()
+        os.replace(self._tmp, self.path)
+        return self.path
+
+    def abort(self) -> None:
+        if not self._f.closed:
+            self._f.close()
+        Path(self._tmp).unlink(missing_ok=True)
+
+
+def expand_images(items: Sequence[str]) -> list[str]:
+    """Files as given; directories become their image files (sorted, non-recursive)."""
+    out: list[str] = []
+    for item in items:
+        p = Path(item)
+        if p.is_dir():
+            found = sorted(str(q) for q in p.iterdir() if q.suffix.lower() in IMAGE_SUFFIXES)
+            if not found:
+                raise InvalidImageError(f"Directory '{p}' holds no images (looked for {', '.join(IMAGE_SUFFIXES)}).")
+            out.extend(found)
+        else:
+            out.append(item)
+    return out
+
+
+def _ints(text: str) -> tuple[int, ...]:
+    try:
+        vals = tuple(int(v) for v in text.replace(" ", "").split(",") if v)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers such as 1,2,3,4; got '{text}'") from None
+    if not vals:
+        raise argparse.ArgumentTypeError("expected at least one integer")
+    return vals
+
+
+def _size(text: str) -> tuple[int, int]:
+    vals = _ints(text)
+    if len(vals) not in (1, 2) or min(vals) < 1:
+        raise argparse.ArgumentTypeError(f"expected H,W or S (positive integers); got '{text}'")
+    return (vals[0], vals[-1])
+
+
+def extract_to_file(model, images: Sequence[str], out: str | os.PathLike, *, layers: Optional[Sequence[int]] = None,
+                    size: Optional[tuple[int, int]] = None, normalize: Optional[str] = "l2",
+                    dtype: torch.dtype = torch.float32, batch_size: int = 32,
+                    progress: Optional[bool] = None) -> Path:
+    """Stream ``model.extract`` of ``images`` into ``out`` (see :class:`SafetensorsStreamWriter`)."""
+    layers = tuple(layers) if layers is not None else model.layers
+    writer: Optional[SafetensorsStreamWriter] = None
+    try:
+        for part in model.iter_extract(list(images), layers=layers, size=size, normalize=normalize,  # type: ignore[arg-type]
+                                       dtype=dtype, batch_size=batch_size, progress=progress):
+            if writer is None:
+                meta = {
+                    "format": "hyperland-features/1",
+                    "images": json.dumps([str(p) for p in images]),
+                    "model": model.name,
+                    "fingerprint": model.fingerprint,
+                    "layers": json.dumps(list(layers)),
+                    "size": json.dumps(list(part.shape[-2:])),
+                    "normalize": str(normalize).lower(),
+                    "hyperland_version": __version__,
+                }
+                writer = SafetensorsStreamWriter(out, "features", (len(images), *part.shape[1:]), part.dtype, meta)
+            writer.write(part)
+        assert writer is not None, "iter_extract yields at least one batch"
+        return writer.close()
+    except BaseException:
+        if writer is not None:
+            writer.abort()
+        raise
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..loading import load
+
+    images = expand_images(args.images)
+    model = load(args.model, device=args.device)
+    path = extract_to_file(model, images, args.out, layers=args.layers, size=args.size,
+                           normalize=None if args.normalize == "none" else args.normalize,
+                           dtype=DTYPES[args.dtype], batch_size=args.batch_size,
+                           progress=False if args.quiet else None)
+    c = model.num_channels(args.layers)
+    sys.stdout.write(f"wrote {len(images)} hypercolumns ({c} channels, {args.dtype}) from {model.name} to {path}\n")
+    return 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    from ..loading import DEFAULT_MODEL
+
+    p = sub.add_parser("extract", help="write hypercolumns of images to a .safetensors file (streamed)",
+                       description="Hypercolumns of IMAGES (files or directories) streamed into one "
+                                   "safetensors file: tensor 'features' (N, C, H, W) plus metadata.")
+    p.add_argument("images", nargs="+", metavar="IMAGES", help="image files or directories of images")
+    p.add_argument("--model", default=DEFAULT_MODEL, help=f"model name, hf-hub:..., timm:... or directory "
+                                                           f"(default {DEFAULT_MODEL})")
+    p.add_argument("--out", required=True, help="output .safetensors file")
+    p.add_argument("--layers", type=_ints, default=None, help="feature indices, e.g. 1,2,3,4 (default: model's)")
+    p.add_argument("--size", type=_size, default=None, help="output grid H,W or S (default: finest layer's grid)")
+    p.add_argument("--normalize", choices=("l2", "none"), default="l2", help="per-layer normalisation (default l2)")
+    p.add_argument("--dtype", choices=tuple(DTYPES), default="float32", help="stored precision (default float32)")
+    p.add_argument("--batch-size", type=int, default=32, help="images per forward pass (default 32)")
+    p.add_argument("--device", default=None, help="torch device, e.g. cuda:0 (default cpu)")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=run)
