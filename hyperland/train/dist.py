@@ -74,8 +74,9 @@ def all_gather_cat(tensor: torch.Tensor) -> torch.Tensor:
     """Concatenate ``tensor`` from every rank along dim 0 (rank order); itself on one process. No gradient."""
     if not is_distributed() or world_size() == 1:
         return tensor
+    tensor = tensor.contiguous()
     parts = [torch.empty_like(tensor) for _ in range(world_size())]
-    dist.all_gather(parts, tensor.contiguous())
+    dist.all_gather(parts, tensor)
     return torch.cat(parts, dim=0)
 
 
