@@ -1,0 +1,73 @@
+"""hyperland-train export → hyperland.load() round trip, manifest entry and refusals."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+import hyperland
+from hyperland.errors import CheckpointError
+from hyperland.manifest import parse_manifest
+from hyperland.train.cli import main as train_main
+from hyperland.train.export import export_run
+from hyperland.train.trainer import Trainer
+from train_utils import image_list, model_state, tiny_config
+
+
+@pytest.fixture(scope="module")
+def finished_run(mtfl_root: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    tmp = tmp_path_factory.mktemp("export")
+    faces = image_list(mtfl_root, tmp, 16)
+    Trainer(tiny_config(faces, epochs=1, recipe="tiny-test"), tmp / "run").fit()
+    return tmp / "run"
+
+
+def test_export_round_trip_through_load(finished_run: Path, tmp_path: Path, aflw_images: list[Path]) -> None:
+    res = export_run(finished_run, tmp_path / "model", name="tiny-moco", license="MIT")
+    assert sorted(p.name for p in res.directory.iterdir()) == ["README.md", "config.json", "model.safetensors"]
+    assert res.sha256 == hashlib.sha256((tmp_path / "model" / "model.safetensors").read_bytes()).hexdigest()
+    model = hyperland.load(tmp_path / "model")  # strict keys
+    c = model.config
+    assert (c.architecture, c.name, c.recipe, c.resize, c.border, c.out_indices) == \
+        ("test_resnet", "tiny-moco", "tiny-test", 40, 4, (1, 2, 3, 4))
+    assert c.provenance["source"] == "hyperland-train" and c.provenance["steps"] == 2
+    assert c.provenance["data"].startswith("list:") and c.provenance["train_config"]["queue_size"] == 16
+    trained = {k[len("encoder_q.backbone."):]: v for k, v in model_state(finished_run).items()
+               if k.startswith("encoder_q.backbone.")}
+    exported = model.backbone.state_dict()
+    assert exported.keys() == trained.keys()
+    assert all(torch.equal(exported[k], trained[k]) for k in trained)
+    feats = model.extract(aflw_images[:2], layers=(4,), normalize=None)
+    assert feats.shape == (2, model.num_channels((4,)), 1, 1) and torch.isfinite(feats).all()
+    card = (tmp_path / "model" / "README.md").read_text()
+    assert "library_name: hyperland" in card and "tiny-test" in card
+    entry = res.manifest_entry["tiny-moco"]
+    assert entry["sha256"] == res.sha256 and entry["architecture"] == "test_resnet"
+    filled = {**entry, "repo_id": "org/tiny-moco", "revision": "a" * 40}
+    assert parse_manifest({"format": 1, "models": {"tiny-moco": filled}})["tiny-moco"].published
+
+
+def test_export_refuses_unfinished_runs_and_non_runs(mtfl_root: Path, tmp_path: Path) -> None:
+    faces = image_list(mtfl_root, tmp_path, 16)
+    Trainer(tiny_config(faces, epochs=2, max_steps=1), tmp_path / "run").fit()
+    with pytest.raises(CheckpointError, match="has not finished \\(epoch 0/2, step 1\\)"):
+        export_run(tmp_path / "run", tmp_path / "m")
+    res = export_run(tmp_path / "run", tmp_path / "m", allow_unfinished=True)
+    assert hyperland.load(res.directory).config.provenance["finished"] is False
+    with pytest.raises(CheckpointError, match="No checkpoint"):
+        export_run(tmp_path / "nothing", tmp_path / "m2")
+
+
+def test_export_cli_prints_sha_and_entry(finished_run: Path, tmp_path: Path,
+                                         capsys: pytest.CaptureFixture[str]) -> None:
+    assert train_main(["export", str(finished_run), "--out", str(tmp_path / "m")]) == 0
+    out = capsys.readouterr().out
+    sha = hashlib.sha256((tmp_path / "m" / "model.safetensors").read_bytes()).hexdigest()
+    assert f"sha256 model.safetensors: {sha}" in out
+    entry = json.loads(out[out.index("{"):])
+    assert entry["run"]["sha256"] == sha and entry["run"]["recipe"] == "tiny-test"
+    assert train_main(["export", str(tmp_path / "missing"), "--out", str(tmp_path / "x")]) == 2
