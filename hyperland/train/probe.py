@@ -1,21 +1,22 @@
-"""Optional landmark probe during training: fit a prototype landmark head on half of the labelled
-validation faces and report the NME on the other half, so landmark quality can be watched while training.
+"""Optional landmark probe during training: fit a training-free prototype :class:`hyperland.head.LandmarkHead`
+on half of the labelled validation faces and report its NME (%) on the other half, beside the mean-shape
+baseline of the same split, so landmark quality can be watched while training.
 
-It needs labelled validation samples (MTFL with ``val_count > 0``) and :class:`hyperland.head.LandmarkHead`;
-without either it logs why once and returns None.
+It needs labelled validation samples (an MTFL root with ``val_count > 0``); without them it logs why once
+and returns None. Faces are the validation images resized to ``resize`` × ``resize`` (whole image, no
+label-derived crop), points in that frame.
 """
 
 from __future__ import annotations
 
-import copy
 import logging
 from typing import Any, Optional
 
 import numpy as np
-import torch
 from torch import nn
 
-from .config import TrainConfig
+from ..backbone import create_backbone
+from ..config import ModelConfig
 from .data import DataSplit
 
 logger = logging.getLogger(__name__)
@@ -28,34 +29,29 @@ def _skip(reason: str) -> None:
         logger.warning("Landmark probe skipped: %s", reason)
 
 
-def run_probe(backbone: nn.Module, split: DataSplit, config: TrainConfig) -> Optional[dict[str, Any]]:
+def run_probe(backbone: nn.Module, split: DataSplit, config: ModelConfig, *, max_images: int = 200
+              ) -> Optional[dict[str, Any]]:
+    """{"nme": head NME %, "mean_shape_nme": baseline %, "n_fit", "n_test"} or None when it cannot run."""
     if len(split.val_samples) < 4:
-        _skip("needs labelled validation faces (an MTFL root with --val-count >= 4).")
-        return None
-    try:
-        from ..head import LandmarkHead  # type: ignore[attr-defined]
-        from ..metrics import nme  # type: ignore[attr-defined]
-    except ImportError as exc:
-        _skip(f"hyperland.head / hyperland.metrics are not available ({exc}).")
+        _skip("it needs labelled validation faces (an MTFL root with --val-count >= 4).")
         return None
     from ..data import load_samples
+    from ..head import LandmarkHead
+    from ..metrics import nme
     from ..model import HyperlandModel
-    from .trainer import backbone_config
 
-    samples = split.val_samples[: config.probe_images]
+    samples = split.val_samples[:max_images]
     half = len(samples) // 2
-    model = HyperlandModel(backbone_config(config), copy.deepcopy(backbone).float().eval())
-    model.backbone.to(memory_format=torch.contiguous_format)
-    fit_imgs, fit_pts = load_samples(samples[:half])
-    test_imgs, test_pts = load_samples(samples[half:])
-    try:
-        head = LandmarkHead().fit(model, fit_imgs, fit_pts)
-        pred = head.predict(model, test_imgs)
-        err = float(np.mean(np.asarray(nme(pred, test_pts))))
-    except (TypeError, AttributeError) as exc:  # the head's API is owned elsewhere; never stop training for it
-        _skip(f"LandmarkHead API did not match ({exc}).")
-        return None
-    return {"nme": err, "n_fit": half, "n_test": len(samples) - half}
+    fresh = create_backbone(config, seed=None)
+    fresh.load_state_dict({k: v.detach().float().cpu() for k, v in backbone.state_dict().items()})
+    model = HyperlandModel(config, fresh)
+    fit_imgs, fit_pts = load_samples(samples[:half], size=config.resize)
+    test_imgs, test_pts = load_samples(samples[half:], size=config.resize)
+    head = LandmarkHead(fit_pts.shape[1], method="prototype", random_state=0, progress=False)
+    head.fit(model, fit_imgs, fit_pts)
+    mean_shape = np.broadcast_to(np.nanmean(fit_pts, axis=0), test_pts.shape)
+    return {"nme": head.score(test_imgs, test_pts), "mean_shape_nme": 100.0 * float(nme(mean_shape, test_pts)),
+            "n_fit": half, "n_test": len(samples) - half}
 
 
 __all__ = ["run_probe"]

@@ -298,8 +298,14 @@ class Trainer:
         return now
 
     def _probe(self) -> None:
-        result = run_probe(self.model.encoder_q.backbone, self.split, self.config)
+        """Rank 0 only (the others wait at their next collective); logged as a metrics line."""
+        if not self.info.is_main:
+            return
+        cfg = backbone_config(self.config)
+        result = run_probe(self.model.encoder_q.backbone, self.split, cfg, max_images=self.config.probe_images)
         if result is not None:
+            logger.info("probe at epoch %d: NME %.2f%% (mean shape %.2f%%)", self.state.epoch, result["nme"],
+                        result["mean_shape_nme"])
             self.log({"step": self.state.step, "epoch": self.state.epoch, "probe": result})
 
 
