@@ -6,6 +6,7 @@ interpolation, so ``sample_layers`` at the centre of an output grid cell equals 
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from typing import Literal, Optional
 
@@ -28,6 +29,48 @@ def _l2_(x: torch.Tensor, dim: int) -> torch.Tensor:
     return x.div_(norm)
 
 
+@functools.lru_cache(maxsize=64)
+def _bilinear_weights(n_in: int, n_out: int) -> torch.Tensor:
+    """(n_out, n_in) matrix of 1-D bilinear interpolation, exactly F.interpolate's align_corners=False rule.
+
+    Output sample i reads source position ``(i + 0.5) * n_in / n_out - 0.5`` clamped at 0, from the two
+    neighbouring inputs (the upper one clamped to ``n_in - 1``).
+    """
+    dst = torch.arange(n_out, dtype=torch.float64)
+    src = ((dst + 0.5) * (n_in / n_out) - 0.5).clamp_min(0.0)
+    i0 = src.floor().long().clamp_max(n_in - 1)
+    i1 = (i0 + 1).clamp_max(n_in - 1)
+    lam = src - i0
+    w = torch.zeros(n_out, n_in, dtype=torch.float64)
+    rows = torch.arange(n_out)
+    w.index_put_((rows, i0), 1.0 - lam, accumulate=True)
+    w.index_put_((rows, i1), lam, accumulate=True)
+    return w
+
+
+def resize_into(f: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
+    """Bilinear resize (align_corners=False, no antialias) of ``f`` (B, C, h, w) into ``out`` (B, C, H, W).
+
+    Equal to ``F.interpolate(f, size=(H, W), mode="bilinear", align_corners=False)`` up to float rounding,
+    but computed as two small matrix products per image written straight into ``out`` (which may be a
+    channel slice of a larger tensor). On CPU this is 4-30x faster than F.interpolate on NCHW maps
+    (benchmarks/extract.py), and it never materialises a resized copy of the map.
+    """
+    (h, w), (oh, ow) = f.shape[-2:], out.shape[-2:]
+    if (h, w) == (oh, ow):
+        return out.copy_(f)
+    wy = _bilinear_weights(h, oh).to(device=f.device, dtype=f.dtype)
+    wxt = _bilinear_weights(w, ow).to(device=f.device, dtype=f.dtype).T
+    direct = out.dtype == f.dtype
+    for b in range(f.shape[0]):  # per image: one broadcast GEMM each way; out[b] is contiguous in practice
+        rows = torch.matmul(f[b], wxt)  # (C, h, W)
+        if direct:
+            torch.matmul(wy, rows, out=out[b])
+        else:
+            out[b].copy_(torch.matmul(wy, rows))
+    return out
+
+
 def stack_layers(
     features: Sequence[torch.Tensor],
     *,
@@ -38,9 +81,21 @@ def stack_layers(
 ) -> torch.Tensor:
     """Resize each (B, C_i, h_i, w_i) map to ``size`` and concatenate along channels.
 
-    Writes straight into ``out`` (B, sum C_i, H, W) when given, so no second copy of the hypercolumn is
-    made; maps already at ``size`` are copied without interpolation.
+    Each layer is resized straight into its channel slice of ``out`` (B, sum C_i, H, W), allocated here
+    unless given, and L2-normalised in place there, so no per-layer copy of the hypercolumn is made; maps
+    already at ``size`` are copied without interpolation. When gradients are needed the plain
+    F.interpolate + torch.cat path is used (``out=`` kernels do not record autograd).
     """
+    size = (int(size[0]), int(size[1]))
+    if torch.is_grad_enabled() and any(f.requires_grad for f in features):
+        parts = []
+        for f in features:
+            r = F.interpolate(f, size=size, mode="bilinear", align_corners=False) if f.shape[-2:] != size else f
+            if normalize == "l2":
+                r = r / torch.linalg.vector_norm(r, dim=1, keepdim=True).clamp_min(1e-12)
+            parts.append(r)
+        res = torch.cat(parts, dim=1)
+        return res if dtype is None else res.to(dtype)
     b = features[0].shape[0]
     channels = sum(f.shape[1] for f in features)
     if out is None:
@@ -48,13 +103,13 @@ def stack_layers(
     c0 = 0
     for f in features:
         c1 = c0 + f.shape[1]
-        if tuple(f.shape[-2:]) != tuple(size):
-            f = F.interpolate(f, size=size, mode="bilinear", align_corners=False)
-        elif normalize is not None:
-            f = f.clone()
-        if normalize == "l2":
-            f = _l2_(f, dim=1)
-        out[:, c0:c1].copy_(f)
+        if normalize == "l2" and out.dtype != f.dtype:  # normalise at the features' precision, then cast
+            tmp = resize_into(f, torch.empty((b, f.shape[1], *size), dtype=f.dtype, device=f.device))
+            out[:, c0:c1].copy_(_l2_(tmp, dim=1))
+        else:
+            part = resize_into(f, out[:, c0:c1])
+            if normalize == "l2":
+                _l2_(part, dim=1)
         c0 = c1
     return out
 
@@ -91,4 +146,12 @@ def grid_centers(size: tuple[int, int], *, device: torch.device | None = None) -
     return torch.stack([gx.reshape(-1), gy.reshape(-1)], dim=1)
 
 
-__all__ = ["NORMALIZE_CHOICES", "Normalize", "check_normalize", "grid_centers", "sample_layers", "stack_layers"]
+__all__ = [
+    "NORMALIZE_CHOICES",
+    "Normalize",
+    "check_normalize",
+    "grid_centers",
+    "resize_into",
+    "sample_layers",
+    "stack_layers",
+]

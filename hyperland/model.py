@@ -90,20 +90,25 @@ class HyperlandModel(nn.Module):
         return self
 
     # ------------------------------------------------------------------ preprocessing
-    def _preprocess_one(self, img: torch.Tensor) -> torch.Tensor:
+    def _resize_crop(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, 3, h, w) in [0, 1] → resized to ``resize`` (antialiased bilinear) and border-cropped."""
         r, b = self.config.resize, self.config.border
-        x = img.to(self.device).unsqueeze(0)
+        x = x.to(self.device)
         if tuple(x.shape[-2:]) != (r, r):
             x = F.interpolate(x, size=(r, r), mode="bilinear", align_corners=False, antialias=True)
-        if b:
-            x = x[..., b:r - b, b:r - b]
-        return x
+        return x[..., b:r - b, b:r - b] if b else x
 
     def preprocess(self, images: Images) -> torch.Tensor:
-        """Images → normalised (B, 3, S, S) input on the model's device (resize, border crop, mean/std)."""
-        items = as_list(images)
-        batch = torch.cat([self._preprocess_one(load_image(im)) for im in items], dim=0)
-        return (batch - self._mean) / self._std
+        """Images → normalised (B, 3, S, S) input on the model's device (resize, border crop, mean/std).
+
+        Images of one size are resized in one batched call; mixed sizes one by one.
+        """
+        loaded = [load_image(im) for im in as_list(images)]
+        if len({tuple(t.shape) for t in loaded}) == 1:
+            batch = self._resize_crop(torch.stack(loaded))
+        else:
+            batch = torch.cat([self._resize_crop(t.unsqueeze(0)) for t in loaded], dim=0)
+        return (batch - self._mean).div_(self._std)
 
     def to_input_coords(self, points: torch.Tensor, sizes: Sequence[Size]) -> torch.Tensor:
         """(B, K, 2) pixel (x, y) in each original image → pixel coordinates of the network input."""

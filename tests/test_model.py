@@ -55,6 +55,8 @@ def test_preprocess_matches_hand_pipeline_for_mixed_sizes(r18, faces):
     torch.testing.assert_close(batch[0:1], _preprocess_by_hand(load_image(faces[0]), r18))
     torch.testing.assert_close(batch[1:2], _preprocess_by_hand(load_image(small), r18))
     torch.testing.assert_close(batch[1], batch[2])
+    same = r18.preprocess(faces)  # one size: resized in one batched call
+    torch.testing.assert_close(same, torch.cat([_preprocess_by_hand(load_image(f), r18) for f in faces]))
 
 
 @pytest.mark.parametrize("layers, size", [(None, None), ((2, 4), (48, 48)), ((3,), (7, 5))])
