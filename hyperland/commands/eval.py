@@ -1,0 +1,207 @@
+"""``hyperland eval``: the few-shot benchmark protocol on a named dataset, written as JSON + a markdown table
+(mean ± std over seeds per shot count, the mean-shape baseline beside it) + a PNG plot of NME vs shots.
+
+Built on :func:`hyperland.evaluate.run_protocol`, which extracts every image once per layer setting and
+reuses the features across shot counts, seeds and head methods. ``--layers 1``, ``--layers 2``, … or
+``--layers-sweep "1;2;3;4;1,2,3,4"`` (one table) reproduce the paper's per-layer vs hypercolumn comparison.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import platform
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Optional, Union
+
+from ..errors import DatasetError
+
+logger = logging.getLogger(__name__)
+Shot = Union[int, str]
+
+
+def parse_shots(text: str) -> list[Shot]:
+    """"1,5,all" → [1, 5, "all"]; positive integers and "all" only."""
+    out: list[Shot] = []
+    for v in text.split(","):
+        v = v.strip().lower()
+        if v == "all":
+            out.append("all")
+            continue
+        try:
+            n = int(v)
+        except ValueError:
+            n = 0
+        if n < 1:
+            raise DatasetError(f"--shots entry '{v}' is not a positive integer or 'all'. Example: --shots 1,5,10,all.")
+        out.append(n)
+    if not out:
+        raise DatasetError("--shots is empty. Example: --shots 1,5,10,all.")
+    return out
+
+
+def parse_layers(text: Optional[str]) -> Optional[tuple[int, ...]]:
+    if not text:
+        return None
+    try:
+        return tuple(int(v) for v in text.split(","))
+    except ValueError as exc:
+        raise DatasetError(f"--layers '{text}': expected comma-separated feature indices, e.g. 1,2,3,4.") from exc
+
+
+def check_shots(shots: Sequence[Shot], pool_size: int) -> None:
+    """More shots requested than the labelled pool holds is an error, not a silent clip."""
+    too_many = [s for s in shots if s != "all" and int(s) > pool_size]
+    if too_many:
+        raise DatasetError(f"--shots asks for {too_many} labelled images but the labelled pool holds {pool_size}. "
+                           f"Request at most {pool_size} (or 'all').")
+
+
+def _fmt(mean: Any, std: Any, digits: int = 2) -> str:
+    if mean is None or mean != mean:
+        return "–"
+    return f"{mean:.{digits}f} ± {std:.{digits}f}" if std is not None and std == std else f"{mean:.{digits}f}"
+
+
+def _baseline(run: dict[str, Any], shots: Shot) -> Optional[float]:
+    b = run.get("mean_shape_nme")
+    if isinstance(b, dict):
+        b = b.get(str(shots), b.get(shots))  # type: ignore[call-overload]
+    if isinstance(b, list):
+        b = next((r.get("mean") for r in b if str(r.get("shots")) == str(shots)), None)
+    return None if b is None else float(b)
+
+
+def markdown(runs: Sequence[dict[str, Any]], *, title: str) -> str:
+    """One table: a row per (layers, method) plus the mean-shape row, a column per shot count."""
+    metric = runs[0].get("metric", "nme")
+    shots: list[Shot] = []
+    for run in runs:
+        for row in run["summary"]:
+            if row["shots"] not in shots:
+                shots.append(row["shots"])
+    pool = runs[0].get("n_pool")
+    head = [f"all ({pool})" if s == "all" and pool else str(s) for s in shots]
+    unit = "NME (%), lower is better" if metric == "nme" else "PCK (%), higher is better"
+    lines = [f"### {title}", "", f"{unit}; mean ± std over seeds.", "",
+             "| method | layers | " + " | ".join(head) + " |", "|---|---|" + "---|" * len(shots)]
+    for run in runs:
+        layers = ",".join(map(str, run.get("layers") or [])) or "default"
+        methods = list(dict.fromkeys(r["method"] for r in run["summary"]))
+        for m in methods:
+            cells = {str(r["shots"]): _fmt(r["mean"], r.get("std")) for r in run["summary"] if r["method"] == m}
+            lines.append(f"| {m} | {layers} | " + " | ".join(cells.get(str(s), "–") for s in shots) + " |")
+    if metric == "nme" and any(_baseline(runs[0], s) is not None for s in shots):
+        cells = [_fmt(_baseline(runs[0], s), None) for s in shots]
+        lines.append("| mean shape | – | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def _plot(runs: Sequence[dict[str, Any]], path: Path, *, title: str) -> Optional[Path]:
+    try:
+        from ..viz import plot_shots
+    except ImportError:  # pragma: no cover - viz itself has no hard matplotlib import
+        return None
+    rows = []
+    for run in runs:
+        layers = ",".join(map(str, run.get("layers") or [])) or "default"
+        for r in run["summary"]:
+            rows.append({**r, "label": f"{r['method']} (layers {layers})" if len(runs) > 1 else r["method"],
+                         "n_pool": run.get("n_pool")})
+    baseline = _baseline(runs[0], "all")
+    if baseline is None:
+        baseline = next((_baseline(runs[0], r["shots"]) for r in rows if _baseline(runs[0], r["shots"])), None)
+    try:
+        fig = plot_shots(rows, baseline=baseline if runs[0].get("metric", "nme") == "nme" else None,
+                         metric=runs[0].get("metric", "nme"), title=title)
+    except ImportError as exc:
+        logger.warning("No plot: %s", exc)
+        return None
+    fig.savefig(path)
+    return path
+
+
+def evaluate(args: argparse.Namespace) -> dict[str, Any]:
+    """Run the protocol for every layer setting; return the JSON document."""
+    import hyperland
+    from hyperland.data import dataset_protocol
+    from hyperland.evaluate import run_protocol
+
+    shots = parse_shots(args.shots)
+    sweep = [parse_layers(t) for t in args.layers_sweep.split(";")] if args.layers_sweep else [parse_layers(args.layers)]
+    methods = tuple(m.strip() for m in args.methods.split(",") if m.strip())
+    spec, (pool, test) = dataset_protocol(args.dataset, args.root, args.protocol)
+    if args.limit_pool:
+        pool = pool[:args.limit_pool]
+    if args.limit_test:
+        test = test[:args.limit_test]
+    check_shots(shots, len(pool))
+    model = hyperland.load(args.model)
+    runs = []
+    t0 = time.perf_counter()
+    for layers in sweep:
+        kwargs: dict[str, Any] = dict(shots=tuple(shots), seeds=args.seeds, methods=methods, layers=layers,
+                                      metric=spec.metric, progress=None)
+        if spec.eyes is not None:
+            kwargs["eyes"] = spec.eyes
+        if args.head_options:
+            kwargs["head_options"] = json.loads(args.head_options)
+        run = run_protocol(model, pool, test, **kwargs)
+        run.setdefault("layers", list(layers) if layers else list(model.layers))
+        run.setdefault("metric", spec.metric)
+        run.setdefault("n_pool", len(pool))
+        run.setdefault("n_test", len(test))
+        runs.append(run)
+    return {
+        "dataset": spec.name, "protocol": args.protocol or spec.protocols[0], "root": str(args.root),
+        "model": args.model, "fingerprint": model.fingerprint, "metric": spec.metric,
+        "command": "hyperland " + " ".join(sys.argv[1:]) if sys.argv and "eval" in sys.argv else None,
+        "wall_seconds": time.perf_counter() - t0, "hyperland": hyperland.__version__,
+        "platform": platform.platform(), "runs": runs,
+    }
+
+
+def run(args: argparse.Namespace) -> int:
+    doc = evaluate(args)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    name = args.name or f"{doc['dataset']}-{doc['protocol']}-{Path(str(args.model)).name.replace(':', '_')}"
+    title = f"{doc['dataset']} / {doc['protocol']} · {args.model} ({doc['fingerprint']})"
+    (out / f"{name}.json").write_text(json.dumps(doc, indent=2, default=str) + "\n", encoding="utf-8")
+    table = markdown(doc["runs"], title=title)
+    (out / f"{name}.md").write_text(table, encoding="utf-8")
+    png = _plot(doc["runs"], out / f"{name}.png", title=title)
+    sys.stdout.write(table)
+    sys.stdout.write(f"\nwrote {out / (name + '.json')}, {out / (name + '.md')}" + (f", {png}" if png else "") +
+                     f" ({doc['wall_seconds']:.0f} s)\n")
+    return 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    from hyperland.data import DATASETS
+    from hyperland.loading import DEFAULT_MODEL
+
+    p = sub.add_parser("eval", help="few-shot benchmark: shots x seeds x methods → JSON, markdown table, PNG plot")
+    p.add_argument("--model", default=DEFAULT_MODEL, help=f"model (default {DEFAULT_MODEL})")
+    p.add_argument("--dataset", required=True, choices=sorted(DATASETS), help="dataset layout")
+    p.add_argument("--root", required=True, help="dataset folder")
+    p.add_argument("--protocol", default=None,
+                   help="split protocol (mtfl: mtfl-aflw | aflw | lfwnet; 300w: test | common | challenging; "
+                        "cub: train_1241 ... train_10; default: the dataset's first)")
+    p.add_argument("--shots", default="1,5,10,20,50,100,all", help="labelled pool sizes (default 1,5,10,20,50,100,all)")
+    p.add_argument("--seeds", type=int, default=3, help="random draws per shot count (default 3)")
+    p.add_argument("--methods", default="regressor,prototype", help="head methods (default regressor,prototype)")
+    p.add_argument("--layers", default=None, help="feature layers, e.g. 4 or 1,2,3,4 (default: the model's)")
+    p.add_argument("--layers-sweep", default=None, metavar="L1;L2;...",
+                   help='several layer settings in one table, e.g. "1;2;3;4;1,2,3,4"')
+    p.add_argument("--head-options", default=None, metavar="JSON",
+                   help='extra LandmarkHead options as JSON, e.g. \'{"steps": 300}\'')
+    p.add_argument("--limit-pool", type=int, default=None, help="use only the first N pool samples (smoke tests)")
+    p.add_argument("--limit-test", type=int, default=None, help="score only the first N test samples (smoke tests)")
+    p.add_argument("--out", default="results", help="output folder (default results/)")
+    p.add_argument("--name", default=None, help="file stem of the outputs (default DATASET-PROTOCOL-MODEL)")
+    p.set_defaults(func=run)
