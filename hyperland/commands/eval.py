@@ -98,6 +98,7 @@ def markdown(runs: Sequence[dict[str, Any]], *, title: str) -> str:
     if metric == "nme" and any(_baseline(runs[0], s) is not None for s in shots):
         cells = [_fmt(_baseline(runs[0], s), None) for s in shots]
         lines.append("| mean shape | – | " + " | ".join(cells) + " |")
+        lines += ["", "Mean shape: the labelled pool's average shape placed in every test frame (no image used)."]
     return "\n".join(lines) + "\n"
 
 

@@ -1,0 +1,70 @@
+"""`hyperland eval`: argument checks, the markdown table, and end-to-end runs on the bundled faces."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from hyperland.cli import main
+from hyperland.commands.eval import check_shots, markdown, parse_shots
+from hyperland.errors import DatasetError
+
+FACES = Path(__file__).resolve().parents[1] / "examples" / "faces"
+
+
+def test_parse_and_check_shots():
+    assert parse_shots("1, 5,ALL") == [1, 5, "all"]
+    with pytest.raises(DatasetError, match="'0' is not a positive integer"):
+        parse_shots("1,0")
+    with pytest.raises(DatasetError, match="'x' is not a positive integer"):
+        parse_shots("x")
+    check_shots([1, 20, "all"], 20)
+    with pytest.raises(DatasetError, match=r"asks for \[50, 100\] labelled images but the labelled pool holds 20"):
+        check_shots([1, 50, 100, "all"], 20)
+
+
+def test_markdown_table_by_hand():
+    run = {"layers": [1, 2], "metric": "nme", "n_pool": 30, "mean_shape_nme": 25.0,
+           "summary": [{"method": "regressor", "shots": 1, "mean": 30.0, "std": 2.5},
+                       {"method": "regressor", "shots": "all", "mean": 10.123, "std": 0.0},
+                       {"method": "prototype", "shots": 1, "mean": 40.0, "std": 1.0}]}
+    md = markdown([run], title="t")
+    rows = [ln for ln in md.splitlines() if ln.startswith("|")]
+    assert rows[0] == "| method | layers | 1 | all (30) |"
+    assert rows[2] == "| regressor | 1,2 | 30.00 ± 2.50 | 10.12 ± 0.00 |"
+    assert rows[3] == "| prototype | 1,2 | 40.00 ± 1.00 | – |"
+    assert rows[4] == "| mean shape | – | 25.00 | 25.00 |"
+
+
+def test_eval_generic_end_to_end(tmp_path, capsys):
+    code = main(["eval", "--dataset", "generic", "--root", str(FACES), "--shots", "1,5,all", "--seeds", "2",
+                 "--methods", "prototype", "--limit-test", "6", "--out", str(tmp_path), "--name", "t"])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    doc = json.loads((tmp_path / "t.json").read_text())
+    run = doc["runs"][0]
+    assert doc["dataset"] == "generic" and run["n_pool"] == 20 and run["n_test"] == 6
+    assert len(run["results"]) == 3 * 2  # shots x seeds
+    table = (tmp_path / "t.md").read_text()
+    for row in run["summary"]:
+        assert f"{row['mean']:.2f} ± {row['std']:.2f}" in table
+    assert f"| mean shape | – | {run['mean_shape_nme']:.2f}" in table
+    assert (tmp_path / "t.png").stat().st_size > 1000
+    assert table in out
+
+
+def test_eval_layers_sweep_one_table(tmp_path, capsys):
+    code = main(["eval", "--dataset", "generic", "--root", str(FACES), "--shots", "5", "--seeds", "1",
+                 "--methods", "prototype", "--layers-sweep", "4;1,2,3,4", "--limit-test", "4", "--out", str(tmp_path),
+                 "--name", "sweep"])
+    assert code == 0
+    rows = [ln for ln in (tmp_path / "sweep.md").read_text().splitlines() if ln.startswith("| prototype")]
+    assert [r.split("|")[2].strip() for r in rows] == ["4", "1,2,3,4"]
+
+
+def test_eval_too_many_shots_is_an_error(tmp_path, capsys):
+    code = main(["eval", "--dataset", "generic", "--root", str(FACES), "--shots", "1,50", "--out", str(tmp_path)])
+    assert code == 2
+    assert "labelled pool holds 20" in capsys.readouterr().err
