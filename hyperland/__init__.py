@@ -17,9 +17,12 @@ from .errors import (  # noqa: E402
     WeightsMismatchError,
     WeightsNotPublishedError,
 )
+from . import metrics  # noqa: E402
+from .head import LandmarkHead  # noqa: E402
 from .images import load_image  # noqa: E402
 from .loading import DEFAULT_MODEL, list_models, load  # noqa: E402
 from .manifest import ManifestEntry, load_manifest  # noqa: E402
+from .match import match  # noqa: E402
 from .model import HyperlandModel  # noqa: E402
 
 __all__ = [
@@ -31,6 +34,7 @@ __all__ = [
     "InvalidImageError",
     "InvalidKeypointsError",
     "InvalidLayerError",
+    "LandmarkHead",
     "ManifestEntry",
     "ManifestError",
     "ModelConfig",
@@ -44,4 +48,6 @@ __all__ = [
     "load",
     "load_image",
     "load_manifest",
+    "match",
+    "metrics",
 ]

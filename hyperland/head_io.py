@@ -1,0 +1,109 @@
+"""Save / load a fitted LandmarkHead: ``head.json`` (hyperparameters, backbone fingerprint, shapes) and
+``head.safetensors`` (projection, regressor weights or prototypes)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+
+from .errors import BackboneMismatchError, InvalidKeypointsError, WeightsMismatchError
+from .features import Projection
+from .regressor import IntermediateRegressor
+
+if TYPE_CHECKING:
+    from .head import LandmarkHead
+    from .model import HyperlandModel
+
+logger = logging.getLogger(__name__)
+HEAD_CONFIG = "head.json"
+HEAD_WEIGHTS = "head.safetensors"
+HEAD_FORMAT = 1
+
+
+def save_head(head: LandmarkHead, path: str | os.PathLike) -> Path:
+    d = Path(path)
+    d.mkdir(parents=True, exist_ok=True)
+    tensors: dict[str, torch.Tensor] = {}
+    if head.projection_ is not None:
+        tensors["projection.mean"] = head.projection_.mean
+        tensors["projection.components"] = head.projection_.components
+    if head.method == "prototype":
+        tensors["prototypes"] = head.prototypes_
+    else:
+        tensors.update({f"regressor.{k}": v for k, v in head.regressor_.state_dict().items()})
+    params = head.get_params()
+    params["layers"] = None if params["layers"] is None else list(params["layers"])
+    params["scale"] = list(params["scale"])
+    cfg: dict[str, Any] = {
+        "format": HEAD_FORMAT, "params": params, "fingerprint": head.fingerprint_, "model": head.model_.name,
+        "layers": list(head.layers_), "grid": list(head.grid_), "n_features_in": head.n_features_in_,
+        "explained_variance": None if head.projection_ is None else head.projection_.explained,
+        "history": getattr(head, "history_", None),
+    }
+    save_file({k: v.detach().cpu().contiguous() for k, v in tensors.items()}, str(d / HEAD_WEIGHTS),
+              metadata={"format": "pt"})
+    (d / HEAD_CONFIG).write_text(json.dumps(cfg, indent=2) + "\n", encoding="utf-8")
+    return d
+
+
+def load_head(cls: type[LandmarkHead], path: str | os.PathLike, *, model: HyperlandModel,
+              allow_backbone_mismatch: bool = False, n_landmarks: int | None = None) -> LandmarkHead:
+    d = Path(path)
+    if not (d / HEAD_CONFIG).is_file() or not (d / HEAD_WEIGHTS).is_file():
+        raise WeightsMismatchError(f"'{d}' is not a saved head: expected {HEAD_CONFIG} and {HEAD_WEIGHTS} in it "
+                                   "(written by LandmarkHead.save).")
+    try:
+        cfg = json.loads((d / HEAD_CONFIG).read_text(encoding="utf-8"))
+        tensors = load_file(str(d / HEAD_WEIGHTS))
+    except (json.JSONDecodeError, SafetensorError, OSError) as exc:
+        raise WeightsMismatchError(f"Cannot read the head in '{d}' ({exc}). Save it again.") from exc
+    if cfg.get("format") != HEAD_FORMAT:
+        raise WeightsMismatchError(f"{d / HEAD_CONFIG}: head format {cfg.get('format')!r}; expected {HEAD_FORMAT}.")
+    params = dict(cfg["params"])
+    params["scale"] = tuple(params["scale"])
+    head = cls(**params)
+    k = head.n_landmarks
+    if n_landmarks is not None and n_landmarks != k:
+        raise InvalidKeypointsError(f"The head in '{d}' predicts {k} landmarks; expected n_landmarks={n_landmarks}.")
+    if cfg["fingerprint"] != model.fingerprint:
+        msg = (f"The head in '{d}' was fitted on backbone {cfg['fingerprint']} ({cfg.get('model')}); the model "
+               f"given is {model.fingerprint} ({model.name}).")
+        if not allow_backbone_mismatch:
+            raise BackboneMismatchError(msg + " Load it with that model, or pass allow_backbone_mismatch=True.")
+        logger.warning("%s Loading anyway (allow_backbone_mismatch=True).", msg)
+    head.backbone_override_ = allow_backbone_mismatch
+    proj = None
+    if "projection.components" in tensors:
+        proj = Projection(tensors["projection.mean"], tensors["projection.components"],
+                          float(cfg.get("explained_variance") or 1.0))
+    c = int(cfg["n_features_in"])
+    head.model_, head.projection_, head.layers_ = model, proj, tuple(cfg["layers"])
+    head.fingerprint_, head.grid_, head.n_features_in_ = cfg["fingerprint"], tuple(cfg["grid"]), c
+    if head.method == "prototype":
+        protos = tensors.get("prototypes")
+        if protos is None or tuple(protos.shape) != (k, c):
+            raise WeightsMismatchError(f"'{d}': prototypes of shape {None if protos is None else tuple(protos.shape)}; "
+                                       f"head.json says ({k}, {c}).")
+        head.prototypes_ = protos
+    else:
+        net = IntermediateRegressor(c, k, n_intermediate=head.n_intermediate, softmax_scale=head.softmax_scale)
+        state = {key[len("regressor."):]: v for key, v in tensors.items() if key.startswith("regressor.")}
+        try:
+            net.load_state_dict(state, strict=True)
+        except RuntimeError as exc:
+            raise WeightsMismatchError(f"'{d}': regressor weights do not match head.json (K={k}, C={c}): "
+                                       f"{str(exc).splitlines()[0]}") from exc
+        head.regressor_ = net.eval()
+    if cfg.get("history"):
+        head.history_ = cfg["history"]
+    return head
+
+
+__all__ = ["HEAD_CONFIG", "HEAD_WEIGHTS", "load_head", "save_head"]

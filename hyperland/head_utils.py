@@ -1,0 +1,85 @@
+"""Input checks, validation splits and few-shot augmentation for :class:`hyperland.head.LandmarkHead`."""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Sequence
+from typing import Any, Optional
+
+import numpy as np
+import torch
+
+from .errors import InvalidKeypointsError
+from .images import ImageLike, load_image
+
+
+class PointsOutsideImageWarning(UserWarning):
+    """Training points outside their image: they are kept (a crop may cut a landmark off) but flagged."""
+
+
+def check_points(points: Any, *, n: int, k: int, what: str = "points", allow_all_nan: bool = False) -> np.ndarray:
+    """(N, K, 2) float32 pixel (x, y), NaN = missing; typed errors for shape, count and all-missing landmarks."""
+    if points is None:
+        raise InvalidKeypointsError(f"{what} is missing. Expected an ({n}, {k}, 2) array of pixel (x, y).")
+    try:
+        pts = np.asarray(points.detach().cpu() if hasattr(points, "detach") else points, dtype=np.float32)
+    except (TypeError, ValueError) as exc:
+        raise InvalidKeypointsError(f"{what} is not a numeric array ({exc}). Expected ({n}, {k}, 2).") from exc
+    if pts.ndim != 3 or pts.shape[-1] != 2:
+        raise InvalidKeypointsError(f"{what} has shape {pts.shape}. Expected (N, K, 2) pixel (x, y), here ({n}, {k}, 2).")
+    if pts.shape[0] != n:
+        raise InvalidKeypointsError(f"Got {pts.shape[0]} point sets for {n} images. Expected one (K, 2) set per image.")
+    if pts.shape[1] != k:
+        raise InvalidKeypointsError(f"{what} has {pts.shape[1]} landmarks per image; the head has n_landmarks={k}. "
+                                    f"Pass LandmarkHead(n_landmarks={pts.shape[1]}) or fix the points.")
+    if np.isinf(pts).any():
+        raise InvalidKeypointsError(f"{what} contains inf. Use NaN for missing landmarks.")
+    pts = pts.copy()
+    pts[np.isnan(pts).any(-1)] = np.nan
+    if not allow_all_nan:
+        empty = np.where(np.isnan(pts).all(axis=(0, 2)))[0]
+        if len(empty):
+            raise InvalidKeypointsError(f"Landmark(s) {empty.tolist()} are NaN in every image, so nothing can be "
+                                        "learned for them. Label each landmark in at least one image.")
+    return pts
+
+
+def warn_outside(points: np.ndarray, sizes: Sequence[tuple[int, int]]) -> None:
+    """Warn (and keep) about points more than half a pixel outside their image."""
+    hw = np.asarray(sizes, dtype=np.float32)[:, None, :]  # (N, 1, 2) as (H, W)
+    with np.errstate(invalid="ignore"):
+        out = (points < -0.5) | (points > hw[..., ::-1] - 0.5)
+    bad = np.where(out.any(-1))
+    if len(bad[0]):
+        warnings.warn(f"{len(bad[0])} point(s) lie outside their image (first: image {bad[0][0]}, landmark "
+                      f"{bad[1][0]}); they are kept as training targets.", PointsOutsideImageWarning, stacklevel=3)
+
+
+def split_validation(n: int, fraction: float, min_val: int,
+                     rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """(train, val) indices: ``round(fraction·n)`` validation images when at least ``min_val`` of them, else none."""
+    n_val = int(round(fraction * n))
+    if fraction <= 0 or n_val < min_val or n - n_val < 1:
+        return np.arange(n), np.arange(0)
+    perm = rng.permutation(n)
+    return np.sort(perm[n_val:]), np.sort(perm[:n_val])
+
+
+def augment_images(images: Sequence[ImageLike], points: np.ndarray, *, n: int, tps: float, rotation: float,
+                   scale: tuple[float, float], generator: Optional[torch.Generator] = None
+                   ) -> tuple[list[torch.Tensor], np.ndarray]:
+    """``n`` TPS/affine-warped copies of every image with its points moved consistently."""
+    from .augment import warp
+
+    out_imgs: list[torch.Tensor] = []
+    out_pts = []
+    for img, pts in zip(images, points):
+        x = load_image(img).unsqueeze(0).expand(n, -1, -1, -1)
+        p = torch.from_numpy(pts).unsqueeze(0).expand(n, -1, -1).contiguous()
+        wi, wp = warp(x, p, tps=tps, rotation=rotation, scale=scale, generator=generator)
+        out_imgs.extend(wi.clamp(0, 1).unbind(0))
+        out_pts.append(wp.numpy())  # type: ignore[union-attr]
+    return out_imgs, np.concatenate(out_pts).astype(np.float32)
+
+
+__all__ = ["PointsOutsideImageWarning", "augment_images", "check_points", "split_validation", "warn_outside"]

@@ -1,0 +1,137 @@
+"""The DVE-style landmark regressor (Thewlis et al. 2019, used by Cheng et al. 2021) and its training loop.
+
+A 1×1 convolution maps the (projected) hypercolumn to K×M score maps; a spatial softmax (scores × a
+multiplier) and soft-argmax give M intermediate points per landmark; a per-landmark linear map turns its M
+points into the landmark. Coordinates are normalised to [-1, 1] over the network input (grid-cell centres
+at (2j+1)/W - 1), and the loss is the masked mean squared error there.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import math
+from dataclasses import dataclass
+from typing import Optional
+
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from .hypercolumn import grid_centers
+
+logger = logging.getLogger(__name__)
+
+
+class IntermediateRegressor(nn.Module):
+    def __init__(self, channels: int, n_landmarks: int, *, n_intermediate: int = 50,
+                 softmax_scale: float = 100.0) -> None:
+        super().__init__()
+        self.k, self.m, self.softmax_scale = n_landmarks, n_intermediate, float(softmax_scale)
+        conv = nn.Conv2d(channels, n_landmarks * n_intermediate, 1)  # its init; applied as a matmul (faster on CPU)
+        self.score_weight = nn.Parameter(conv.weight.detach().flatten(1).clone())  # (K*M, C)
+        self.score_bias = nn.Parameter(conv.bias.detach().clone().unsqueeze(1))  # (K*M, 1)
+        # (K, 2, 2M): start as the mean of the intermediate points
+        w = torch.zeros(n_landmarks, 2, n_intermediate, 2)
+        w[:, 0, :, 0] = 1.0 / n_intermediate
+        w[:, 1, :, 1] = 1.0 / n_intermediate
+        self.weight = nn.Parameter(w.reshape(n_landmarks, 2, 2 * n_intermediate))
+        self.bias = nn.Parameter(torch.zeros(n_landmarks, 2))
+
+    def intermediate(self, maps: torch.Tensor) -> torch.Tensor:
+        """(B, C, H, W) → (B, K, M, 2) soft-argmax points in normalised coordinates."""
+        b, _, h, w = maps.shape
+        scores = torch.matmul(self.score_weight, maps.flatten(2)) + self.score_bias  # 1x1 conv: (B, K*M, HW)
+        scores = scores * self.softmax_scale
+        prob = torch.softmax(scores, dim=2)
+        xy = prob @ grid_centers((h, w), device=maps.device).to(prob.dtype)  # (B, K*M, 2)
+        return xy.view(b, self.k, self.m, 2)
+
+    def forward(self, maps: torch.Tensor) -> torch.Tensor:
+        """(B, C, H, W) → (B, K, 2) landmarks in normalised coordinates."""
+        pts = self.intermediate(maps).flatten(2)  # (B, K, 2M)
+        return torch.einsum("bkm,kom->bko", pts, self.weight) + self.bias
+
+
+@dataclass
+class Schedule:
+    """Adam with a cosine learning-rate decay over ``steps`` updates of ``batch_size`` maps."""
+
+    steps: int
+    batch_size: int = 32
+    lr: float = 3e-3
+    weight_decay: float = 1e-4
+    eval_every: int = 50
+
+
+def masked_mse(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Mean squared error over the finite target coordinates only (missing landmarks are NaN)."""
+    ok = torch.isfinite(target).all(-1)
+    if not ok.any():
+        return pred.sum() * 0.0
+    return ((pred - torch.nan_to_num(target)) ** 2).sum(-1)[ok].mean()
+
+
+def _batches(maps: torch.Tensor, size: int) -> list[torch.Tensor]:
+    return [maps[i:i + size].float() for i in range(0, maps.shape[0], size)]
+
+
+@torch.no_grad()
+def predict_normalised(net: IntermediateRegressor, maps: torch.Tensor, *, batch_size: int = 256) -> torch.Tensor:
+    net.eval()
+    return torch.cat([net(b) for b in _batches(maps, batch_size)]) if maps.shape[0] else maps.new_zeros(0, net.k, 2)
+
+
+def train_regressor(
+    net: IntermediateRegressor,
+    maps: torch.Tensor,
+    targets: torch.Tensor,
+    schedule: Schedule,
+    *,
+    val: Optional[tuple[torch.Tensor, torch.Tensor]] = None,
+    generator: Optional[torch.Generator] = None,
+    progress: Optional[bool] = None,
+) -> dict[str, float]:
+    """Fit ``net`` on (N, C, H, W) maps (any float dtype, converted per batch) and (N, K, 2) normalised targets.
+
+    With ``val`` (maps, targets), the weights with the lowest validation loss (checked every
+    ``eval_every`` steps and at the end) are kept. Returns the final train / best validation losses.
+    """
+    with torch.no_grad():  # start at the mean training shape: the bias absorbs the random init's offset
+        first = predict_normalised(net, maps[:256])
+        shift = torch.nanmean(targets[:256] - first, dim=0)
+        net.bias.add_(torch.nan_to_num(shift))
+    opt = torch.optim.Adam(net.parameters(), lr=schedule.lr, weight_decay=schedule.weight_decay)
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda s: 0.5 * (1 + math.cos(math.pi * min(s, schedule.steps) / max(1, schedule.steps))))
+    n = maps.shape[0]
+    best: tuple[float, Optional[dict[str, torch.Tensor]]] = (math.inf, None)
+    order = torch.randperm(n, generator=generator)
+    pos, loss_v = 0, math.nan
+    with tqdm(total=schedule.steps, desc="fit head", disable=None if progress is None else not progress,
+              leave=False) as bar:
+        for step in range(1, schedule.steps + 1):
+            net.train()
+            if pos + schedule.batch_size > n and pos > 0:
+                order, pos = torch.randperm(n, generator=generator), 0
+            idx = order[pos:pos + schedule.batch_size]
+            pos += len(idx)
+            loss = masked_mse(net(maps[idx].float()), targets[idx])
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            sched.step()
+            loss_v = float(loss.detach())
+            bar.update(1)
+            if val is not None and (step % schedule.eval_every == 0 or step == schedule.steps):
+                vl = float(masked_mse(predict_normalised(net, val[0]), val[1]))
+                bar.set_postfix(loss=f"{loss_v:.4f}", val=f"{vl:.4f}")
+                if vl < best[0]:
+                    best = (vl, copy.deepcopy(net.state_dict()))
+    if best[1] is not None:
+        net.load_state_dict(best[1])
+    net.eval()
+    return {"train_loss": loss_v, "val_loss": best[0]}
+
+
+__all__ = ["IntermediateRegressor", "Schedule", "masked_mse", "predict_normalised", "train_regressor"]

@@ -1,0 +1,126 @@
+"""LandmarkHead on a few real AFLW faces with random-r18 at 96 px: shapes, frames, persistence, bad input."""
+
+from __future__ import annotations
+
+import json
+import warnings
+
+import numpy as np
+import pytest
+import torch
+
+import hyperland
+from hyperland import BackboneMismatchError, InvalidKeypointsError, NotFittedError
+from hyperland.data import load_samples, read_mtfl
+from hyperland.features import encode, fit_projection
+from hyperland.head import LandmarkHead
+from hyperland.head_utils import PointsOutsideImageWarning
+from hyperland.regressor import IntermediateRegressor
+
+FAST = dict(steps=20, n_augment=1, n_components=16, progress=False)
+
+
+@pytest.fixture(scope="module")
+def faces(mtfl_root):
+    samples = read_mtfl(mtfl_root, "testing")[:12]
+    return load_samples(samples)
+
+
+def test_regressor_soft_argmax_finds_a_peak() -> None:
+    """A single score map with one hot cell: soft-argmax at multiplier 100 lands on that cell's centre."""
+    net = IntermediateRegressor(1, 1, n_intermediate=1, softmax_scale=100.0)
+    with torch.no_grad():
+        net.score_weight.fill_(1.0)
+        net.score_bias.zero_()
+    maps = torch.zeros(1, 1, 4, 4)
+    maps[0, 0, 1, 2] = 1.0  # row 1, column 2 -> centre x = (2*2+1)/4-1 = 0.25, y = (2*1+1)/4-1 = -0.25
+    out = net(maps)
+    torch.testing.assert_close(out, torch.tensor([[[0.25, -0.25]]]), atol=1e-4, rtol=0)
+
+
+def test_fit_predict_shapes_and_pixel_frame(r18, faces) -> None:
+    imgs, pts = faces
+    head = LandmarkHead(5, random_state=0, **FAST).fit(r18, imgs[:8], pts[:8])
+    pred = head.predict(imgs[8:])
+    assert pred.shape == (4, 5, 2) and np.isfinite(pred).all()
+    # images as passed in: a 2x upscaled copy gets 2x the coordinates (pixel centres: (p + .5) * 2 - .5)
+    big = [im.resize((300, 300)) for im in imgs[8:]]
+    np.testing.assert_allclose(head.predict(big), (pred + 0.5) * 2 - 0.5, atol=1.5)
+    assert 0 < head.score(imgs[8:], pts[8:]) < 200
+
+
+def test_fit_is_reproducible_and_features_path_matches(r18, faces) -> None:
+    imgs, pts = faces
+    a = LandmarkHead(5, random_state=3, augment=False, **FAST).fit(r18, imgs[:8], pts[:8])
+    b = LandmarkHead(5, random_state=3, augment=False, **FAST).fit(r18, imgs[:8], pts[:8])
+    np.testing.assert_allclose(a.predict(imgs[8:]), b.predict(imgs[8:]), atol=1e-4)
+    feats = encode(r18, imgs[8:], projection=a.projection_, pool=a.pool)
+    np.testing.assert_allclose(a.predict(features=feats), a.predict(imgs[8:]), atol=1e-4)
+
+
+def test_prototype_locates_its_own_training_points(r18, faces) -> None:
+    imgs, pts = faces
+    head = LandmarkHead(5, method="prototype", n_components=None, pool=1).fit(r18, imgs[:1], pts[:1])
+    pred = head.predict(imgs[:1])
+    # each descriptor correlates best with itself (argmax + local soft-argmax): within about a grid cell (6 px)
+    assert np.linalg.norm(pred - pts[:1], axis=-1).max() < 10.0
+
+
+def test_save_load_roundtrip_and_backbone_check(r18, faces, tmp_path) -> None:
+    imgs, pts = faces
+    head = LandmarkHead(5, random_state=0, **FAST).fit(r18, imgs[:8], pts[:8])
+    head.save(tmp_path / "h")
+    cfg = json.loads((tmp_path / "h" / "head.json").read_text())
+    assert cfg["fingerprint"] == r18.fingerprint
+    back = LandmarkHead.load(tmp_path / "h", model=r18)
+    np.testing.assert_allclose(back.predict(imgs[8:]), head.predict(imgs[8:]), atol=1e-4)
+    with pytest.raises(InvalidKeypointsError, match="predicts 5 landmarks"):
+        LandmarkHead.load(tmp_path / "h", model=r18, n_landmarks=68)
+    other = hyperland.load("random-r18")
+    with torch.no_grad():
+        next(other.backbone.parameters()).add_(1.0)
+    other._fingerprint = None
+    with pytest.raises(BackboneMismatchError, match="allow_backbone_mismatch"):
+        LandmarkHead.load(tmp_path / "h", model=other)
+    assert LandmarkHead.load(tmp_path / "h", model=other, allow_backbone_mismatch=True).predict(imgs[:1]).shape == (1, 5, 2)
+
+
+def test_sklearn_params_and_not_fitted(faces) -> None:
+    head = LandmarkHead(5, steps=7)
+    assert head.get_params()["steps"] == 7
+    assert head.set_params(steps=9).steps == 9
+    with pytest.raises(NotFittedError, match="not fitted"):
+        head.predict(faces[0][:1])
+
+
+def test_bad_keypoints(r18, faces) -> None:
+    imgs, pts = faces
+    head = LandmarkHead(5, **FAST)
+    with pytest.raises(InvalidKeypointsError, match=r"Expected \(N, K, 2\)"):
+        head.fit(r18, imgs[:4], pts[:4, :, 0])
+    with pytest.raises(InvalidKeypointsError, match="4 point sets for 3 images"):
+        head.fit(r18, imgs[:3], pts[:4])
+    with pytest.raises(InvalidKeypointsError, match="n_landmarks=5"):
+        head.fit(r18, imgs[:4], pts[:4, :3])
+    bad = pts[:4].copy()
+    bad[:, 2] = np.nan
+    with pytest.raises(InvalidKeypointsError, match=r"Landmark\(s\) \[2\] are NaN in every image"):
+        head.fit(r18, imgs[:4], bad)
+
+
+def test_points_outside_warn_and_partial_nan_is_fine(r18, faces) -> None:
+    imgs, pts = faces
+    p = pts[:4].copy()
+    p[0, 0] = [-30.0, 10.0]
+    p[1, 3] = np.nan
+    with pytest.warns(PointsOutsideImageWarning, match="outside their image"):
+        head = LandmarkHead(5, random_state=0, **FAST).fit(r18, imgs[:4], p)
+    assert np.isfinite(head.predict(imgs[4:5])).all()
+
+
+def test_features_from_another_projection_are_refused(r18, faces) -> None:
+    imgs, pts = faces
+    head = LandmarkHead(5, random_state=0, **FAST).fit(r18, imgs[:8], pts[:8])
+    other = fit_projection(r18, imgs[8:], n_components=16)
+    with pytest.raises(BackboneMismatchError, match="projection"):
+        head.predict(features=encode(r18, imgs[8:], projection=other, pool=2))
