@@ -14,7 +14,7 @@ import argparse
 import logging
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import torch
 
@@ -27,7 +27,7 @@ from .model import HyperlandModel
 logger = logging.getLogger(__name__)
 ENCODER_PREFIXES = ("encoder.module.", "module.encoder.", "encoder.", "module.")
 DROPPED_PREFIXES = ("fc.",)  # the 128-d contrastive projection of the query encoder
-SAFE_GLOBALS = [argparse.Namespace]
+SAFE_GLOBALS: list[Any] = [argparse.Namespace]
 
 
 def read_checkpoint(path: str | Path) -> dict[str, Any]:
@@ -81,10 +81,10 @@ def convert_checkpoint(
     *,
     arch: str,
     out: str | Path,
-    name: Optional[str] = None,
+    name: str | None = None,
     resize: int = 136,
     border: int = 20,
-    license: str = "other",  # noqa: A002 - the manifest field's name
+    license: str = "other",
 ) -> HyperlandModel:
     """Read an authors' checkpoint, load its encoder into a timm ``arch`` backbone strictly and save it to ``out``."""
     ckpt = read_checkpoint(path)

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from train_utils import image_list, model_state, tiny_config
 
 import hyperland
 from hyperland.errors import CheckpointError
@@ -15,7 +16,6 @@ from hyperland.manifest import parse_manifest
 from hyperland.train.cli import main as train_main
 from hyperland.train.export import export_run
 from hyperland.train.trainer import Trainer
-from train_utils import image_list, model_state, tiny_config
 
 
 @pytest.fixture(scope="module")

@@ -6,13 +6,13 @@ import json
 from pathlib import Path
 
 import numpy as np
+from train_utils import image_list, tiny_config
 
 from hyperland.data import load_samples
 from hyperland.metrics import nme
 from hyperland.train.data import resolve_data
 from hyperland.train.probe import run_probe
 from hyperland.train.trainer import Trainer, backbone_config
-from train_utils import image_list, tiny_config
 
 
 def test_probe_logs_head_and_mean_shape_nme(mtfl_root: Path, tmp_path: Path) -> None:

@@ -8,12 +8,12 @@ from pathlib import Path
 import pytest
 import torch
 import torch.nn.functional as F
+from train_utils import image_list, model_state, tiny_config
 
 from hyperland.errors import CheckpointError, DatasetError
 from hyperland.train.cli import main as train_main
 from hyperland.train.trainer import RunFinishedError, Trainer
 from hyperland.train.views import ViewAugment
-from train_utils import image_list, model_state, tiny_config
 
 
 @pytest.fixture(scope="module")
@@ -113,3 +113,15 @@ def test_empty_or_missing_data(tmp_path: Path, capsys: pytest.CaptureFixture[str
     few.write_text("a.jpg\nb.jpg\n")
     with pytest.raises(DatasetError, match="2 training images make no full batch of 8"):
         Trainer(tiny_config(few), tmp_path / "r3")
+
+
+def test_tensorboard_scalars_beside_metrics(faces: Path, tmp_path: Path) -> None:
+    pytest.importorskip("tensorboard")  # the optional "train" extra
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    Trainer(tiny_config(faces, epochs=1, tensorboard=True), tmp_path / "run").fit()
+    acc = EventAccumulator(str(tmp_path / "run" / "tensorboard"))
+    acc.Reload()
+    losses = [json.loads(x)["loss"] for x in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    assert [e.step for e in acc.Scalars("loss")] == list(range(1, 9))
+    assert [e.value for e in acc.Scalars("loss")] == pytest.approx(losses, rel=1e-6)

@@ -21,9 +21,11 @@ def image_list(mtfl_root: Path, folder: Path, n: int = 32) -> Path:
 
 def tiny_config(data: Path, **changes: Any) -> TrainConfig:
     """timm's test_resnet at 32 px, batch 8: a few optimiser steps take about a second on one CPU thread."""
-    base = dict(data=str(data), architecture="test_resnet", resize=40, border=4, batch_size=8, queue_size=16,
-                epochs=2, num_workers=0, lr=0.05, shuffle_groups=2, log_every=1, progress=False,
-                checkpoint_every=1)
+    base: dict[str, Any] = {
+        "data": str(data), "architecture": "test_resnet", "resize": 40, "border": 4, "batch_size": 8,
+        "queue_size": 16, "epochs": 2, "num_workers": 0, "lr": 0.05, "shuffle_groups": 2, "log_every": 1,
+        "progress": False, "checkpoint_every": 1,
+    }
     base.update(changes)
     return TrainConfig(**base)
 

@@ -79,11 +79,11 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
 
 def capture_rng() -> dict[str, Any]:
     """RNG states of torch (CPU and CUDA), numpy's global generator and Python's ``random``."""
-    name, keys, pos, has_gauss, gauss = np.random.get_state()
+    name, keys, pos, has_gauss, gauss = np.random.get_state(legacy=True)  # type: ignore[misc]
     ver, internal, gauss_next = random.getstate()
     out: dict[str, Any] = {
         "torch": torch.get_rng_state(),
-        "numpy": {"name": name, "keys": torch.from_numpy(keys.astype(np.int64)), "pos": int(pos),
+        "numpy": {"name": name, "keys": torch.from_numpy(np.asarray(keys).astype(np.int64)), "pos": int(pos),
                   "has_gauss": int(has_gauss), "gauss": float(gauss)},
         "python": [ver, list(internal), gauss_next],
     }

@@ -18,7 +18,7 @@ import types
 from collections.abc import Sequence
 from dataclasses import MISSING, fields
 from pathlib import Path
-from typing import Any, Optional, Union, get_args, get_origin, get_type_hints
+from typing import Any, Union, get_args, get_origin, get_type_hints
 
 from .. import __version__
 from ..errors import HyperlandError
@@ -102,7 +102,7 @@ def _configs(args: argparse.Namespace) -> tuple[TrainConfig, Path, bool]:
              if f.name != "recipe" and getattr(args, f.name) is not None}
     if args.recipe and args.config:
         raise HyperlandError("Pass --recipe or --config, not both.")
-    base: Optional[TrainConfig] = None
+    base: TrainConfig | None = None
     if args.recipe:
         base = load_recipe(args.recipe)
     elif args.config:
@@ -151,7 +151,7 @@ def _train(argv: Sequence[str]) -> int:
         dist.shutdown()
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
+def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
         if argv[:1] == ["export"]:

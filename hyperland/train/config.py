@@ -6,7 +6,7 @@ import json
 from dataclasses import asdict, dataclass, fields, replace
 from importlib import resources
 from pathlib import Path
-from typing import Any, Optional, get_args, get_origin, get_type_hints
+from typing import Any, get_origin, get_type_hints
 
 from ..config import IMAGENET_MEAN, IMAGENET_STD
 from ..errors import TrainConfigError
@@ -17,7 +17,7 @@ CONFIG_FILE = "config.json"
 # defines the run, and resuming with a different value is an error.
 RUNTIME_FIELDS = frozenset({
     "data", "num_workers", "max_steps", "checkpoint_every", "checkpoint_every_steps", "log_every",
-    "probe_every", "probe_images", "device", "compile", "progress",
+    "probe_every", "probe_images", "device", "compile", "progress", "tensorboard",
 })
 
 
@@ -26,9 +26,9 @@ class TrainConfig:
     """Everything a MoCo run needs. Recipes (``hyperland/train/recipes/*.json``) set a subset of these fields;
     CLI flags (``--batch-size 128``) override them; the resolved config is saved as ``config.json``."""
 
-    recipe: Optional[str] = None
+    recipe: str | None = None
     # -- data
-    data: Optional[str] = None  # folder of images, text file listing images, or an MTFL root
+    data: str | None = None  # folder of images, text file listing images, or an MTFL root
     data_format: str = "auto"  # auto | folder | list | mtfl
     data_crop: str = "none"  # none | centroid (MTFL only: square around the labelled points, AFLW framing)
     val_count: int = 0  # images held out at the end of the list for validation / the landmark probe
@@ -77,8 +77,9 @@ class TrainConfig:
     log_every: int = 10  # steps
     probe_every: int = 0  # epochs; 0 = off
     probe_images: int = 200
-    max_steps: Optional[int] = None  # pause after this many optimiser steps in total (resume continues)
-    progress: Optional[bool] = None  # tqdm: None = only on a TTY
+    max_steps: int | None = None  # pause after this many optimiser steps in total (resume continues)
+    progress: bool | None = None  # tqdm: None = only on a TTY
+    tensorboard: bool = False  # also write scalars to RUN_DIR/tensorboard (pip install "hyperland[train]")
 
     def __post_init__(self) -> None:
         hints = get_type_hints(type(self))

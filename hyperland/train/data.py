@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional
 
 from ..data import Sample, centroid_box, read_mtfl
 from ..data.base import Box
@@ -22,7 +21,7 @@ IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
 @dataclass(frozen=True)
 class Item:
     path: Path
-    box: Optional[Box] = None
+    box: Box | None = None
 
 
 @dataclass(frozen=True)

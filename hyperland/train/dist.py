@@ -42,7 +42,7 @@ def is_main() -> bool:
 
 
 def info() -> DistInfo:
-    return DistInfo(rank(), world_size(), int(os.environ.get("LOCAL_RANK", 0)) if is_distributed() else 0)
+    return DistInfo(rank(), world_size(), int(os.environ.get("LOCAL_RANK", "0")) if is_distributed() else 0)
 
 
 def init_from_env(*, backend: str | None = None, timeout_s: float = 1800.0) -> DistInfo:
@@ -54,7 +54,7 @@ def init_from_env(*, backend: str | None = None, timeout_s: float = 1800.0) -> D
         if backend is None:
             backend = "nccl" if torch.cuda.is_available() else "gloo"
         if backend == "nccl":
-            torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", 0)))
+            torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
         dist.init_process_group(backend=backend, init_method="env://", timeout=timedelta(seconds=timeout_s))
     return info()
 

@@ -8,7 +8,7 @@ import logging
 import re
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import torch
 
@@ -32,7 +32,7 @@ class ExportResult:
     directory: Path
     sha256: str
     manifest_entry: dict[str, Any]
-    commit_url: Optional[str] = None
+    commit_url: str | None = None
 
 
 def backbone_state(model_state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -46,7 +46,7 @@ def backbone_state(model_state: dict[str, torch.Tensor]) -> dict[str, torch.Tens
 
 
 def _manifest_entry(name: str, config: TrainConfig, data: str, sha: str, *, license_: str,
-                    repo_id: Optional[str], revision: Optional[str]) -> dict[str, Any]:
+                    repo_id: str | None, revision: str | None) -> dict[str, Any]:
     return {name: {
         "status": "published",
         "architecture": config.architecture,
@@ -66,9 +66,9 @@ def export_run(
     run_dir: str | Path,
     out: str | Path,
     *,
-    name: Optional[str] = None,
-    license: str = "other",  # noqa: A002 - the manifest field's name
-    push_to_hub: Optional[str] = None,
+    name: str | None = None,
+    license: str = "other",
+    push_to_hub: str | None = None,
     private: bool = False,
     allow_unfinished: bool = False,
 ) -> ExportResult:

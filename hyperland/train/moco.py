@@ -19,7 +19,6 @@ falls back to one process.
 from __future__ import annotations
 
 import copy
-from typing import Optional
 
 import torch
 import torch.nn.functional as F
@@ -54,7 +53,7 @@ class Encoder(nn.Module):
 
 
 def build_encoder(backbone: nn.Module, *, feature_dim: int = 128, hidden_dim: int = 0) -> Encoder:
-    channels = backbone.feature_info.channels()[-1]  # type: ignore[attr-defined]
+    channels = int(backbone.feature_info.channels()[-1])  # type: ignore[union-attr, operator]
     return Encoder(backbone, ProjectionHead(channels, hidden_dim=hidden_dim or channels, out_dim=feature_dim))
 
 
@@ -66,6 +65,9 @@ def _encode_in_groups(encoder: nn.Module, x: torch.Tensor, groups: int) -> torch
 
 class MoCo(nn.Module):
     """``forward(im_q, im_k, shuffle=generator)`` → (InfoNCE loss, top-1 accuracy of the positive)."""
+
+    queue: torch.Tensor  # (dim, queue_size) unit keys, buffer
+    queue_ptr: torch.Tensor  # () long, buffer
 
     def __init__(
         self,
@@ -85,15 +87,15 @@ class MoCo(nn.Module):
         self.encoder_k = copy.deepcopy(encoder)
         for p in self.encoder_k.parameters():
             p.requires_grad_(False)
-        dim = encoder.head.fc2.out_features  # type: ignore[union-attr]
+        dim = int(encoder.head.fc2.out_features)  # type: ignore[union-attr, arg-type]
         gen = torch.Generator().manual_seed(seed)
         self.register_buffer("queue", F.normalize(torch.randn(dim, queue_size, generator=gen), dim=0))
         self.register_buffer("queue_ptr", torch.zeros((), dtype=torch.long))
 
     @torch.no_grad()
     def _momentum_update(self) -> None:
-        q = list(self.encoder_q.parameters())
-        k = list(self.encoder_k.parameters())
+        q: list[torch.Tensor] = list(self.encoder_q.parameters())
+        k: list[torch.Tensor] = list(self.encoder_k.parameters())
         torch._foreach_mul_(k, self.momentum)
         torch._foreach_add_(k, q, alpha=1.0 - self.momentum)
         # BN running statistics of the key encoder follow its own forward passes, as in MoCo.
@@ -107,7 +109,7 @@ class MoCo(nn.Module):
         self.queue_ptr.copy_((self.queue_ptr + n) % size)
 
     @torch.no_grad()
-    def _keys(self, im_k: torch.Tensor, shuffle: Optional[torch.Generator]) -> torch.Tensor:
+    def _keys(self, im_k: torch.Tensor, shuffle: torch.Generator | None) -> torch.Tensor:
         self._momentum_update()
         b = im_k.shape[0]
         r = dist.rank()
@@ -120,7 +122,7 @@ class MoCo(nn.Module):
         all_keys[perm] = dist.all_gather_cat(keys)
         return all_keys  # (total, dim), in the order of the gathered batch
 
-    def forward(self, im_q: torch.Tensor, im_k: torch.Tensor, *, shuffle: Optional[torch.Generator] = None
+    def forward(self, im_q: torch.Tensor, im_k: torch.Tensor, *, shuffle: torch.Generator | None = None
                 ) -> tuple[torch.Tensor, torch.Tensor]:
         """``shuffle`` must be seeded identically on every rank (the key permutation is shared)."""
         q = F.normalize(_encode_in_groups(self.encoder_q, im_q, self.groups).float(), dim=1)

@@ -10,7 +10,7 @@ label-derived crop), points in that frame.
 from __future__ import annotations
 
 import logging
-from typing import Any, Optional
+from typing import Any
 
 import numpy as np
 from torch import nn
@@ -30,7 +30,7 @@ def _skip(reason: str) -> None:
 
 
 def run_probe(backbone: nn.Module, split: DataSplit, config: ModelConfig, *, max_images: int = 200
-              ) -> Optional[dict[str, Any]]:
+              ) -> dict[str, Any] | None:
     """{"nme": head NME %, "mean_shape_nme": baseline %, "n_fit", "n_test"} or None when it cannot run."""
     if len(split.val_samples) < 4:
         _skip("it needs labelled validation faces (an MTFL root with --val-count >= 4).")

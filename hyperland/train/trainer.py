@@ -15,7 +15,7 @@ from collections.abc import Callable
 from contextlib import nullcontext
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import numpy as np
 import torch
@@ -28,7 +28,14 @@ from ..backbone import create_backbone
 from ..config import ModelConfig
 from ..errors import CheckpointError, DatasetError, TrainConfigError
 from . import dist
-from .checkpoint import CHECKPOINT_NAME, atomic_write_text, capture_rng, load_checkpoint, restore_rng, save_checkpoint
+from .checkpoint import (
+    CHECKPOINT_NAME,
+    atomic_write_text,
+    capture_rng,
+    load_checkpoint,
+    restore_rng,
+    save_checkpoint,
+)
 from .config import CONFIG_FILE, TrainConfig
 from .data import DataSplit, resolve_data
 from .moco import MoCo, build_encoder
@@ -82,7 +89,7 @@ def resolve_device(config: TrainConfig) -> torch.device:
     return torch.device("cpu")
 
 
-def resume_config(run_dir: Path, requested: Optional[TrainConfig] = None, **runtime: Any) -> TrainConfig:
+def resume_config(run_dir: Path, requested: TrainConfig | None = None, **runtime: Any) -> TrainConfig:
     """The config of the run in ``run_dir`` with runtime fields overridden; ``requested`` (a recipe plus flags
     given again on the command line) must agree with it on every field that defines the run."""
     saved = TrainConfig.from_file(run_dir / CONFIG_FILE) if (run_dir / CONFIG_FILE).is_file() else None
@@ -147,6 +154,7 @@ class Trainer:
             self.model.encoder_q.compile()
             self.model.encoder_k.compile()
         self.timings = {"data": 0.0, "aug": 0.0, "model": 0.0}
+        self._tb = _tensorboard(self.run_dir) if config.tensorboard and self.info.is_main else None
 
     # ------------------------------------------------------------------ run directory
     def _check_run_dir(self, resume: bool) -> None:
@@ -196,9 +204,16 @@ class Trainer:
         })
 
     def log(self, record: dict[str, Any]) -> None:
-        if self.info.is_main:
-            with open(self.run_dir / METRICS_FILE, "a", encoding="utf-8") as f:
-                f.write(json.dumps(record, sort_keys=True) + "\n")
+        if not self.info.is_main:
+            return
+        with open(self.run_dir / METRICS_FILE, "a", encoding="utf-8") as f:
+            f.write(json.dumps(record, sort_keys=True) + "\n")
+        if self._tb is not None:
+            flat = {**{k: v for k, v in record.items() if isinstance(v, float)},
+                    **{f"probe/{k}": v for k, v in record.get("probe", {}).items()}}
+            for k, v in flat.items():
+                self._tb.add_scalar(k, v, record["step"])
+            self._tb.flush()
 
     # ------------------------------------------------------------------ training
     def _loader(self) -> DataLoader:
@@ -237,7 +252,7 @@ class Trainer:
         self.timings["model"] += time.perf_counter() - t1
         return loss.detach(), acc.detach()
 
-    def fit(self, *, on_step: Optional[Callable[[TrainState, float], None]] = None) -> TrainState:
+    def fit(self, *, on_step: Callable[[TrainState, float], None] | None = None) -> TrainState:
         c, s = self.config, self.state
         if s.finished:
             return s
@@ -280,6 +295,8 @@ class Trainer:
                     self.save()
         s.finished = True
         self.save()
+        if self._tb is not None:
+            self._tb.close()
         return s
 
     def _log_interval(self, sums: dict[str, float], t_log: float, bar: tqdm) -> float:
@@ -307,6 +324,15 @@ class Trainer:
             logger.info("probe at epoch %d: NME %.2f%% (mean shape %.2f%%)", self.state.epoch, result["nme"],
                         result["mean_shape_nme"])
             self.log({"step": self.state.step, "epoch": self.state.epoch, "probe": result})
+
+
+def _tensorboard(run_dir: Path) -> Any:
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError as exc:
+        raise TrainConfigError(f"--tensorboard needs the tensorboard package ({exc}). Install it with "
+                               "`pip install \"hyperland[train]\"`, or drop the flag (metrics.jsonl is always written).") from exc
+    return SummaryWriter(log_dir=str(run_dir / "tensorboard"))
 
 
 def _seed_worker(worker_id: int) -> None:

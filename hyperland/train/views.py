@@ -19,7 +19,6 @@ from __future__ import annotations
 import io
 import logging
 from collections.abc import Iterator, Sequence
-from typing import Optional
 
 import numpy as np
 import torch
@@ -46,9 +45,9 @@ def _open(item: Item, size: int) -> Image.Image:
         im.draft("RGB", (size, size))
         img = ImageOps.exif_transpose(im).convert("RGB")
     if item.box is not None:
-        x0, y0, x1, y1 = (int(round(v)) for v in item.box)
+        x0, y0, x1, y1 = (round(v) for v in item.box)
         img = img.crop((x0, y0, max(x0 + 1, x1), max(y0 + 1, y1)))
-    return img.resize((size, size), Image.BILINEAR)
+    return img.resize((size, size), Image.Resampling.BILINEAR)
 
 
 def _jpeg(img: Image.Image, quality: int) -> Image.Image:
@@ -94,7 +93,7 @@ class TwoViewDataset(Dataset):
         for _ in range(2):
             v = img
             if self.jpeg_p > 0 and rng.random() < self.jpeg_p:
-                v = _jpeg(img, rng.integers(self.jpeg_quality[0], self.jpeg_quality[1] + 1))
+                v = _jpeg(img, int(rng.integers(self.jpeg_quality[0], self.jpeg_quality[1] + 1)))
             views.append(_to_uint8(v))
         return torch.stack(views)
 
@@ -147,7 +146,7 @@ class ViewAugment:
         self.c = config
         self.geometric = config.tps > 0 or config.rotation > 0 or tuple(config.scale) != (1.0, 1.0)
 
-    def __call__(self, batch: torch.Tensor, *, generator: Optional[torch.Generator] = None) -> torch.Tensor:
+    def __call__(self, batch: torch.Tensor, *, generator: torch.Generator | None = None) -> torch.Tensor:
         c = self.c
         r, b = c.resize, c.border
         x = batch.float().div_(255)
