@@ -1,0 +1,75 @@
+"""``hyperland fit``: fit a LandmarkHead on a labelled list and save it.
+
+LIST is an MTFL list file (``training.txt`` / ``testing.txt``; read with :func:`hyperland.data.read_mtfl`) or a
+generic keypoint file (``.csv`` / ``.json``, :func:`hyperland.data.generic.read_keypoints`). Samples with a
+crop ``box`` are cropped; ``--crop centroid`` derives a square crop from each training face's own labels
+(the AFLW framing of the MTFL protocols; training data only).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from ..data import Sample
+
+MTFL_SPLITS = ("training", "testing")
+
+
+def read_list(path: str | Path) -> list[Sample]:
+    """Samples from an MTFL list (``training.txt`` / ``testing.txt``) or a generic .csv / .json keypoint file."""
+    p = Path(path)
+    if p.suffix.lower() == ".txt" and p.stem in MTFL_SPLITS:
+        from ..data import read_mtfl
+
+        return read_mtfl(p.parent, p.stem)  # type: ignore[arg-type]
+    from ..data.generic import read_keypoints
+
+    return read_keypoints(p)
+
+
+def run(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    import hyperland
+    from hyperland.data import centroid_box, load_samples
+    from hyperland.head import LandmarkHead
+
+    samples = read_list(args.train)
+    if args.crop == "centroid":
+        samples = [Sample(s.image, s.points, s.visible, s.meta, centroid_box(s.points)) for s in samples]
+    if args.limit:
+        samples = samples[:args.limit]
+    model = hyperland.load(args.model)
+    imgs, pts = load_samples(samples, size=model.config.resize)
+    options: dict[str, Any] = json.loads(args.options) if args.options else {}
+    head = LandmarkHead(pts.shape[1], method=args.method, random_state=args.seed, progress=args.progress, **options)
+    t0 = time.perf_counter()
+    head.fit(model, imgs, pts)
+    seconds = time.perf_counter() - t0
+    head.save(args.out)
+    info = {"out": str(args.out), "model": model.name, "n_images": len(imgs), "landmarks": int(pts.shape[1]),
+            "method": args.method, "fit_seconds": round(seconds, 2),
+            "train_nme": round(100.0 * float(hyperland.metrics.nme(head.predict(imgs), pts)), 3)
+            if pts.shape[1] > 1 and np.isfinite(pts).any() else None}
+    sys.stdout.write(json.dumps(info) + "\n")
+    return 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("fit", help="fit a landmark head on labelled images and save it")
+    p.add_argument("--model", default="random-r18", help="model name, hf-hub:org/repo or directory")
+    p.add_argument("--train", required=True, help="MTFL training.txt/testing.txt or a generic .csv/.json keypoint file")
+    p.add_argument("--out", required=True, help="output folder (head.json + head.safetensors)")
+    p.add_argument("--method", choices=("regressor", "prototype"), default="regressor")
+    p.add_argument("--crop", choices=("none", "centroid"), default="none",
+                   help="centroid: square crop around each training face's own labels (training data only)")
+    p.add_argument("--limit", type=int, default=0, help="use only the first N samples")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--options", default="", help='extra LandmarkHead options as JSON, e.g. \'{"steps": 300}\'')
+    p.add_argument("--progress", action="store_true", default=None, help="show progress bars")
+    p.set_defaults(func=run)

@@ -1,0 +1,49 @@
+"""``hyperland predict``: landmarks of images with a saved head, as JSON (default) or CSV on stdout or --out."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import json
+import sys
+from pathlib import Path
+
+
+def run(args: argparse.Namespace) -> int:
+    import hyperland
+    from hyperland.head import LandmarkHead
+    from hyperland.head_io import HEAD_CONFIG
+
+    cfg = json.loads((Path(args.head) / HEAD_CONFIG).read_text(encoding="utf-8")) \
+        if (Path(args.head) / HEAD_CONFIG).is_file() else {}
+    model = hyperland.load(args.model or cfg.get("model") or hyperland.DEFAULT_MODEL)
+    head = LandmarkHead.load(args.head, model=model, allow_backbone_mismatch=args.allow_backbone_mismatch)
+    pred = head.predict([str(p) for p in args.images])
+    if args.format == "csv":
+        buf = io.StringIO()
+        w = csv.writer(buf, lineterminator="\n")
+        k = pred.shape[1]
+        w.writerow(["image"] + [f"{c}{i}" for i in range(k) for c in ("x", "y")])
+        for path, p in zip(args.images, pred):
+            w.writerow([str(path)] + [f"{v:.3f}" for v in p.reshape(-1)])
+        text = buf.getvalue()
+    else:
+        text = json.dumps([{"image": str(path), "points": [[round(float(x), 3), round(float(y), 3)] for x, y in p]}
+                           for path, p in zip(args.images, pred)], indent=1) + "\n"
+    if args.out:
+        Path(args.out).write_text(text, encoding="utf-8")
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("predict", help="predict landmarks with a saved head")
+    p.add_argument("--head", required=True, help="folder written by `hyperland fit` / LandmarkHead.save")
+    p.add_argument("images", nargs="+", help="image files")
+    p.add_argument("--model", default=None, help="backbone (default: the one named in head.json)")
+    p.add_argument("--format", choices=("json", "csv"), default="json")
+    p.add_argument("--out", default=None, help="write here instead of stdout")
+    p.add_argument("--allow-backbone-mismatch", action="store_true")
+    p.set_defaults(func=run)
