@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Optional
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from PIL import Image, ImageDraw
 
 from .errors import InvalidImageError, InvalidKeypointsError
-from .images import Images, ImageLike, as_list, image_size, load_image
+from .images import ImageLike, Images, as_list, image_size, load_image
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -37,9 +37,9 @@ def to_uint8(image: ImageLike) -> np.ndarray:
 
 
 @torch.no_grad()
-def pca_rgb(model: HyperlandModel, images: Images, *, layers: Optional[Sequence[int]] = None,
-            size: Optional[int] = None, quantile: float = 0.01, batch_size: int = 16,
-            progress: Optional[bool] = None) -> np.ndarray:
+def pca_rgb(model: HyperlandModel, images: Images, *, layers: Sequence[int] | None = None,
+            size: int | None = None, quantile: float = 0.01, batch_size: int = 16,
+            progress: bool | None = None) -> np.ndarray:
     """Hypercolumns projected onto their top 3 principal components, shown as RGB: (N, S, S, 3) uint8.
 
     One PCA is fitted over all pixels of all the given images together (as in the paper's figures), so
@@ -72,13 +72,13 @@ def pca_rgb(model: HyperlandModel, images: Images, *, layers: Optional[Sequence[
 def model_view(model: HyperlandModel, images: Images) -> np.ndarray:
     """What the network sees (resize + border crop, before mean/std): (N, S, S, 3) uint8, aligned with
     :func:`pca_rgb` pixel for pixel."""
-    mean = model._mean.view(1, 3, 1, 1).cpu()
-    std = model._std.view(1, 3, 1, 1).cpu()
+    mean = torch.tensor(model.config.mean).view(1, 3, 1, 1)
+    std = torch.tensor(model.config.std).view(1, 3, 1, 1)
     x = (model.preprocess(as_list(images)).cpu() * std + mean).clamp(0, 1)
     return (x.permute(0, 2, 3, 1).numpy() * 255 + 0.5).astype(np.uint8)
 
 
-def _check_points(points: Optional[Any], k: Optional[int], what: str) -> Optional[np.ndarray]:
+def _check_points(points: Any | None, k: int | None, what: str) -> np.ndarray | None:
     if points is None:
         return None
     p = np.asarray(points, dtype=np.float32)
@@ -88,8 +88,8 @@ def _check_points(points: Optional[Any], k: Optional[int], what: str) -> Optiona
     return p
 
 
-def draw_landmarks(image: ImageLike, pred: Optional[Any] = None, truth: Optional[Any] = None, *,
-                   radius: Optional[float] = None, scale: int = 1) -> np.ndarray:
+def draw_landmarks(image: ImageLike, pred: Any | None = None, truth: Any | None = None, *,
+                   radius: float | None = None, scale: int = 1) -> np.ndarray:
     """Overlay landmarks on one image: predictions as filled dots (one colour per landmark), ground truth
     as white rings, and a line from each true point to its prediction. Missing (NaN) points are skipped.
     ``scale`` enlarges the image first (nearest) so small crops stay readable. Returns (H', W', 3) uint8."""
@@ -99,7 +99,7 @@ def draw_landmarks(image: ImageLike, pred: Optional[Any] = None, truth: Optional
     truth_p = _check_points(truth, None if pred_p is None else pred_p.shape[0], "truth")
     img = Image.fromarray(arr)
     if scale != 1:
-        img = img.resize((w * scale, h * scale), Image.NEAREST)
+        img = img.resize((w * scale, h * scale), Image.Resampling.NEAREST)
     r = radius if radius is not None else max(1.5, 0.018 * max(h, w) * scale)
     d = ImageDraw.Draw(img)
 
@@ -123,7 +123,7 @@ def draw_landmarks(image: ImageLike, pred: Optional[Any] = None, truth: Optional
     return np.asarray(img)
 
 
-def grid(tiles: Sequence[np.ndarray], *, cols: Optional[int] = None, pad: int = 2,
+def grid(tiles: Sequence[np.ndarray], *, cols: int | None = None, pad: int = 2,
          background: tuple[int, int, int] = (255, 255, 255)) -> np.ndarray:
     """Tile (H, W, 3) uint8 images of any sizes into one image, row-major, cells the size of the largest."""
     if not tiles:
@@ -140,8 +140,8 @@ def grid(tiles: Sequence[np.ndarray], *, cols: Optional[int] = None, pad: int = 
     return out
 
 
-def overlay_grid(images: Images, pred: Optional[Any] = None, truth: Optional[Any] = None, *,
-                 cols: Optional[int] = None, side: int = 150) -> np.ndarray:
+def overlay_grid(images: Images, pred: Any | None = None, truth: Any | None = None, *,
+                 cols: int | None = None, side: int = 150) -> np.ndarray:
     """:func:`draw_landmarks` for several images (points (N, K, 2)), each resized to ``side`` px on its
     longer edge (points follow), tiled by :func:`grid`."""
     items = as_list(images)
@@ -149,16 +149,11 @@ def overlay_grid(images: Images, pred: Optional[Any] = None, truth: Optional[Any
     for i, im in enumerate(items):
         h, w = image_size(im)
         f = side / max(h, w)
-        small = Image.fromarray(to_uint8(im)).resize((max(1, round(w * f)), max(1, round(h * f))), Image.BILINEAR)
-        sx, sy = small.width / w, small.height / h
-
-        def move(p: Optional[Any]) -> Optional[np.ndarray]:
-            if p is None:
-                return None
-            q = np.asarray(p[i], dtype=np.float32)
-            return (q + 0.5) * np.array([sx, sy], np.float32) - 0.5
-
-        tiles.append(draw_landmarks(small, move(pred), move(truth)))
+        small = Image.fromarray(to_uint8(im)).resize((max(1, round(w * f)), max(1, round(h * f))),
+                                                     Image.Resampling.BILINEAR)
+        ratio = np.array([small.width / w, small.height / h], np.float32)
+        moved = [None if p is None else (np.asarray(p[i], np.float32) + 0.5) * ratio - 0.5 for p in (pred, truth)]
+        tiles.append(draw_landmarks(small, moved[0], moved[1]))
     return grid(tiles, cols=cols)
 
 
@@ -179,7 +174,7 @@ def require_matplotlib() -> Any:
     return Figure
 
 
-def plot_shots(summary: Sequence[Mapping[str, Any]], *, baseline: Optional[float] = None,
+def plot_shots(summary: Sequence[Mapping[str, Any]], *, baseline: float | None = None,
                metric: str = "nme", title: str = "") -> Figure:
     """NME (or PCK) vs number of labelled images, one line per method (or per layers setting) with a
     ±std band; ``baseline`` (the mean-shape NME) is drawn as a dashed line. ``summary`` rows hold

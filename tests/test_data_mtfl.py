@@ -32,7 +32,7 @@ def test_mtfl_protocol_sizes_and_disjointness(mtfl_root):
     assert spec.eyes == (0, 1) and spec.metric == "nme"
     assert len(pool) == 10000 and len(test) == 2995
     assert all(p.box is not None for p in pool[:50]) and all(t.box is None for t in test)
-    imgs, pts = load_samples(pool[:4], size=150)
+    _, pts = load_samples(pool[:4], size=150)
     # the label-derived training crop puts the 5-point centroid at (0.49, 0.49) of the frame, like AFLW
     np.testing.assert_allclose(pts.mean(axis=1) / 150, 0.49, atol=0.02)
     pool, test = mtfl_protocol(mtfl_root, "lfwnet")

@@ -61,7 +61,7 @@ def test_plot_shots_figure(tmp_path):
     summary.append({"method": "regressor", "shots": "all", "n_pool": 100, "mean": 10.0, "std": 0.5})
     fig = viz.plot_shots(summary, baseline=25.0, title="t")
     ax = fig.axes[0]
-    assert [tuple(line.get_xdata()) for line in ax.lines][0] == (1.0, 10.0, 100.0)
+    assert tuple(ax.lines[0].get_xdata()) == (1.0, 10.0, 100.0)
     assert ax.lines[-1].get_ydata()[0] == 25.0  # the mean-shape line
     fig.savefig(tmp_path / "p.png")
     assert Image.open(tmp_path / "p.png").size[0] > 300

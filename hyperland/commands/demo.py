@@ -11,7 +11,7 @@ import argparse
 import sys
 import time
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import numpy as np
 
@@ -26,8 +26,8 @@ def mean_shape(train_points: np.ndarray, train_sizes: list[tuple[int, int]],
     return np.stack([mean * np.array([w, h], np.float32) - 0.5 for h, w in test_sizes])
 
 
-def run_demo(*, model: str, faces: Path, out: Path, steps: Optional[int] = 100, n_augment: int = 2, seed: int = 0,
-             progress: Optional[bool] = None) -> dict[str, Any]:
+def run_demo(*, model: str, faces: Path, out: Path, steps: int | None = 100, n_augment: int = 2, seed: int = 0,
+             progress: bool | None = None) -> dict[str, Any]:
     """Fit on ``faces/train.csv``, score on ``faces/test.csv``; write ``out/demo_landmarks.png``."""
     import hyperland
     from hyperland.data import load_samples, read_csv

@@ -11,17 +11,18 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import math
 import platform
 import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Optional, Union
+from typing import Any, Union
 
 from ..errors import DatasetError
 
 logger = logging.getLogger(__name__)
-Shot = Union[int, str]
+Shot = Union[int, str]  # noqa: UP007 (a runtime alias)
 
 
 def parse_shots(text: str) -> list[Shot]:
@@ -44,7 +45,7 @@ def parse_shots(text: str) -> list[Shot]:
     return out
 
 
-def parse_layers(text: Optional[str]) -> Optional[tuple[int, ...]]:
+def parse_layers(text: str | None) -> tuple[int, ...] | None:
     if not text:
         return None
     try:
@@ -62,12 +63,12 @@ def check_shots(shots: Sequence[Shot], pool_size: int) -> None:
 
 
 def _fmt(mean: Any, std: Any, digits: int = 2) -> str:
-    if mean is None or mean != mean:
+    if mean is None or math.isnan(mean):
         return "–"
-    return f"{mean:.{digits}f} ± {std:.{digits}f}" if std is not None and std == std else f"{mean:.{digits}f}"
+    return f"{mean:.{digits}f}" if std is None or math.isnan(std) else f"{mean:.{digits}f} ± {std:.{digits}f}"
 
 
-def _baseline(run: dict[str, Any], shots: Shot) -> Optional[float]:
+def _baseline(run: dict[str, Any], shots: Shot) -> float | None:
     b = run.get("mean_shape_nme")
     if isinstance(b, dict):
         b = b.get(str(shots), b.get(shots))  # type: ignore[call-overload]
@@ -96,13 +97,13 @@ def markdown(runs: Sequence[dict[str, Any]], *, title: str) -> str:
             cells = {str(r["shots"]): _fmt(r["mean"], r.get("std")) for r in run["summary"] if r["method"] == m}
             lines.append(f"| {m} | {layers} | " + " | ".join(cells.get(str(s), "–") for s in shots) + " |")
     if metric == "nme" and any(_baseline(runs[0], s) is not None for s in shots):
-        cells = [_fmt(_baseline(runs[0], s), None) for s in shots]
-        lines.append("| mean shape | – | " + " | ".join(cells) + " |")
+        base = [_fmt(_baseline(runs[0], s), None) for s in shots]
+        lines.append("| mean shape | – | " + " | ".join(base) + " |")
         lines += ["", "Mean shape: the labelled pool's average shape placed in every test frame (no image used)."]
     return "\n".join(lines) + "\n"
 
 
-def _plot(runs: Sequence[dict[str, Any]], path: Path, *, title: str) -> Optional[Path]:
+def _plot(runs: Sequence[dict[str, Any]], path: Path, *, title: str) -> Path | None:
     try:
         from ..viz import plot_shots
     except ImportError:  # pragma: no cover - viz itself has no hard matplotlib import
@@ -145,8 +146,8 @@ def evaluate(args: argparse.Namespace) -> dict[str, Any]:
     runs = []
     t0 = time.perf_counter()
     for layers in sweep:
-        kwargs: dict[str, Any] = dict(shots=tuple(shots), seeds=args.seeds, methods=methods, layers=layers,
-                                      metric=spec.metric, progress=None)
+        kwargs: dict[str, Any] = {"shots": tuple(shots), "seeds": args.seeds, "methods": methods,
+                                  "layers": layers, "metric": spec.metric, "progress": None}
         if spec.eyes is not None:
             kwargs["eyes"] = spec.eyes
         if args.head_options:

@@ -6,14 +6,13 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import Optional
 
 import numpy as np
 
 from ..errors import HyperlandError, InvalidKeypointsError
 
 
-def _layers(text: Optional[str]) -> Optional[list[int]]:
+def _layers(text: str | None) -> list[int] | None:
     return [int(v) for v in text.split(",")] if text else None
 
 
@@ -39,12 +38,12 @@ def run_pca(args: argparse.Namespace) -> int:
     return 0
 
 
-def _truth(path: Optional[str], images: list[Path]) -> Optional[np.ndarray]:
+def _truth(path: str | None, images: list[Path]) -> np.ndarray | None:
     if path is None:
         return None
     from hyperland.data import read_keypoints
 
-    by_name = {}
+    by_name: dict[object, np.ndarray] = {}
     for s in read_keypoints(path, outside="ignore"):
         by_name[Path(s.image).resolve()] = s.points
         by_name.setdefault(Path(s.image).name, s.points)
@@ -76,7 +75,8 @@ def run_landmarks(args: argparse.Namespace) -> int:
     if len(images) > 1:
         sys.stdout.write(f"{save_png(overlay_grid(images, pred, truth), out / 'landmarks_grid.png')}\n")
     if truth is not None and truth.shape[1] == pred.shape[1] and pred.shape[1] > 1:
-        eyes = tuple(int(v) for v in args.eyes.split(","))
+        a, b = (int(v) for v in args.eyes.split(","))
+        eyes = (a, b)
         sys.stdout.write(f"NME {100 * float(nme(pred, truth, eyes=eyes)):.2f} % over {len(images)} images "
                          f"(normalised by landmarks {eyes})\n")
     return 0

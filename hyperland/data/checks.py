@@ -16,7 +16,7 @@ import logging
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Literal, Optional
+from typing import Literal
 
 import numpy as np
 
@@ -29,12 +29,12 @@ Outside = Literal["warn", "error", "ignore"]
 OUTSIDE: tuple[str, ...] = ("warn", "error", "ignore")
 
 
-def where(path: str | Path, lineno: Optional[int] = None) -> str:
+def where(path: str | Path, lineno: int | None = None) -> str:
     """``file:line`` prefix for messages."""
     return f"{path}:{lineno}" if lineno is not None else str(path)
 
 
-def require_file(image: Path, *, source: str | Path, lineno: Optional[int] = None) -> Path:
+def require_file(image: Path, *, source: str | Path, lineno: int | None = None) -> Path:
     """Raise when an image listed in an annotation file does not exist."""
     if not image.is_file():
         raise DatasetError(f"{where(source, lineno)}: image '{image}' is listed but missing. Check the dataset "
@@ -42,7 +42,7 @@ def require_file(image: Path, *, source: str | Path, lineno: Optional[int] = Non
     return image
 
 
-def parse_floats(fields: Sequence[str], *, source: str | Path, lineno: Optional[int], what: str) -> np.ndarray:
+def parse_floats(fields: Sequence[str], *, source: str | Path, lineno: int | None, what: str) -> np.ndarray:
     """Floats from text fields; an empty field or ``nan`` becomes NaN (a missing landmark)."""
     try:
         return np.array([float(f) if f.strip() not in ("", "nan", "NaN") else np.nan for f in fields], np.float32)

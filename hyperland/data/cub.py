@@ -19,7 +19,6 @@ line, any prefix, matched to images.txt by the part after ``images/`` (or the la
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
 
 import numpy as np
 
@@ -65,7 +64,7 @@ def read_split(path: str | Path) -> list[str]:
     return keys
 
 
-def read_cub(root: str | Path, split: Optional[str] = None, *, split_dir: Optional[str | Path] = None,
+def read_cub(root: str | Path, split: str | None = None, *, split_dir: str | Path | None = None,
              outside: Outside = "warn", check_files: bool = True) -> list[Sample]:
     """CUB samples, all of them (``split=None``) or those of a split list ``split_dir/{split}.txt``
     (default ``split_dir``: ``root/split``), in the list's order."""
@@ -117,7 +116,7 @@ def read_cub(root: str | Path, split: Optional[str] = None, *, split_dir: Option
 
 
 def cub_protocol(root: str | Path, *, train: str = "train_1241", test: str = "test",
-                 split_dir: Optional[str | Path] = None) -> tuple[list[Sample], list[Sample]]:
+                 split_dir: str | Path | None = None) -> tuple[list[Sample], list[Sample]]:
     """(labelled pool, test) from two split lists; validation is carved from the pool by the evaluator."""
     return (read_cub(root, train, split_dir=split_dir, outside="ignore"),
             read_cub(root, test, split_dir=split_dir, outside="ignore"))

@@ -27,7 +27,7 @@ import csv
 import json
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import numpy as np
 
@@ -51,7 +51,7 @@ def _finish(samples: list[Sample], *, source: Path, outside: Outside, check_file
     return samples
 
 
-def _csv_layout(header: list[str], source: Path) -> tuple[list[str], list[tuple[int, int, Optional[int]]]]:
+def _csv_layout(header: list[str], source: Path) -> tuple[list[str], list[tuple[int, int, int | None]]]:
     if not header or header[0].strip() != "image":
         raise DatasetError(f"{source}:1: the header must start with 'image', got {header[:3]}. Expected "
                            "'image,NAME_x,NAME_y,...' (see hyperland.data.generic).")
@@ -65,7 +65,7 @@ def _csv_layout(header: list[str], source: Path) -> tuple[list[str], list[tuple[
                 raise DatasetError(f"{source}:1: column '{h}' has no matching '{name}_y'.")
             names.append(name)
             layout.append((col[h], col[f"{name}_y"], col.get(f"{name}_visible")))
-        elif not (h.endswith("_y") or h.endswith("_visible") or h in BOX_COLUMNS):
+        elif not (h.endswith(("_y", "_visible")) or h in BOX_COLUMNS):
             raise DatasetError(f"{source}:1: unexpected column '{h}'. Expected NAME_x, NAME_y, NAME_visible "
                                f"or {', '.join(BOX_COLUMNS)}.")
     if not names:
@@ -73,7 +73,7 @@ def _csv_layout(header: list[str], source: Path) -> tuple[list[str], list[tuple[
     return names, layout
 
 
-def read_csv(path: str | Path, *, image_root: Optional[str | Path] = None, outside: Outside = "warn",
+def read_csv(path: str | Path, *, image_root: str | Path | None = None, outside: Outside = "warn",
              check_files: bool = True) -> list[Sample]:
     """Samples from a keypoint CSV (format in the module docstring)."""
     path = Path(path)
@@ -111,8 +111,8 @@ def read_csv(path: str | Path, *, image_root: Optional[str | Path] = None, outsi
     return _finish(samples, source=path, outside=outside, check_files=check_files)
 
 
-def write_csv(samples: Sequence[Sample], path: str | Path, *, names: Optional[Sequence[str]] = None,
-              relative_to: Optional[str | Path] = None) -> Path:
+def write_csv(samples: Sequence[Sample], path: str | Path, *, names: Sequence[str] | None = None,
+              relative_to: str | Path | None = None) -> Path:
     """Write samples in the CSV format :func:`read_csv` reads (paths relative to ``relative_to``, default the
     CSV's folder); missing points become empty cells."""
     path = Path(path)
@@ -153,9 +153,9 @@ def _json_sample(rec: Any, i: int, *, base: Path, source: Path, check_files: boo
         raise DatasetError(f"{source}: record {i}: points have shape {pts.shape}. Expected (K, 2).")
     vis = np.isfinite(pts).all(axis=1)
     if "visible" in rec:
-        v = np.asarray(rec["visible"], dtype=bool)
+        v = np.asarray(rec["visible"], dtype=bool).reshape(-1)
         if v.shape != vis.shape:
-            raise DatasetError(f"{source}: record {i}: {v.shape[0]} visibility flags for {len(vis)} points.")
+            raise DatasetError(f"{source}: record {i}: {v.size} visibility flags for {vis.size} points.")
         vis &= v
     box = rec.get("box")
     if box is not None and len(box) != 4:
@@ -168,7 +168,7 @@ def _json_sample(rec: Any, i: int, *, base: Path, source: Path, check_files: boo
 
 
 def _coco(data: dict[str, Any], *, base: Path, source: Path, check_files: bool,
-          category: Optional[int]) -> list[Sample]:
+          category: int | None) -> list[Sample]:
     try:
         images = {im["id"]: im for im in data["images"]}
         cats = {c["id"]: c for c in data.get("categories", [])}
@@ -206,8 +206,8 @@ def _coco(data: dict[str, Any], *, base: Path, source: Path, check_files: bool,
     return samples
 
 
-def read_json(path: str | Path, *, image_root: Optional[str | Path] = None, outside: Outside = "warn",
-              check_files: bool = True, category: Optional[int] = None) -> list[Sample]:
+def read_json(path: str | Path, *, image_root: str | Path | None = None, outside: Outside = "warn",
+              check_files: bool = True, category: int | None = None) -> list[Sample]:
     """Samples from a JSON list of records or a COCO keypoint file (detected from its keys)."""
     path = Path(path)
     if not path.is_file():

@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional
 
 from ..errors import DatasetError
 from .base import Sample
@@ -20,7 +19,7 @@ class DatasetSpec:
     name: str
     protocols: tuple[str, ...]
     metric: str
-    eyes: Optional[tuple[int, int]]
+    eyes: tuple[int, int] | None
     description: str
     build: Callable[[Path, str], Split]
 
@@ -86,7 +85,7 @@ DATASETS: dict[str, DatasetSpec] = {
 }
 
 
-def dataset_protocol(name: str, root: str | Path, protocol: Optional[str] = None) -> tuple[DatasetSpec, Split]:
+def dataset_protocol(name: str, root: str | Path, protocol: str | None = None) -> tuple[DatasetSpec, Split]:
     """(spec, (pool, test)) for a named dataset; ``protocol`` defaults to the spec's first."""
     if name not in DATASETS:
         raise DatasetError(f"Unknown dataset '{name}'. Expected one of {tuple(DATASETS)}.")

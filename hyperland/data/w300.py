@@ -25,7 +25,7 @@ code (the face spans 52 of 100 pixels). NME normalises by the outer-eye-corner d
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal, Optional
+from typing import Literal
 
 import numpy as np
 
@@ -47,7 +47,7 @@ _MAT = {"afw": "afw", "helen/trainset": "helen_trainset", "helen/testset": "hele
 _IMAGE_EXT = (".jpg", ".png", ".jpeg")
 
 
-def read_pts(path: str | Path, *, n_points: Optional[int] = N_POINTS) -> np.ndarray:
+def read_pts(path: str | Path, *, n_points: int | None = N_POINTS) -> np.ndarray:
     """(K, 2) 0-based points from a ``.pts`` file, with or without the ``version/n_points/{ }`` header."""
     path = Path(path)
     if not path.is_file():
@@ -118,7 +118,7 @@ def read_boxes(path: str | Path, *, kind: Literal["detector", "ground_truth"] = 
 
 
 def read_w300(root: str | Path, split: str = "train", *,
-              box: Optional[Literal["detector", "ground_truth"]] = "detector",
+              box: Literal["detector", "ground_truth"] | None = "detector",
               outside: Outside = "warn") -> list[Sample]:
     """300W samples of ``split`` (one of :data:`SPLITS`) with 68 points and a square crop from ``box``."""
     root = Path(root)
