@@ -61,7 +61,7 @@ class Schedule:
     batch_size: int = 32
     lr: float = 3e-3
     weight_decay: float = 1e-4
-    eval_every: int = 50
+    eval_every: int = 0  # 0: every max(50, steps // 10) steps
 
 
 def masked_mse(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -108,6 +108,9 @@ def train_regressor(
     best: tuple[float, Optional[dict[str, torch.Tensor]]] = (math.inf, None)
     order = torch.randperm(n, generator=generator)
     pos, loss_v = 0, math.nan
+    every = schedule.eval_every or max(50, schedule.steps // 10)
+    if val is not None:  # step 0 (the mean shape) competes too
+        best = (float(masked_mse(predict_normalised(net, val[0]), val[1])), copy.deepcopy(net.state_dict()))
     with tqdm(total=schedule.steps, desc="fit head", disable=None if progress is None else not progress,
               leave=False) as bar:
         for step in range(1, schedule.steps + 1):
@@ -123,7 +126,7 @@ def train_regressor(
             sched.step()
             loss_v = float(loss.detach())
             bar.update(1)
-            if val is not None and (step % schedule.eval_every == 0 or step == schedule.steps):
+            if val is not None and (step % every == 0 or step == schedule.steps):
                 vl = float(masked_mse(predict_normalised(net, val[0]), val[1]))
                 bar.set_postfix(loss=f"{loss_v:.4f}", val=f"{vl:.4f}")
                 if vl < best[0]:

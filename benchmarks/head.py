@@ -1,0 +1,165 @@
+"""LandmarkHead benchmarks on MTFL with random-r18 at 96 px (resize 136, border 20) → benchmarks/results/head.json.
+
+Parts (each merges its figures into the JSON file, so they can run separately):
+  fit50     a 50-shot fit on the mtfl-aflw pool, extraction included: wall seconds, NME on the AFLW test set
+  fitall    a fit on all 10,000 training images: wall seconds, peak RSS (run it in its own process)
+  protocol  run_protocol: 1/5/10/20/50/100/all shots × 3 seeds × (regressor, prototype) + mean-shape baseline
+  paper     the paper's schedule (Adam, cosine, 1,000 epochs with TPS) vs the default fit, 50 shots, same features
+
+    flock /work/bench.lock python benchmarks/head.py fit50 fitall paper protocol --protocols mtfl-aflw,aflw,lfwnet
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import resource
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+import hyperland
+from hyperland.data import load_samples, mtfl_protocol
+from hyperland.evaluate import mean_shape, run_protocol
+from hyperland.features import encode, fit_projection
+from hyperland.head import LandmarkHead
+from hyperland.match import normalised_to_pixels
+from hyperland.metrics import nme
+
+ROOT = Path(__file__).resolve().parents[1]
+MTFL = Path(os.environ.get("HYPERLAND_MTFL", ROOT.parent / "shared" / "data" / "mtfl"))
+OUT = ROOT / "benchmarks" / "results" / "head.json"
+CROP = "training crops: centroid_box(labels) (side 5.6x spread, centroid at 0.49); AFLW test: whole 150 px image"
+
+
+def _rss_gb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+
+
+def _baseline(model: hyperland.HyperlandModel, pts: np.ndarray, sizes: list, test_pts: np.ndarray,
+              test_sizes: list) -> float:
+    ms = mean_shape(model, pts, sizes).expand(len(test_sizes), -1, -1)
+    return 100.0 * float(nme(normalised_to_pixels(model, ms, test_sizes).numpy(), test_pts))
+
+
+def _test_set(model: hyperland.HyperlandModel) -> tuple[list, np.ndarray]:
+    _, test = mtfl_protocol(MTFL, "mtfl-aflw")
+    return load_samples(test, size=model.config.resize)
+
+
+def fit50(model: hyperland.HyperlandModel, n: int = 50) -> dict[str, Any]:
+    pool, _ = mtfl_protocol(MTFL, "mtfl-aflw")
+    idx = np.random.default_rng(0).choice(len(pool), n, replace=False)
+    t0 = time.perf_counter()
+    imgs, pts = load_samples([pool[i] for i in idx], size=model.config.resize)
+    head = LandmarkHead(5, random_state=0, progress=False).fit(model, imgs, pts)
+    wall = time.perf_counter() - t0
+    timgs, tpts = _test_set(model)
+    pred = head.predict(timgs)
+    return {"shots": n, "wall_seconds": round(wall, 2), "goal_seconds": 20, "steps": head._schedule(n * 9).steps,
+            "nme_aflw": 100.0 * float(nme(pred, tpts)), "train_nme": 100.0 * float(nme(head.predict(imgs), pts)),
+            "mean_shape_nme_aflw": _baseline(model, pts, [(im.height, im.width) for im in imgs], tpts,
+                                             [(im.height, im.width) for im in timgs]), "crop": CROP}
+
+
+def fitall(model: hyperland.HyperlandModel) -> dict[str, Any]:
+    pool, _ = mtfl_protocol(MTFL, "mtfl-aflw")
+    t0 = time.perf_counter()
+    imgs, pts = load_samples(pool, size=model.config.resize)
+    t_load = time.perf_counter() - t0
+    head = LandmarkHead(5, random_state=0, progress=False).fit(model, imgs, pts)
+    wall = time.perf_counter() - t0
+    rss = _rss_gb()
+    sizes = [(im.height, im.width) for im in imgs]
+    del imgs
+    timgs, tpts = _test_set(model)
+    pred = head.predict(timgs)
+    return {"n_images": len(pool), "wall_seconds": round(wall, 1), "load_seconds": round(t_load, 1),
+            "goal_seconds": 1800, "peak_rss_gb": round(rss, 2), "goal_rss_gb": 8, "history": head.history_,
+            "steps": head._schedule(int(0.9 * len(pool))).steps, "nme_aflw": 100.0 * float(nme(pred, tpts)),
+            "mean_shape_nme_aflw": _baseline(model, pts, sizes, tpts, [(im.height, im.width) for im in timgs]),
+            "memory": "PCA-128 projection fitted on 256 pool images, 2x2 average pooling, float16: "
+                      "128x12x12x2 B = 37 KB per image", "crop": CROP}
+
+
+def paper(model: hyperland.HyperlandModel, n: int = 50, seeds: int = 3) -> dict[str, Any]:
+    """Default fit vs the paper's schedule (1,000 epochs of the n images, fresh TPS from a pool of 20 copies)."""
+    pool, _ = mtfl_protocol(MTFL, "mtfl-aflw")
+    timgs, tpts = _test_set(model)
+    pimgs, ppts = load_samples(pool[:2000], size=model.config.resize)
+    proj = fit_projection(model, pimgs, n_components=128, random_state=0)
+    feats = encode(model, pimgs, projection=proj, pool=2)
+    tfeats = encode(model, timgs, projection=proj, pool=2)
+    configs = {"default": {}, "paper": {"lr": 1e-3, "weight_decay": 0.0, "n_augment": 20,
+                                        "steps": math.ceil(1000 * n / 32)}}
+    out: dict[str, Any] = {"shots": n, "seeds": seeds, "crop": CROP}
+    for name, opts in configs.items():
+        vals, secs = [], []
+        for seed in range(seeds):
+            idx = np.random.default_rng(seed).permutation(len(pimgs))[:n]
+            t0 = time.perf_counter()
+            head = LandmarkHead(5, random_state=seed, progress=False, **opts)
+            head.fit(model, [pimgs[i] for i in idx], ppts[idx], features=feats[idx])
+            secs.append(time.perf_counter() - t0)
+            vals.append(100.0 * float(nme(head.predict(features=tfeats), tpts)))
+        out[name] = {"options": opts, "nme": vals, "mean_nme": float(np.mean(vals)), "fit_seconds": secs,
+                     "mean_fit_seconds": float(np.mean(secs))}
+    out["nme_ratio_default_over_paper"] = out["default"]["mean_nme"] / out["paper"]["mean_nme"]
+    out["speedup"] = out["paper"]["mean_fit_seconds"] / out["default"]["mean_fit_seconds"]
+    return out
+
+
+def protocol(model: hyperland.HyperlandModel, names: list[str], seeds: int) -> dict[str, Any]:
+    res = {}
+    for name in names:
+        pool, test = mtfl_protocol(MTFL, name)
+        t0 = time.perf_counter()
+        r = run_protocol(model, pool, test, seeds=seeds, progress=False)
+        r["wall_seconds"] = round(time.perf_counter() - t0, 1)
+        r["crop"] = CROP if name == "mtfl-aflw" else ("AFLW crops as given" if name == "aflw" else "whole images")
+        res[name] = r
+        _merge({"protocol": res})
+        sys.stdout.write(json.dumps({name: {"summary": r["summary"], "mean_shape_nme": r["mean_shape_nme"]}}) + "\n")
+    return res
+
+
+def _merge(part: dict[str, Any]) -> None:
+    doc = json.loads(OUT.read_text()) if OUT.is_file() else {}
+    for k, v in part.items():
+        if isinstance(v, dict) and isinstance(doc.get(k), dict):
+            doc[k].update(v)
+        else:
+            doc[k] = v
+    doc["environment"] = {"cpu_threads": torch.get_num_threads(), "torch": torch.__version__,
+                          "model": "random-r18", "input": "resize 136, border 20 -> 96 px",
+                          "note": "2-core CPU shared with other engineers while measured"}
+    OUT.parent.mkdir(parents=True, exist_ok=True)
+    OUT.write_text(json.dumps(doc, indent=1) + "\n")
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("parts", nargs="+", choices=("fit50", "fitall", "protocol", "paper"))
+    ap.add_argument("--protocols", default="mtfl-aflw")
+    ap.add_argument("--seeds", type=int, default=3)
+    args = ap.parse_args()
+    torch.set_flush_denormal(True)
+    model = hyperland.load("random-r18")
+    for part in args.parts:
+        if part == "protocol":
+            protocol(model, args.protocols.split(","), args.seeds)
+            continue
+        r = {"fit50": fit50, "fitall": fitall, "paper": paper}[part](model)
+        _merge({part: r})
+        sys.stdout.write(json.dumps({part: r}) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
