@@ -125,3 +125,12 @@ def test_tensorboard_scalars_beside_metrics(faces: Path, tmp_path: Path) -> None
     losses = [json.loads(x)["loss"] for x in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
     assert [e.step for e in acc.Scalars("loss")] == list(range(1, 9))
     assert [e.value for e in acc.Scalars("loss")] == pytest.approx(losses, rel=1e-6)
+
+
+def test_api_resume_with_other_config_leaves_the_run_untouched(faces: Path, tmp_path: Path) -> None:
+    cfg = tiny_config(faces, epochs=1, max_steps=1)
+    Trainer(cfg, tmp_path / "run").fit()
+    before = (tmp_path / "run" / "config.json").read_text()
+    with pytest.raises(CheckpointError, match="batch_size: run has 8, asked 16"):
+        Trainer(cfg.override(batch_size=16), tmp_path / "run", resume=True)
+    assert (tmp_path / "run" / "config.json").read_text() == before

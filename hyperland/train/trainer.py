@@ -162,6 +162,8 @@ class Trainer:
         if not resume and ckpt.exists():
             raise CheckpointError(f"'{self.run_dir}' already holds a run ({CHECKPOINT_NAME}). Continue it with "
                                   f"`hyperland-train --resume {self.run_dir}`, or pass another --out.")
+        if resume:
+            resume_config(self.run_dir, self.config)  # raises before config.json is touched
         if self.info.is_main:
             self.run_dir.mkdir(parents=True, exist_ok=True)
             atomic_write_text(self.run_dir / CONFIG_FILE, self.config.to_json())
