@@ -73,3 +73,24 @@ def test_viz_pca_cli(tmp_path, capsys):
     written = capsys.readouterr().out.split()
     assert len(written) == 3 and all(Path(w).is_file() for w in written)
     assert Image.open(written[0]).size == (2 * 96 + 6, 96 + 4)  # image | PCA, padded
+
+
+def test_viz_landmarks_cli_with_truth(r18, tmp_path, capsys):
+    from hyperland.data import load_samples, read_csv
+    from hyperland.head import LandmarkHead
+    from hyperland.metrics import nme
+
+    imgs, pts = load_samples(read_csv(FACES / "train.csv")[:6])
+    head = LandmarkHead(5, method="prototype", random_state=0, progress=False).fit(r18, imgs, pts)
+    head.save(tmp_path / "head")
+    faces = [str(p) for p in sorted(FACES.glob("*.jpg"))[20:22]]  # the first two test faces
+    assert main(["viz", "landmarks", *faces, "--head", str(tmp_path / "head"), "--truth", str(FACES / "test.csv"),
+                 "--out", str(tmp_path / "out")]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert Image.open(out[0]).size == (300, 300)  # 150 px faces drawn at --scale 2
+    assert Path(out[2]).name == "landmarks_grid.png"
+    truth = np.stack([s.points for s in read_csv(FACES / "test.csv")[:2]])
+    expected = 100 * nme(head.predict(faces), truth, eyes=(0, 1))
+    assert out[3] == f"NME {expected:.2f} % over 2 images (normalised by landmarks (0, 1))"
+    with pytest.raises(SystemExit):
+        main(["viz", "landmarks", faces[0], "--out", str(tmp_path)])  # --head is required
