@@ -50,3 +50,24 @@ def test_two_process_gloo_run_pauses_and_resumes(mtfl_root: Path, tmp_path: Path
     ckpt = torch.load(run / "last.pt", map_location="cpu", weights_only=True)
     assert ckpt["world_size"] == 2 and ckpt["state"]["finished"]
     assert int(ckpt["model"]["queue_ptr"]) == (8 * 16) % 48 == 32  # both ranks' keys enter the queue each step
+
+
+def test_ddp_shuffle_across_two_ranks_equals_one_process_with_two_groups(tmp_path: Path) -> None:
+    """MoCo's cross-rank shuffle (2 ranks × 1 BN group) computes what one process with 2 BN groups computes:
+    the same loss, the same (averaged) gradient and the same queue of all keys."""
+    import torch.multiprocessing as mp
+
+    from train_utils import ddp_moco_step, toy_moco
+
+    torch.manual_seed(3)
+    batch = torch.rand(2, 16, 3, 8, 8)  # (query/key view, images, C, H, W)
+    mp.start_processes(ddp_moco_step, args=(2, str(tmp_path / "store"), batch, str(tmp_path)), nprocs=2,
+                       start_method="spawn")
+    ranks = [torch.load(tmp_path / f"rank{r}.pt", weights_only=True) for r in (0, 1)]
+    ref = toy_moco(queue=24, groups=2)
+    loss, _ = ref(batch[0], batch[1], shuffle=torch.Generator().manual_seed(11))
+    loss.backward()
+    assert torch.allclose((ranks[0]["loss"] + ranks[1]["loss"]) / 2, loss, atol=1e-6)
+    for r in ranks:  # DDP averaged the gradients; every rank enqueued all 16 keys
+        assert torch.allclose(r["grad"], ref.encoder_q.backbone.conv.weight.grad, atol=1e-6)
+        assert torch.allclose(r["queue"], ref.queue, atol=1e-6) and int(r["ptr"]) == 16

@@ -6,27 +6,13 @@ import copy
 
 import torch
 import torch.nn.functional as F
-from torch import nn
 
-from hyperland.train.moco import Encoder, MoCo, ProjectionHead, build_encoder
-
-
-class _Toy(nn.Module):
-    """A one-stage 'backbone' with BatchNorm, returning a feature list like timm's features_only."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.conv = nn.Conv2d(3, 4, 3, padding=1)
-        self.bn = nn.BatchNorm2d(4)
-
-    def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
-        return [torch.relu(self.bn(self.conv(x)))]
+from hyperland.train.moco import MoCo, build_encoder
+from train_utils import toy_moco
 
 
 def _moco(queue: int = 6, groups: int = 1, momentum: float = 0.9) -> MoCo:
-    torch.manual_seed(0)
-    return MoCo(Encoder(_Toy(), ProjectionHead(4, hidden_dim=5, out_dim=3)), queue_size=queue, momentum=momentum,
-                temperature=0.1, groups=groups)
+    return toy_moco(queue=queue, groups=groups, momentum=momentum)
 
 
 def test_queue_is_unit_norm_buffer_and_wraps_around() -> None:

@@ -32,3 +32,43 @@ def tiny_config(data: Path, **changes: Any) -> TrainConfig:
 
 def model_state(run_dir: Path) -> dict[str, torch.Tensor]:
     return torch.load(run_dir / "last.pt", map_location="cpu", weights_only=True)["model"]
+
+
+class ToyBackbone(torch.nn.Module):
+    """A one-stage 'backbone' with BatchNorm, returning a feature list like timm's features_only."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = torch.nn.Conv2d(3, 4, 3, padding=1)
+        self.bn = torch.nn.BatchNorm2d(4)
+
+    def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
+        return [torch.relu(self.bn(self.conv(x)))]
+
+
+def toy_moco(*, queue: int = 6, groups: int = 1, momentum: float = 0.9) -> Any:
+    from hyperland.train.moco import Encoder, MoCo, ProjectionHead
+
+    torch.manual_seed(0)
+    return MoCo(Encoder(ToyBackbone(), ProjectionHead(4, hidden_dim=5, out_dim=3)), queue_size=queue,
+                momentum=momentum, temperature=0.1, groups=groups)
+
+
+def ddp_moco_step(rank: int, world: int, store: str, batch: torch.Tensor, out: str) -> None:
+    """One MoCo forward/backward under DDP (gloo) on this rank's slice of ``batch``; saves what it saw."""
+    import torch.distributed as dist
+    from torch.nn.parallel import DistributedDataParallel
+
+    torch.set_num_threads(1)
+    dist.init_process_group("gloo", init_method=f"file://{store}", rank=rank, world_size=world)
+    try:
+        m = toy_moco(queue=24, groups=1)
+        ddp = DistributedDataParallel(m)
+        b = batch.shape[1] // world
+        im_q, im_k = batch[0, rank * b:(rank + 1) * b], batch[1, rank * b:(rank + 1) * b]
+        loss, _ = ddp(im_q, im_k, shuffle=torch.Generator().manual_seed(11))
+        loss.backward()
+        torch.save({"loss": loss.detach(), "grad": m.encoder_q.backbone.conv.weight.grad, "queue": m.queue,
+                    "ptr": m.queue_ptr}, f"{out}/rank{rank}.pt")
+    finally:
+        dist.destroy_process_group()
