@@ -71,3 +71,29 @@ def test_export_cli_prints_sha_and_entry(finished_run: Path, tmp_path: Path,
     entry = json.loads(out[out.index("{"):])
     assert entry["run"]["sha256"] == sha and entry["run"]["recipe"] == "tiny-test"
     assert train_main(["export", str(tmp_path / "missing"), "--out", str(tmp_path / "x")]) == 2
+
+
+def test_export_push_to_hub_pins_the_commit(finished_run: Path, tmp_path: Path,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """Uploads are faked at huggingface_hub's upload API boundary, as in test_hub.py."""
+    import huggingface_hub
+
+    uploaded: dict = {}
+    commit = "0123456789abcdef0123456789abcdef01234567"
+
+    def create_repo(self, repo_id, **kw):  # noqa: ANN001, ANN003, ANN202
+        uploaded["create"] = (repo_id, kw)
+
+    def upload_folder(self, *, folder_path, repo_id, **kw):  # noqa: ANN001, ANN003, ANN202
+        uploaded["files"] = sorted(p.name for p in Path(folder_path).iterdir())
+        return type("CommitInfo", (), {"commit_url": f"https://hub/{repo_id}/commit/{commit}"})()
+
+    monkeypatch.setattr(huggingface_hub.HfApi, "create_repo", create_repo)
+    monkeypatch.setattr(huggingface_hub.HfApi, "upload_folder", upload_folder)
+    res = export_run(finished_run, tmp_path / "m", name="tiny", push_to_hub="me/tiny", private=True)
+    assert uploaded["create"] == ("me/tiny", {"private": True, "exist_ok": True})
+    assert uploaded["files"] == ["README.md", "config.json", "model.safetensors"]
+    entry = res.manifest_entry["tiny"]
+    assert (entry["repo_id"], entry["revision"], res.commit_url) == ("me/tiny", commit,
+                                                                     f"https://hub/me/tiny/commit/{commit}")
+    assert parse_manifest({"format": 1, "models": res.manifest_entry})["tiny"].sha256 == res.sha256
