@@ -56,7 +56,6 @@ def test_ddp_shuffle_across_two_ranks_equals_one_process_with_two_groups(tmp_pat
     """MoCo's cross-rank shuffle (2 ranks × 1 BN group) computes what one process with 2 BN groups computes:
     the same loss, the same (averaged) gradient and the same queue of all keys."""
     import torch.multiprocessing as mp
-
     from train_utils import ddp_moco_step, toy_moco
 
     torch.manual_seed(3)

@@ -81,10 +81,10 @@ def test_export_push_to_hub_pins_the_commit(finished_run: Path, tmp_path: Path,
     uploaded: dict = {}
     commit = "0123456789abcdef0123456789abcdef01234567"
 
-    def create_repo(self, repo_id, **kw):  # noqa: ANN001, ANN003, ANN202
+    def create_repo(self, repo_id, **kw):
         uploaded["create"] = (repo_id, kw)
 
-    def upload_folder(self, *, folder_path, repo_id, **kw):  # noqa: ANN001, ANN003, ANN202
+    def upload_folder(self, *, folder_path, repo_id, **kw):
         uploaded["files"] = sorted(p.name for p in Path(folder_path).iterdir())
         return type("CommitInfo", (), {"commit_url": f"https://hub/{repo_id}/commit/{commit}"})()
 

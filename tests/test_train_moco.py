@@ -6,9 +6,9 @@ import copy
 
 import torch
 import torch.nn.functional as F
+from train_utils import toy_moco
 
 from hyperland.train.moco import MoCo, build_encoder
-from train_utils import toy_moco
 
 
 def _moco(queue: int = 6, groups: int = 1, momentum: float = 0.9) -> MoCo:
