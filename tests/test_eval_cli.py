@@ -68,3 +68,13 @@ def test_eval_too_many_shots_is_an_error(tmp_path, capsys):
     code = main(["eval", "--dataset", "generic", "--root", str(FACES), "--shots", "1,50", "--out", str(tmp_path)])
     assert code == 2
     assert "labelled pool holds 20" in capsys.readouterr().err
+
+
+def test_eval_bad_options(tmp_path, capsys):
+    base = ["eval", "--dataset", "generic", "--root", str(FACES), "--out", str(tmp_path)]
+    assert main([*base, "--head-options", "{steps: 3}"]) == 2
+    assert "--head-options is not valid JSON" in capsys.readouterr().err
+    assert main([*base, "--seeds", "0"]) == 2
+    assert "--seeds 0: expected at least 1" in capsys.readouterr().err
+    assert main([*base[:-2], "--out", str(tmp_path), "--protocol", "nope"]) == 2
+    assert "has no protocol 'nope'" in capsys.readouterr().err

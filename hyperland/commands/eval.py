@@ -127,6 +127,18 @@ def _plot(runs: Sequence[dict[str, Any]], path: Path, *, title: str) -> Path | N
     return path
 
 
+def _json_options(text: str | None) -> dict[str, Any]:
+    if not text:
+        return {}
+    try:
+        opts = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise DatasetError(f"--head-options is not valid JSON ({exc.msg}): {text!r}. Example: '{{\"steps\": 300}}'.") from exc
+    if not isinstance(opts, dict):
+        raise DatasetError(f"--head-options must be a JSON object, got {type(opts).__name__}.")
+    return opts
+
+
 def evaluate(args: argparse.Namespace) -> dict[str, Any]:
     """Run the protocol for every layer setting; return the JSON document."""
     import hyperland
@@ -136,6 +148,9 @@ def evaluate(args: argparse.Namespace) -> dict[str, Any]:
     shots = parse_shots(args.shots)
     sweep = [parse_layers(t) for t in args.layers_sweep.split(";")] if args.layers_sweep else [parse_layers(args.layers)]
     methods = tuple(m.strip() for m in args.methods.split(",") if m.strip())
+    if args.seeds < 1:
+        raise DatasetError(f"--seeds {args.seeds}: expected at least 1.")
+    head_options = _json_options(args.head_options)
     spec, (pool, test) = dataset_protocol(args.dataset, args.root, args.protocol)
     if args.limit_pool:
         pool = pool[:args.limit_pool]
@@ -150,8 +165,8 @@ def evaluate(args: argparse.Namespace) -> dict[str, Any]:
                                   "layers": layers, "metric": spec.metric, "progress": None}
         if spec.eyes is not None:
             kwargs["eyes"] = spec.eyes
-        if args.head_options:
-            kwargs["head_options"] = json.loads(args.head_options)
+        if head_options:
+            kwargs["head_options"] = head_options
         run = run_protocol(model, pool, test, **kwargs)
         run.setdefault("layers", list(layers) if layers else list(model.layers))
         run.setdefault("metric", spec.metric)
