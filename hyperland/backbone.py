@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import torch
 from safetensors import SafetensorError
@@ -15,7 +15,7 @@ from .config import ModelConfig
 from .errors import InvalidLayerError, ModelNotFoundError, WeightsMismatchError
 
 
-def create_backbone(config: ModelConfig, *, pretrained: bool = False, seed: Optional[int] = 0) -> nn.Module:
+def create_backbone(config: ModelConfig, *, pretrained: bool = False, seed: int | None = 0) -> nn.Module:
     """timm ``features_only`` model for ``config``; random init is seeded so builtins are reproducible."""
     import timm
 
@@ -83,7 +83,7 @@ class FeatureRunner:
     """Maps timm feature indices to positions and runs the backbone only as deep as needed."""
 
     def __init__(self, backbone: nn.Module, architecture: str) -> None:
-        info = backbone.feature_info  # type: ignore[attr-defined]
+        info: Any = backbone.feature_info
         self.architecture = architecture
         self.indices: tuple[int, ...] = tuple(info.out_indices)
         self.channels: dict[int, int] = dict(zip(self.indices, info.channels()))
@@ -95,7 +95,7 @@ class FeatureRunner:
         if self._walkable and set(self._module_of) != set(self.indices):
             self._walkable = False
 
-    def check(self, layers: Optional[Sequence[int]], default: Sequence[int]) -> tuple[int, ...]:
+    def check(self, layers: Sequence[int] | None, default: Sequence[int]) -> tuple[int, ...]:
         if layers is None:
             return tuple(default)
         if isinstance(layers, int):

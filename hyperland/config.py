@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 from .errors import ManifestError
 
@@ -28,14 +28,14 @@ class ModelConfig:
 
     architecture: str
     out_indices: tuple[int, ...] = (1, 2, 3, 4)
-    layers: Optional[tuple[int, ...]] = None
+    layers: tuple[int, ...] | None = None
     resize: int = 136
     border: int = 20
     mean: tuple[float, float, float] = IMAGENET_MEAN
     std: tuple[float, float, float] = IMAGENET_STD
     timm_kwargs: dict[str, Any] = field(default_factory=dict)
-    name: Optional[str] = None
-    recipe: Optional[str] = None
+    name: str | None = None
+    recipe: str | None = None
     provenance: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -102,4 +102,4 @@ class ModelConfig:
         return json.dumps(self.to_dict(), indent=2, sort_keys=True) + "\n"
 
 
-__all__ = ["CONFIG_NAME", "IMAGENET_MEAN", "IMAGENET_STD", "ModelConfig", "WEIGHTS_NAME"]
+__all__ = ["CONFIG_NAME", "IMAGENET_MEAN", "IMAGENET_STD", "WEIGHTS_NAME", "ModelConfig"]

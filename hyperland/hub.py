@@ -16,7 +16,7 @@ import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal, Optional
+from typing import Literal
 
 from huggingface_hub import constants as hf_constants
 from huggingface_hub import hf_hub_download
@@ -45,11 +45,11 @@ class Source:
 
     kind: SourceKind
     value: str
-    revision: Optional[str] = None
-    entry: Optional[ManifestEntry] = None
+    revision: str | None = None
+    entry: ManifestEntry | None = None
 
 
-def parse_source(name: str | os.PathLike, *, manifest: Optional[dict[str, ManifestEntry]] = None) -> Source:
+def parse_source(name: str | os.PathLike, *, manifest: dict[str, ManifestEntry] | None = None) -> Source:
     """Decide what ``name`` refers to, without touching the network."""
     if isinstance(name, os.PathLike):
         return Source("dir", os.fspath(name))
@@ -87,7 +87,7 @@ def parse_source(name: str | os.PathLike, *, manifest: Optional[dict[str, Manife
     )
 
 
-def offline_requested(local_files_only: Optional[bool] = None) -> bool:
+def offline_requested(local_files_only: bool | None = None) -> bool:
     """``local_files_only`` if given, else the HF_HUB_OFFLINE environment variable (read at call time)."""
     if local_files_only is not None:
         return bool(local_files_only)
@@ -119,10 +119,10 @@ def download_file(
     repo_id: str,
     filename: str,
     *,
-    revision: Optional[str] = None,
-    sha256: Optional[str] = None,
-    cache_dir: Optional[str | Path] = None,
-    local_files_only: Optional[bool] = None,
+    revision: str | None = None,
+    sha256: str | None = None,
+    cache_dir: str | Path | None = None,
+    local_files_only: bool | None = None,
 ) -> Path:
     """Fetch one file through huggingface_hub (cache first); verify its full sha256 when one is pinned."""
     offline = offline_requested(local_files_only)
@@ -180,16 +180,17 @@ def download_file(
 def fetch_model_dir(
     repo_id: str,
     *,
-    revision: Optional[str] = None,
+    revision: str | None = None,
     filename: str = WEIGHTS_NAME,
-    sha256: Optional[str] = None,
-    cache_dir: Optional[str | Path] = None,
-    local_files_only: Optional[bool] = None,
+    sha256: str | None = None,
+    cache_dir: str | Path | None = None,
+    local_files_only: bool | None = None,
 ) -> tuple[Path, Path]:
     """Download config.json and the weights of a Hub model directory; return their local paths."""
-    kw = dict(revision=revision, cache_dir=cache_dir, local_files_only=local_files_only)
-    config = download_file(repo_id, CONFIG_NAME, **kw)  # type: ignore[arg-type]
-    weights = download_file(repo_id, filename, sha256=sha256, **kw)  # type: ignore[arg-type]
+    config = download_file(repo_id, CONFIG_NAME, revision=revision, cache_dir=cache_dir,
+                           local_files_only=local_files_only)
+    weights = download_file(repo_id, filename, sha256=sha256, revision=revision, cache_dir=cache_dir,
+                            local_files_only=local_files_only)
     return config, weights
 
 
@@ -201,8 +202,8 @@ def require_published(entry: ManifestEntry) -> None:
         )
 
 
-def push_folder(folder: str | Path, repo_id: str, *, private: bool = False, token: Optional[str] = None,
-                commit_message: str = "Upload hyperland model", revision: Optional[str] = None) -> str:
+def push_folder(folder: str | Path, repo_id: str, *, private: bool = False, token: str | None = None,
+                commit_message: str = "Upload hyperland model", revision: str | None = None) -> str:
     """Create ``repo_id`` if needed and upload ``folder`` with huggingface_hub; return the commit URL."""
     from huggingface_hub import HfApi
 

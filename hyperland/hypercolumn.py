@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Sequence
-from typing import Literal, Optional
+from typing import Literal
 
 import torch
 import torch.nn.functional as F
 
-Normalize = Optional[Literal["l2"]]
+Normalize = Literal["l2"] | None
 NORMALIZE_CHOICES = (None, "l2")
 
 
@@ -94,8 +94,8 @@ def stack_layers(
     *,
     size: tuple[int, int],
     normalize: Normalize = "l2",
-    dtype: Optional[torch.dtype] = None,
-    out: Optional[torch.Tensor] = None,
+    dtype: torch.dtype | None = None,
+    out: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Resize each (B, C_i, h_i, w_i) map to ``size`` and concatenate along channels.
 
@@ -137,7 +137,7 @@ def sample_layers(
     grid: torch.Tensor,
     *,
     normalize: Normalize = "l2",
-    dtype: Optional[torch.dtype] = None,
+    dtype: torch.dtype | None = None,
 ) -> torch.Tensor:
     """Bilinearly sample each (B, C_i, h_i, w_i) map at ``grid`` (B, K, 2) in [-1, 1] (x, y), → (B, K, sum C_i).
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Union
+from typing import Any
 
 import numpy as np
 import torch
@@ -18,8 +18,8 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from .errors import InvalidImageError
 
-ImageLike = Union[str, os.PathLike, Image.Image, np.ndarray, torch.Tensor]
-Images = Union[ImageLike, Sequence[ImageLike]]
+ImageLike = str | os.PathLike | Image.Image | np.ndarray | torch.Tensor
+Images = ImageLike | Sequence[ImageLike]
 
 _INT_MAX = {np.dtype(np.uint8): 255.0, np.dtype(np.uint16): 65535.0, np.dtype(np.int32): 65535.0}
 
@@ -172,7 +172,7 @@ def as_list(images: Images) -> list[ImageLike]:
         if len(images) == 0:
             raise InvalidImageError("Got an empty list of images. Pass at least one image.")
         return list(images)
-    return [images]
+    return [images]  # type: ignore[list-item]  # not a sequence here
 
 
 def image_size(image: ImageLike) -> tuple[int, int]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import torch
 
@@ -41,7 +41,7 @@ def _timm_config(arch: str, **overrides: Any) -> ModelConfig:
             m = timm.create_model(base, features_only=True, pretrained=False, img_size=probe.input_size)
         except TypeError:
             m = timm.create_model(base, features_only=True, pretrained=False)
-    info = m.feature_info
+    info: Any = m.feature_info
     indices = tuple(info.out_indices)
     layers = tuple(i for i, r in zip(indices, info.reduction()) if r >= 4) or indices
     try:
@@ -56,13 +56,13 @@ def _timm_config(arch: str, **overrides: Any) -> ModelConfig:
 def load(
     name: str | os.PathLike = DEFAULT_MODEL,
     *,
-    device: Optional[str | torch.device] = None,
-    cache_dir: Optional[str | Path] = None,
-    local_files_only: Optional[bool] = None,
-    pretrained: Optional[bool] = None,
-    resize: Optional[int] = None,
-    border: Optional[int] = None,
-    manifest: Optional[dict[str, ManifestEntry]] = None,
+    device: str | torch.device | None = None,
+    cache_dir: str | Path | None = None,
+    local_files_only: bool | None = None,
+    pretrained: bool | None = None,
+    resize: int | None = None,
+    border: int | None = None,
+    manifest: dict[str, ManifestEntry] | None = None,
 ) -> HyperlandModel:
     """Load a model by manifest name, ``hf-hub:org/name[@revision]``, local directory or ``timm:ARCH[.tag]``.
 
@@ -70,7 +70,7 @@ def load(
     honoured). For ``timm:`` sources, ``pretrained`` defaults to True exactly when a tag is given
     (``timm:resnet50.a1_in1k``). ``resize``/``border`` override the preprocessing of the config.
     """
-    overrides = {k: v for k, v in (("resize", resize), ("border", border)) if v is not None}
+    overrides: dict[str, Any] = {k: v for k, v in (("resize", resize), ("border", border)) if v is not None}
     src = parse_source(name, manifest=manifest)
     if src.kind == "builtin":
         assert src.entry is not None
@@ -110,7 +110,7 @@ def load(
     return model.to(device) if device is not None else model
 
 
-def list_models(*, manifest: Optional[dict[str, ManifestEntry]] = None) -> dict[str, str]:
+def list_models(*, manifest: dict[str, ManifestEntry] | None = None) -> dict[str, str]:
     """Names in weights_manifest.json and their status ('builtin', 'published' or 'unpublished')."""
     entries = load_manifest() if manifest is None else manifest
     return {name: e.status for name, e in sorted(entries.items())}

@@ -7,7 +7,7 @@ import re
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Any, Literal, Optional
+from typing import Any, Literal
 
 from .errors import ManifestError
 
@@ -29,13 +29,13 @@ class ManifestEntry:
     data: str
     license: str
     description: str = ""
-    recipe: Optional[str] = None
-    paper: Optional[str] = None
-    repo_id: Optional[str] = None
-    revision: Optional[str] = None
+    recipe: str | None = None
+    paper: str | None = None
+    repo_id: str | None = None
+    revision: str | None = None
     filename: str = "model.safetensors"
-    sha256: Optional[str] = None
-    seed: Optional[int] = None
+    sha256: str | None = None
+    seed: int | None = None
     metrics: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -58,7 +58,7 @@ class ManifestEntry:
         return "; ".join(steps) + "."
 
 
-_FIELDS = {f for f in ManifestEntry.__dataclass_fields__}  # noqa: C416
+_FIELDS = {f for f in ManifestEntry.__dataclass_fields__}
 
 
 def _entry(name: str, raw: Any, source: str) -> ManifestEntry:
@@ -102,7 +102,7 @@ def parse_manifest(raw: Any, *, source: str = "weights_manifest.json") -> dict[s
     return {name: _entry(name, entry, source) for name, entry in raw["models"].items()}
 
 
-def load_manifest(path: Optional[str | Path] = None) -> dict[str, ManifestEntry]:
+def load_manifest(path: str | Path | None = None) -> dict[str, ManifestEntry]:
     """Read and validate a manifest: ``path`` or the one shipped inside the package."""
     if path is None:
         text = resources.files("hyperland").joinpath("weights_manifest.json").read_text(encoding="utf-8")

@@ -9,7 +9,7 @@ import os
 import tempfile
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any, Optional, Union
+from typing import Any
 
 import numpy as np
 import torch
@@ -18,24 +18,27 @@ from safetensors.torch import save_file
 from torch import nn
 from tqdm.auto import tqdm
 
-from .backbone import FeatureRunner, create_backbone
+from .backbone import FeatureRunner
 from .config import CONFIG_NAME, WEIGHTS_NAME, ModelConfig
 from .errors import InvalidKeypointsError
 from .hypercolumn import Normalize, check_normalize, sample_layers, stack_layers
-from .images import Images, ImageLike, as_list, image_size, is_single, load_image
+from .images import ImageLike, Images, as_list, image_size, is_single, load_image
 from .modelcard import model_card
 
 logger = logging.getLogger(__name__)
-Points = Union[np.ndarray, torch.Tensor, Sequence[Any]]
+Points = np.ndarray | torch.Tensor | Sequence[Any]
 Size = tuple[int, int]
 
 
-def _progress(total: int, *, enabled: Optional[bool], desc: str) -> tqdm:
+def _progress(total: int, *, enabled: bool | None, desc: str) -> tqdm:
     return tqdm(total=total, desc=desc, unit="img", disable=None if enabled is None else not enabled, leave=False)
 
 
 class HyperlandModel(nn.Module):
     """A frozen backbone that turns images into hypercolumns. Build with :func:`hyperland.load`."""
+
+    _mean: torch.Tensor
+    _std: torch.Tensor
 
     def __init__(self, config: ModelConfig, backbone: nn.Module) -> None:
         super().__init__()
@@ -45,7 +48,7 @@ class HyperlandModel(nn.Module):
         self._runner.check(config.layers, config.layers or ())
         self.register_buffer("_mean", torch.tensor(config.mean).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("_std", torch.tensor(config.std).view(1, 3, 1, 1), persistent=False)
-        self._fingerprint: Optional[str] = None
+        self._fingerprint: str | None = None
 
     # ------------------------------------------------------------------ introspection
     @property
@@ -67,7 +70,7 @@ class HyperlandModel(nn.Module):
         r = self._runner
         return [{"index": i, "channels": r.channels[i], "reduction": r.reduction[i]} for i in r.indices]
 
-    def num_channels(self, layers: Optional[Sequence[int]] = None) -> int:
+    def num_channels(self, layers: Sequence[int] | None = None) -> int:
         """Channels of the hypercolumn for ``layers`` (default: the model's default layers)."""
         return sum(self._runner.channels[i] for i in self._runner.check(layers, self.layers))
 
@@ -126,13 +129,13 @@ class HyperlandModel(nn.Module):
 
     # ------------------------------------------------------------------ features
     @torch.no_grad()
-    def forward_features(self, x: torch.Tensor, *, layers: Optional[Sequence[int]] = None) -> list[torch.Tensor]:
+    def forward_features(self, x: torch.Tensor, *, layers: Sequence[int] | None = None) -> list[torch.Tensor]:
         """Feature maps of a preprocessed batch for ``layers`` (timm indices), running only as deep as needed."""
         return self._runner(self.backbone, x, self._runner.check(layers, self.layers))
 
     def _feature_batches(
-        self, images: Images, *, layers: Optional[Sequence[int]], size: Optional[Size], normalize: Normalize,
-        batch_size: int, progress: Optional[bool],
+        self, images: Images, *, layers: Sequence[int] | None, size: Size | None, normalize: Normalize,
+        batch_size: int, progress: bool | None,
     ) -> Iterator[tuple[int, list[torch.Tensor], Size]]:
         """(start index, feature maps, output grid) per batch of ``images``."""
         check_normalize(normalize)
@@ -152,12 +155,12 @@ class HyperlandModel(nn.Module):
         self,
         images: Images,
         *,
-        layers: Optional[Sequence[int]] = None,
-        size: Optional[Size] = None,
+        layers: Sequence[int] | None = None,
+        size: Size | None = None,
         normalize: Normalize = "l2",
-        dtype: Optional[torch.dtype] = None,
+        dtype: torch.dtype | None = None,
         batch_size: int = 32,
-        progress: Optional[bool] = None,
+        progress: bool | None = None,
     ) -> Iterator[torch.Tensor]:
         """Yield hypercolumns batch by batch, (b, C, H, W) each; memory stays bounded by ``batch_size``."""
         for _, feats, grid in self._feature_batches(images, layers=layers, size=size, normalize=normalize,
@@ -169,12 +172,12 @@ class HyperlandModel(nn.Module):
         self,
         images: Images,
         *,
-        layers: Optional[Sequence[int]] = None,
-        size: Optional[Size] = None,
+        layers: Sequence[int] | None = None,
+        size: Size | None = None,
         normalize: Normalize = "l2",
-        dtype: Optional[torch.dtype] = None,
+        dtype: torch.dtype | None = None,
         batch_size: int = 32,
-        progress: Optional[bool] = None,
+        progress: bool | None = None,
     ) -> torch.Tensor:
         """Hypercolumns: (C, H, W) for one image, (B, C, H, W) for several.
 
@@ -186,7 +189,7 @@ class HyperlandModel(nn.Module):
         """
         single = is_single(images)
         n = len(as_list(images))
-        out: Optional[torch.Tensor] = None
+        out: torch.Tensor | None = None
         for start, feats, grid in self._feature_batches(images, layers=layers, size=size, normalize=normalize,
                                                         batch_size=batch_size, progress=progress):
             b = feats[0].shape[0]
@@ -230,11 +233,11 @@ class HyperlandModel(nn.Module):
         images: Images,
         points: Points,
         *,
-        layers: Optional[Sequence[int]] = None,
+        layers: Sequence[int] | None = None,
         normalize: Normalize = "l2",
-        dtype: Optional[torch.dtype] = None,
+        dtype: torch.dtype | None = None,
         batch_size: int = 32,
-        progress: Optional[bool] = None,
+        progress: bool | None = None,
     ) -> torch.Tensor:
         """Hypercolumn descriptors at pixel ``points`` (x, y) of each image as passed in: (B, K, C) or (K, C).
 
@@ -276,7 +279,7 @@ class HyperlandModel(nn.Module):
         _atomic(d / "README.md", lambda p: Path(p).write_text(card, encoding="utf-8"))
         return d
 
-    def push_to_hub(self, repo_id: str, *, private: bool = False, token: Optional[str] = None,
+    def push_to_hub(self, repo_id: str, *, private: bool = False, token: str | None = None,
                     commit_message: str = "Upload hyperland model") -> str:
         """save_pretrained() into a temporary folder and upload it with huggingface_hub; returns the commit URL."""
         from .hub import push_folder

@@ -35,9 +35,11 @@ def model_card(config: ModelConfig, *, extra: str = "") -> str:
         "```",
         "",
         "## Preprocessing",
-        f"Resize to {config.resize}×{config.resize}, crop {config.border} px per side → {config.input_size} px; "
-        f"mean {list(config.mean)}, std {list(config.std)}. Feature indices {list(config.out_indices)} "
-        f"(default hypercolumn: {list(config.layers or ())}).",
+        (
+            f"Resize to {config.resize}×{config.resize}, crop {config.border} px per side → {config.input_size} px; "
+            f"mean {list(config.mean)}, std {list(config.std)}. Feature indices {list(config.out_indices)} "
+            f"(default hypercolumn: {list(config.layers or ())})."
+        ),
         "",
     ]
     if config.recipe:

@@ -22,7 +22,6 @@ import threading
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Optional
 from urllib.parse import unquote, urlsplit
 
 
@@ -82,7 +81,7 @@ class HubServer:
         return sum(1 for m, p in self.requests if m == method and fragment in p)
 
     # ------------------------------------------------------------------ request handling
-    def _resolve(self, repo_id: str, revision: str) -> Optional[str]:
+    def _resolve(self, repo_id: str, revision: str) -> str | None:
         repo = self.repos[repo_id]
         if revision in repo.commits:
             return revision
@@ -113,7 +112,7 @@ def _handler(hub: HubServer) -> type[BaseHTTPRequestHandler]:
             if self.command == "GET" and body:
                 self.wfile.write(body)
 
-        def _error(self, code: str, message: str, commit: Optional[str] = None) -> None:
+        def _error(self, code: str, message: str, commit: str | None = None) -> None:
             headers = {"X-Error-Code": code, "X-Error-Message": message, "Content-Type": "text/plain"}
             if commit:
                 headers["X-Repo-Commit"] = commit

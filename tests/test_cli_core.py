@@ -31,8 +31,8 @@ def test_version(capsys):
 
 
 @pytest.mark.parametrize("dtype, opts, kw", [
-    ("float16", ["--layers", "2,3", "--size", "12,10"], dict(layers=(2, 3), size=(12, 10))),
-    ("float32", ["--normalize", "none"], dict(normalize=None)),
+    ("float16", ["--layers", "2,3", "--size", "12,10"], {"layers": (2, 3), "size": (12, 10)}),
+    ("float32", ["--normalize", "none"], {"normalize": None}),
 ])
 def test_extract_streams_what_model_extract_returns(r18, aflw_images, tmp_path, capsys, dtype, opts, kw):
     images = [str(p) for p in aflw_images[:3]]

@@ -16,7 +16,7 @@ DOCS = ("loading.md", "extraction.md")
 
 
 def _blocks(name: str) -> list[str]:
-    return re.findall(r"```python\n(.*?)```", (REPO / "docs" / name).read_text(encoding="utf-8"), flags=re.S)
+    return re.findall(r"```python\n(.*?)```", (REPO / "docs" / name).read_text(encoding="utf-8"), flags=re.DOTALL)
 
 
 @pytest.mark.parametrize("doc", DOCS)
@@ -30,4 +30,4 @@ def test_doc_snippets_run(doc, tmp_path, monkeypatch):
     if shutil.which("hyperland") is None:
         pytest.skip("the hyperland console script is not installed in this environment")
     for i, code in enumerate(blocks):
-        exec(compile(code, f"docs/{doc}[python block {i}]", "exec"), {"__name__": "__doc__"})
+        exec(compile(code, f"docs/{doc}[python block {i}]", "exec"), {"__name__": "__doc__"})  # noqa: S102

@@ -9,13 +9,12 @@ import huggingface_hub
 import huggingface_hub.constants
 import pytest
 import torch
+from hubserver import HubServer  # tests/ is on sys.path (pytest rootdir-relative imports)
 
 import hyperland
 from hyperland.errors import ChecksumMismatchError, ModelNotFoundError, OfflineModeError
 from hyperland.hub import sha256_file
 from hyperland.manifest import parse_manifest
-
-from hubserver import HubServer  # tests/ is on sys.path (pytest rootdir-relative imports)
 
 REPO = "hyperland-test/tiny-r18"
 

@@ -15,7 +15,7 @@ import sys
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
-from typing import BinaryIO, Optional
+from typing import BinaryIO
 
 import torch
 
@@ -40,7 +40,7 @@ class SafetensorsStreamWriter:
     """
 
     def __init__(self, path: str | os.PathLike, name: str, shape: Sequence[int], dtype: torch.dtype,
-                 metadata: Optional[dict[str, str]] = None) -> None:
+                 metadata: dict[str, str] | None = None) -> None:
         if dtype not in _ST_DTYPES:
             raise ValueError(f"dtype {dtype} cannot be streamed; use one of {list(_ST_DTYPES)}.")
         self.path = Path(path)
@@ -71,7 +71,7 @@ class SafetensorsStreamWriter:
         data = part.detach().to("cpu").contiguous().view(-1).view(torch.uint8).numpy()
         if sys.byteorder != "little":  # pragma: no cover - safetensors is little-endian
             data = part.detach().cpu().contiguous().numpy().byteswap().view("u1").reshape(-1)
-        self._f.write(memoryview(data))
+        self._f.write(memoryview(data))  # type: ignore[arg-type]  # ndarray is a buffer
         self.rows += part.shape[0]
 
     def close(self) -> Path:
@@ -123,13 +123,13 @@ def _size(text: str) -> tuple[int, int]:
     return (vals[0], vals[-1])
 
 
-def extract_to_file(model, images: Sequence[str], out: str | os.PathLike, *, layers: Optional[Sequence[int]] = None,
-                    size: Optional[tuple[int, int]] = None, normalize: Optional[str] = "l2",
+def extract_to_file(model, images: Sequence[str], out: str | os.PathLike, *, layers: Sequence[int] | None = None,
+                    size: tuple[int, int] | None = None, normalize: str | None = "l2",
                     dtype: torch.dtype = torch.float32, batch_size: int = 32,
-                    progress: Optional[bool] = None) -> Path:
+                    progress: bool | None = None) -> Path:
     """Stream ``model.extract`` of ``images`` into ``out`` (see :class:`SafetensorsStreamWriter`)."""
     layers = tuple(layers) if layers is not None else model.layers
-    writer: Optional[SafetensorsStreamWriter] = None
+    writer: SafetensorsStreamWriter | None = None
     try:
         for part in model.iter_extract(list(images), layers=layers, size=size, normalize=normalize,  # type: ignore[arg-type]
                                        dtype=dtype, batch_size=batch_size, progress=progress):
