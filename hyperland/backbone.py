@@ -57,8 +57,27 @@ def load_weights(backbone: nn.Module, path: str | Path, *, drop: Sequence[str] =
     load_state(backbone, state, source=str(path), drop=drop)
 
 
+def _wrapper_prefix(backbone: nn.Module) -> str:
+    """``"model."`` for timm wrappers that hold the network as ``.model`` (FeatureGetterNet: ViTs), else ``""``."""
+    keys = list(backbone.state_dict())
+    return "model." if keys and all(k.startswith("model.") for k in keys) else ""
+
+
+def backbone_state(backbone: nn.Module) -> dict[str, torch.Tensor]:
+    """The backbone's weights under timm's key names (a ViT wrapper's ``model.`` prefix removed), on CPU."""
+    n = len(_wrapper_prefix(backbone))
+    return {k[n:]: v.detach().cpu().contiguous() for k, v in backbone.state_dict().items()}
+
+
 def load_state(backbone: nn.Module, state: dict[str, torch.Tensor], *, source: str, drop: Sequence[str] = ()) -> None:
+    """Load ``state`` with ``strict=True`` semantics; keys are timm names (wrapper prefixes are added here).
+
+    Keys starting with a prefix in ``drop`` are removed first (an explicit filter, e.g. a projection head).
+    """
     state = {k: v for k, v in state.items() if not any(k.startswith(p) for p in drop)}
+    prefix = _wrapper_prefix(backbone)
+    if prefix and not all(k.startswith(prefix) for k in state):
+        state = {prefix + k: v for k, v in state.items()}
     own = backbone.state_dict()
     missing = sorted(set(own) - set(state))
     unexpected = sorted(set(state) - set(own))
@@ -126,4 +145,4 @@ class FeatureRunner:
         return [got[i] for i in layers]
 
 
-__all__ = ["FeatureRunner", "create_backbone", "load_state", "load_weights"]
+__all__ = ["FeatureRunner", "backbone_state", "create_backbone", "load_state", "load_weights"]

@@ -18,7 +18,7 @@ from safetensors.torch import save_file
 from torch import nn
 from tqdm.auto import tqdm
 
-from .backbone import FeatureRunner
+from .backbone import FeatureRunner, backbone_state
 from .config import CONFIG_NAME, WEIGHTS_NAME, ModelConfig
 from .errors import InvalidKeypointsError
 from .hypercolumn import Normalize, check_normalize, sample_layers, stack_layers
@@ -272,7 +272,7 @@ class HyperlandModel(nn.Module):
         """Write the model directory: config.json, model.safetensors (backbone, timm keys), README.md."""
         d = Path(directory)
         d.mkdir(parents=True, exist_ok=True)
-        state = {k: v.detach().cpu().contiguous() for k, v in self.backbone.state_dict().items()}
+        state = backbone_state(self.backbone)
         _atomic(d / WEIGHTS_NAME, lambda p: save_file(state, str(p), metadata={"format": "pt"}))
         _atomic(d / CONFIG_NAME, lambda p: Path(p).write_text(self.config.to_json(), encoding="utf-8"))
         card = model_card(self.config, extra=card_extra)

@@ -184,3 +184,25 @@ def test_invalid_config_json(tmp_path, saved, text, pattern):
     (d / "config.json").write_text(text)
     with pytest.raises(ManifestError, match=pattern):
         hyperland.load(d)
+
+
+def test_vit_round_trip_uses_timm_key_names(tmp_path):
+    import timm
+
+    vit = hyperland.load("timm:vit_tiny_patch16_224")
+    d = vit.save_pretrained(tmp_path / "vit")
+    keys = set(load_file(str(d / "model.safetensors")))
+    assert "cls_token" in keys and not any(k.startswith("model.") for k in keys)
+    back = hyperland.load(d)
+    assert back.fingerprint == vit.fingerprint
+    x = torch.rand(1, 3, 64, 64)
+    torch.testing.assert_close(back.extract(x), vit.extract(x), rtol=0, atol=0)
+    # a plain timm ViT checkpoint loads once its pruned final norm/head are dropped explicitly
+    plain = timm.create_model("vit_tiny_patch16_224", img_size=96)
+    path = tmp_path / "plain.safetensors"
+    save_file({k: v.contiguous() for k, v in plain.state_dict().items()}, str(path))
+    backbone = create_backbone(back.config, seed=None)
+    with pytest.raises(WeightsMismatchError, match="unexpected"):
+        load_weights(backbone, path)
+    load_weights(backbone, path, drop=("norm.", "head."))
+    torch.testing.assert_close(backbone.model.cls_token, plain.cls_token)
