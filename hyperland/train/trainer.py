@@ -256,7 +256,7 @@ class Trainer:
 
     def fit(self, *, on_step: Callable[[TrainState, float], None] | None = None) -> TrainState:
         c, s = self.config, self.state
-        if s.finished:
+        if s.finished or (c.max_steps is not None and s.step >= c.max_steps):
             return s
         bar = tqdm(total=self.total_steps * c.batch_size, initial=s.step * c.batch_size, unit="img",
                    unit_scale=True, desc=f"train {c.recipe or c.architecture}", dynamic_ncols=True,
