@@ -1,0 +1,49 @@
+"""Training image lists: folders, list files and MTFL roots (protocol: no lfwnet test, no AFLW)."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from hyperland.data import centroid_box, read_mtfl
+from hyperland.errors import DatasetError
+from hyperland.train.data import resolve_data
+from hyperland.train.views import TwoViewDataset
+from train_utils import tiny_config
+
+
+def test_folder_is_recursive_sorted_and_images_only(mtfl_root: Path, tmp_path: Path) -> None:
+    src = read_mtfl(mtfl_root, "training")[:3]
+    (tmp_path / "b").mkdir()
+    shutil.copy(src[0].image, tmp_path / "b" / "z.jpg")
+    shutil.copy(src[1].image, tmp_path / "a.JPG")
+    shutil.copy(src[2].image, tmp_path / "b" / "c.jpeg")
+    (tmp_path / "notes.txt").write_text("not an image")
+    split = resolve_data(tiny_config(tmp_path, val_count=1))
+    assert [i.path.relative_to(tmp_path).as_posix() for i in split.train + split.val] == ["a.JPG", "b/c.jpeg",
+                                                                                          "b/z.jpg"]
+    assert len(split.val) == 1 and split.description.startswith("folder:")
+
+
+def test_list_file_relative_paths_and_comments(mtfl_root: Path, tmp_path: Path) -> None:
+    lst = tmp_path / "l.txt"
+    lst.write_text("# faces\nx/1.jpg\n\n/abs/2.png extra-column\n")
+    split = resolve_data(tiny_config(lst))
+    assert [i.path for i in split.train] == [tmp_path / "x" / "1.jpg", Path("/abs/2.png")]
+    with pytest.raises(DatasetError, match="val_count=2 leaves no training images out of 2"):
+        resolve_data(tiny_config(lst, val_count=2))
+
+
+def test_mtfl_root_with_centroid_crops(mtfl_root: Path) -> None:
+    split = resolve_data(tiny_config(mtfl_root, data_crop="centroid", val_count=4))
+    train = read_mtfl(mtfl_root, "training")
+    assert split.description.startswith("mtfl:") and len(split.train) == 8000 - 4
+    assert split.val[-1].path == train[7999].image  # the lfwnet test (last 2,000 lines) is never used
+    assert split.train[0].box == pytest.approx(centroid_box(train[0].points))
+    v, _ = TwoViewDataset(split.train[:1], resize=40, jpeg_p=0.0)[(0, 0)]
+    assert v.shape == (2, 3, 40, 40)
+    assert [s.meta["line"] for s in split.val_samples] == [7997, 7998, 7999, 8000]
+    assert np.isfinite(split.val_samples[0].points).all()
