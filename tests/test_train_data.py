@@ -7,12 +7,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from train_utils import tiny_config
 
 from hyperland.data import centroid_box, read_mtfl
 from hyperland.errors import DatasetError
 from hyperland.train.data import resolve_data
 from hyperland.train.views import TwoViewDataset
-from train_utils import tiny_config
 
 
 def test_folder_is_recursive_sorted_and_images_only(mtfl_root: Path, tmp_path: Path) -> None:
