@@ -226,6 +226,10 @@ class Trainer:
                           generator=torch.Generator().manual_seed(seed), worker_init_fn=_seed_worker,
                           persistent_workers=False, prefetch_factor=4 if c.num_workers else None)
 
+    def _timed(self) -> bool:
+        """CPU steps are all timed; on CUDA only every log_every-th step synchronises to split its time."""
+        return self.device.type != "cuda" or (self.state.step + 1) % self.config.log_every == 0
+
     def _sync(self) -> None:
         if self.device.type == "cuda":
             torch.cuda.synchronize(self.device)
@@ -233,12 +237,14 @@ class Trainer:
     def step(self, views: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """One optimiser step on a uint8 batch (b, 2, 3, R, R) already on the device."""
         c, s, r = self.config, self.state, self.info.rank
+        timed = self._timed()
         t0 = time.perf_counter()
         gen = torch.Generator().manual_seed(derived_seed(c.seed, s.step, r, 1))
         q, k = self.augment(views[:, 0], generator=gen), self.augment(views[:, 1], generator=gen)
         if c.channels_last:
             q, k = q.contiguous(memory_format=torch.channels_last), k.contiguous(memory_format=torch.channels_last)
-        self._sync()
+        if timed:
+            self._sync()
         t1 = time.perf_counter()
         shuffle = torch.Generator().manual_seed(derived_seed(c.seed, s.step, 2))
         autocast = torch.autocast(self.device.type, dtype=torch.bfloat16) if self.amp else nullcontext()
@@ -249,9 +255,10 @@ class Trainer:
         self.scaler.step(self.optimizer)
         self.scaler.update()
         self.scheduler.step()
-        self._sync()
-        self.timings["aug"] += t1 - t0
-        self.timings["model"] += time.perf_counter() - t1
+        if timed:
+            self._sync()
+            self.timings["aug"] += t1 - t0
+            self.timings["model"] += time.perf_counter() - t1
         return loss.detach(), acc.detach()
 
     def fit(self, *, on_step: Callable[[TrainState, float], None] | None = None) -> TrainState:
@@ -261,7 +268,8 @@ class Trainer:
         bar = tqdm(total=self.total_steps * c.batch_size, initial=s.step * c.batch_size, unit="img",
                    unit_scale=True, desc=f"train {c.recipe or c.architecture}", dynamic_ncols=True,
                    disable=(None if c.progress is None else not c.progress) if self.info.is_main else True)
-        sums = {"loss": 0.0, "acc": 0.0, "n": 0}
+        zero = torch.zeros((), device=self.device)
+        sums: dict[str, Any] = {"loss": zero, "acc": zero, "n": 0}  # on the device: no sync per step
         t_log = time.perf_counter()
         with bar:
             while s.epoch < c.epochs:
@@ -269,13 +277,14 @@ class Trainer:
                 t_data = time.perf_counter()
                 for views, substituted in self._loader():
                     views = views.to(self.device, non_blocking=True)
-                    self.timings["data"] += time.perf_counter() - t_data
+                    if self._timed():
+                        self.timings["data"] += time.perf_counter() - t_data
                     loss, acc = self.step(views)
                     s.step += 1
                     s.batch_in_epoch += 1
                     s.images_skipped += int(substituted.sum())
-                    sums["loss"] += float(loss)
-                    sums["acc"] += float(acc)
+                    sums["loss"] = sums["loss"] + loss
+                    sums["acc"] = sums["acc"] + acc
                     sums["n"] += 1
                     bar.update(c.batch_size)
                     if on_step is not None:
@@ -301,11 +310,11 @@ class Trainer:
             self._tb.close()
         return s
 
-    def _log_interval(self, sums: dict[str, float], t_log: float, bar: tqdm) -> float:
+    def _log_interval(self, sums: dict[str, Any], t_log: float, bar: tqdm) -> float:
         s, now = self.state, time.perf_counter()
         n = max(1, int(sums["n"]))
-        loss = float(dist.all_reduce_mean(torch.tensor(sums["loss"] / n, device=self.device)))
-        acc = float(dist.all_reduce_mean(torch.tensor(sums["acc"] / n, device=self.device)))
+        loss = float(dist.all_reduce_mean(sums["loss"].float() / n))
+        acc = float(dist.all_reduce_mean(sums["acc"].float() / n))
         skipped = dist.all_reduce_sum_int(s.images_skipped, device=self.device)
         ips = n * self.config.batch_size / max(now - t_log, 1e-9)
         total_t = sum(self.timings.values()) or 1.0
@@ -313,7 +322,7 @@ class Trainer:
                   "lr": self.optimizer.param_groups[0]["lr"], "images_per_s": ips, "images_skipped": skipped,
                   "time_share": {k: v / total_t for k, v in self.timings.items()}})
         bar.set_postfix(loss=f"{loss:.3f}", acc=f"{acc:.2f}", refresh=False)
-        sums.update(loss=0.0, acc=0.0, n=0)
+        sums.update(loss=torch.zeros((), device=self.device), acc=torch.zeros((), device=self.device), n=0)
         return now
 
     def _probe(self) -> None:

@@ -145,6 +145,7 @@ class ViewAugment:
     def __init__(self, config: TrainConfig) -> None:
         self.c = config
         self.geometric = config.tps > 0 or config.rotation > 0 or tuple(config.scale) != (1.0, 1.0)
+        self._cache: dict[tuple[str, torch.dtype], tuple[torch.Tensor, torch.Tensor]] = {}
 
     def __call__(self, batch: torch.Tensor, *, generator: torch.Generator | None = None) -> torch.Tensor:
         c = self.c
@@ -164,9 +165,16 @@ class ViewAugment:
             x = augment.gaussian_blur(x, p=c.blur_p, generator=generator)
         if b:
             x = x[..., b:r - b, b:r - b]
-        mean = torch.tensor(c.mean, device=x.device, dtype=x.dtype).view(1, 3, 1, 1)
-        std = torch.tensor(c.std, device=x.device, dtype=x.dtype).view(1, 3, 1, 1)
+        mean, std = self._stats(x)
         return (x - mean) / std
+
+    def _stats(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """mean/std on the batch's device, made once per device (no host-to-device copy per step)."""
+        key = (str(x.device), x.dtype)
+        if key not in self._cache:
+            self._cache[key] = (torch.tensor(self.c.mean, dtype=x.dtype).view(1, 3, 1, 1).to(x.device),
+                                torch.tensor(self.c.std, dtype=x.dtype).view(1, 3, 1, 1).to(x.device))
+        return self._cache[key]
 
 
 __all__ = ["ResumableSampler", "TwoViewDataset", "ViewAugment", "derived_seed"]
