@@ -18,7 +18,6 @@ import argparse
 import json
 import os
 import platform
-import resource
 import statistics
 import subprocess
 import sys
@@ -107,9 +106,13 @@ def rss(n_images: int, model: str, batch: int, threads: int) -> dict[str, object
                "--batch-size", str(batch), "-q"]
         env = dict(os.environ, OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
         t0 = time.perf_counter()
-        subprocess.run(cmd, check=True, env=env, stdout=subprocess.DEVNULL)
+        proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL)
+        _, status, usage = os.wait4(proc.pid, 0)  # this child's own rusage (RUSAGE_CHILDREN would mix in others)
+        proc.returncode = os.waitstatus_to_exitcode(status)
         wall = time.perf_counter() - t0
-        peak_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss  # KiB on Linux
+        if proc.returncode:
+            raise SystemExit(f"hyperland extract failed with status {proc.returncode}")
+        peak_kb = usage.ru_maxrss  # KiB on Linux
         size = out.stat().st_size
     return {"images": len(paths), "model": model, "batch_size": batch, "output_bytes": size,
             "peak_rss_bytes": peak_kb * 1024, "peak_rss_gib": peak_kb / 2**20, "wall_seconds": wall,
@@ -141,6 +144,7 @@ def main() -> int:
     ap.add_argument("--repeats", type=int, default=7)
     ap.add_argument("--threads", type=int, default=1, help="torch threads (default 1: shared CPUs)")
     ap.add_argument("--rss-images", type=int, default=1000, help="images for (c); 0 skips it")
+    ap.add_argument("--rss-only", action="store_true", help="only (c)")
     ap.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results" / "extract.json")
     ap.add_argument("--child", default=None, help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -158,7 +162,7 @@ def main() -> int:
         "repeats": args.repeats, "goals": {"a": 1.3, "b": 1.0, "c_peak_rss_gib": 2.0},
         "speed": [], "note": "shared 2-core machine: other engineers' processes ran during the measurement",
     }
-    for name in args.models:
+    for name in [] if args.rss_only else args.models:
         for thp in (False, True):
             r = speed_in_child(name, args, thp)
             result["speed"].append(r)  # type: ignore[union-attr]
