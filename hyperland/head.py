@@ -41,8 +41,10 @@ class LandmarkHead(BaseEstimator):
     Few-shot fits (``augment="auto"``: at most ``augment_max`` training images) add ``n_augment`` TPS-warped
     copies of every training image, extracted once. A validation split (``val_fraction`` of the labelled
     images, when at least ``min_val`` images are left over, or ``val=``) picks the best weights.
-    ``steps=None`` chooses ``clip(epochs_auto · N / batch_size, min_steps, max_steps)`` Adam steps with a
-    cosine decay; ``epochs`` overrides it (the paper used 1,000 epochs few-shot, 200 on full sets).
+    ``steps=None`` chooses ``clip(20 · N / batch_size, 150, 1500)`` Adam steps (N counts augmented copies)
+    with a cosine decay; ``epochs`` overrides it (the paper used 1,000 epochs few-shot, 200 on full sets).
+    ``weight_decay="auto"`` is ``clip(0.5 / N labelled, 1e-5, 1e-2)``. ``softmax_scale`` defaults to 10, not
+    the paper's 100: on projected random-r18 features 100 saturates the softmax (see docs/head.md).
     """
 
     def __init__(
@@ -52,7 +54,7 @@ class LandmarkHead(BaseEstimator):
         method: Method = "regressor",
         layers: Optional[Sequence[int]] = None,
         n_intermediate: int = 50,
-        softmax_scale: float = 100.0,
+        softmax_scale: float = 10.0,
         n_components: Optional[int] = 128,
         pool: int = 2,
         augment: Union[bool, Literal["auto"]] = "auto",
@@ -65,7 +67,7 @@ class LandmarkHead(BaseEstimator):
         steps: Optional[int] = None,
         batch_size: int = 32,
         lr: float = 3e-3,
-        weight_decay: float = 1e-4,
+        weight_decay: Union[float, Literal["auto"]] = "auto",
         val_fraction: float = 0.1,
         min_val: int = 10,
         window: Optional[int] = 3,
@@ -148,22 +150,27 @@ class LandmarkHead(BaseEstimator):
         torch.manual_seed(seed)
         net = IntermediateRegressor(features.channels, self.n_landmarks, n_intermediate=self.n_intermediate,
                                     softmax_scale=self.softmax_scale)
-        self.history_ = train_regressor(net, tr_maps, targets, self._schedule(len(tr_maps)), val=val_pair,
-                                        generator=gen, progress=self.progress)
+        sched = self._schedule(len(tr_maps), len(train_idx))
+        hist = train_regressor(net, tr_maps, targets, sched, val=val_pair, generator=gen, progress=self.progress)
+        self.history_ = {**hist, "steps": sched.steps, "weight_decay": sched.weight_decay,
+                         "n_train_maps": len(tr_maps), "n_val": 0 if val_pair is None else len(val_pair[0])}
         self.regressor_ = net
         return self
 
     def _augments(self, n_train: int) -> bool:
         return bool(self.augment) if self.augment != "auto" else n_train <= self.augment_max
 
-    def _schedule(self, n: int) -> Schedule:
+    def _schedule(self, n: int, n_labelled: Optional[int] = None) -> Schedule:
         if self.steps is not None:
             steps = self.steps
         elif self.epochs is not None:
             steps = math.ceil(self.epochs * n / self.batch_size)
         else:
             steps = int(np.clip(math.ceil(EPOCHS_AUTO * n / self.batch_size), MIN_STEPS, MAX_STEPS))
-        return Schedule(steps=max(1, steps), batch_size=self.batch_size, lr=self.lr, weight_decay=self.weight_decay)
+        wd = self.weight_decay
+        if wd == "auto":  # a fixed prior: its weight relative to the mean loss shrinks as 1/N labelled images
+            wd = float(np.clip(WD_AUTO / max(1, n_labelled or n), 1e-5, 1e-2))
+        return Schedule(steps=max(1, steps), batch_size=self.batch_size, lr=self.lr, weight_decay=float(wd))
 
     def _val_pair(self, model: HyperlandModel, features: Features, pts: np.ndarray, sizes: list,
                   val_idx: np.ndarray, val: Optional[ValData]) -> Optional[tuple[torch.Tensor, torch.Tensor]]:
@@ -264,8 +271,9 @@ def _key(p: Optional[Projection]) -> Optional[str]:
     return None if p is None else p.key
 
 
-EPOCHS_AUTO = 30
-MIN_STEPS = 200
-MAX_STEPS = 2000
+EPOCHS_AUTO = 20
+MIN_STEPS = 150
+MAX_STEPS = 1500
+WD_AUTO = 0.5
 
 __all__ = ["LandmarkHead"]
