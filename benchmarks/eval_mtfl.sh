@@ -3,7 +3,7 @@
 # (wall time, peak RSS) and serialised with the other heavy runs through /work/bench.lock when it exists.
 #   benchmarks/eval_mtfl.sh [MODEL] [table|layers|all]
 # Outputs: benchmarks/results/eval-mtfl-aflw-MODEL.{json,md,png,time.txt} (shots 1..all x 3 seeds) and
-#          benchmarks/results/eval-aflw-layers-MODEL.{json,md,png,time.txt} (per layer vs hypercolumn, 50 shots).
+#          benchmarks/results/eval-mtfl-aflw-layers-MODEL.{json,md,png,time.txt} (per layer vs hypercolumn, 50 shots).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 MODEL="${1:-random-r18}"
@@ -18,8 +18,8 @@ if [ "$WHAT" != layers ]; then
       --shots 1,5,10,20,50,100,all --seeds 3 --methods regressor,prototype --out "$OUT" --name "eval-mtfl-aflw-$MODEL"
 fi
 if [ "$WHAT" != table ]; then
-  "${LOCK[@]}" /usr/bin/time -v -o "$OUT/eval-aflw-layers-$MODEL.time.txt" \
-    hyperland eval --model "$MODEL" --dataset mtfl --root "$ROOT" --protocol aflw \
+  "${LOCK[@]}" /usr/bin/time -v -o "$OUT/eval-mtfl-aflw-layers-$MODEL.time.txt" \
+    hyperland eval --model "$MODEL" --dataset mtfl --root "$ROOT" --protocol mtfl-aflw \
       --shots 50 --seeds 3 --methods regressor,prototype --layers-sweep "1;2;3;4;1,2,3,4" \
-      --out "$OUT" --name "eval-aflw-layers-$MODEL"
+      --out "$OUT" --name "eval-mtfl-aflw-layers-$MODEL"
 fi
