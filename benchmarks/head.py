@@ -155,7 +155,7 @@ def main() -> int:
         if part == "protocol":
             protocol(model, args.protocols.split(","), args.seeds)
             continue
-        r = {"fit50": fit50, "fitall": fitall, "paper": paper}[part](model)
+        r = paper(model, seeds=args.seeds) if part == "paper" else {"fit50": fit50, "fitall": fitall}[part](model)
         _merge({part: r})
         sys.stdout.write(json.dumps({part: r}) + "\n")
     return 0

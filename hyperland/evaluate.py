@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, Literal, Optional, Union
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import torch
@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from .model import HyperlandModel
 
 logger = logging.getLogger(__name__)
-Shots = Union[int, Literal["all"]]
+Shots = int | Literal["all"]
 
 
 def _score(pred: np.ndarray, gt: np.ndarray, metric: str, eyes: tuple[int, int], alpha: float) -> float:
@@ -49,15 +49,15 @@ def run_protocol(
     shots: Sequence[Shots] = (1, 5, 10, 20, 50, 100, "all"),
     seeds: int = 3,
     methods: Sequence[str] = ("regressor", "prototype"),
-    layers: Optional[Sequence[int]] = None,
+    layers: Sequence[int] | None = None,
     val_fraction: float = 0.1,
     metric: Literal["nme", "pck"] = "nme",
     alpha: float = 0.1,
     eyes: tuple[int, int] = (0, 1),
     image_size: int = 136,
     n_components: int = 128,
-    head_options: Optional[dict[str, Any]] = None,
-    progress: Optional[bool] = None,
+    head_options: dict[str, Any] | None = None,
+    progress: bool | None = None,
 ) -> dict[str, Any]:
     """Fit every (method, shots, seed) head on the pool, score it on the test set; see the module docstring.
 
@@ -98,7 +98,7 @@ def run_protocol(
                 head.fit(model, [pool_imgs[i] for i in idx], pool_pts[idx], features=pool_f[idx])
                 fit_s = time.perf_counter() - t1
                 value = _score(head.predict(features=test_f), test_pts, metric, eyes, alpha)
-                results.append({"method": method, "shots": n if n == "all" else int(n), "n_images": int(len(idx)),
+                results.append({"method": method, "shots": n if n == "all" else int(n), "n_images": len(idx),
                                 "seed": seed, metric: value, "fit_seconds": round(fit_s, 3)})
                 logger.info("%s shots=%s seed=%d: %s=%.2f (%.1f s)", method, n, seed, metric, value, fit_s)
     return {

@@ -14,7 +14,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Optional, Union
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from .model import HyperlandModel
 
 Size = tuple[int, int]
-Index = Union[int, slice, Sequence[int], np.ndarray]
+Index = int | slice | Sequence[int] | np.ndarray
 
 
 @dataclass(frozen=True)
@@ -65,11 +65,11 @@ def fit_projection(
     images: Images,
     *,
     n_components: int = 128,
-    layers: Optional[Sequence[int]] = None,
+    layers: Sequence[int] | None = None,
     max_images: int = 256,
     per_image: int = 96,
-    random_state: Optional[int] = 0,
-    progress: Optional[bool] = None,
+    random_state: int | None = 0,
+    progress: bool | None = None,
 ) -> Projection:
     """PCA of hypercolumn descriptors at ``per_image`` random grid cells of up to ``max_images`` images."""
     items = as_list(images)
@@ -106,7 +106,7 @@ class Features:
     fingerprint: str
     layers: tuple[int, ...]
     input_size: int
-    projection: Optional[Projection] = None
+    projection: Projection | None = None
 
     def __len__(self) -> int:
         return int(self.maps.shape[0])
@@ -140,18 +140,18 @@ def encode(
     model: HyperlandModel,
     images: Images,
     *,
-    layers: Optional[Sequence[int]] = None,
-    projection: Optional[Projection] = None,
+    layers: Sequence[int] | None = None,
+    projection: Projection | None = None,
     pool: int = 1,
     dtype: torch.dtype = torch.float16,
     batch_size: int = 64,
-    progress: Optional[bool] = None,
+    progress: bool | None = None,
 ) -> Features:
     """Extract every image once, project (when ``projection`` is given) and average-pool the grid by ``pool``
     while streaming, and store in ``dtype``."""
     items = as_list(images)
     sizes = [image_size(im) for im in items]
-    out: Optional[torch.Tensor] = None
+    out: torch.Tensor | None = None
     pos = 0
     for maps in model.iter_extract(items, layers=layers, batch_size=batch_size, progress=progress):
         part = projection.apply(maps) if projection is not None else maps

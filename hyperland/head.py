@@ -13,7 +13,7 @@ import logging
 import math
 import os
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, Literal, Optional, Union
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import torch
@@ -32,7 +32,7 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 Method = Literal["regressor", "prototype"]
-ValData = tuple[Union[Images, Features], Any]
+ValData = tuple[Images | Features, Any]
 
 
 class LandmarkHead(BaseEstimator):
@@ -52,27 +52,27 @@ class LandmarkHead(BaseEstimator):
         n_landmarks: int = 5,
         *,
         method: Method = "regressor",
-        layers: Optional[Sequence[int]] = None,
+        layers: Sequence[int] | None = None,
         n_intermediate: int = 50,
         softmax_scale: float = 10.0,
-        n_components: Optional[int] = 128,
+        n_components: int | None = 128,
         pool: int = 2,
-        augment: Union[bool, Literal["auto"]] = "auto",
+        augment: bool | Literal["auto"] = "auto",
         augment_max: int = 100,
         n_augment: int = 8,
         tps: float = 0.05,
         rotation: float = 10.0,
         scale: tuple[float, float] = (0.9, 1.1),
-        epochs: Optional[int] = None,
-        steps: Optional[int] = None,
+        epochs: int | None = None,
+        steps: int | None = None,
         batch_size: int = 32,
         lr: float = 3e-3,
-        weight_decay: Union[float, Literal["auto"]] = "auto",
+        weight_decay: float | Literal["auto"] = "auto",
         val_fraction: float = 0.1,
         min_val: int = 10,
-        window: Optional[int] = 3,
-        random_state: Optional[int] = None,
-        progress: Optional[bool] = None,
+        window: int | None = 3,
+        random_state: int | None = None,
+        progress: bool | None = None,
     ) -> None:
         self.n_landmarks = n_landmarks
         self.method = method
@@ -99,8 +99,8 @@ class LandmarkHead(BaseEstimator):
         self.progress = progress
 
     # ------------------------------------------------------------------ fitting
-    def fit(self, model: HyperlandModel, images: Optional[Images] = None, points: Any = None, *,
-            features: Optional[Features] = None, val: Optional[ValData] = None) -> LandmarkHead:
+    def fit(self, model: HyperlandModel, images: Images | None = None, points: Any = None, *,
+            features: Features | None = None, val: ValData | None = None) -> LandmarkHead:
         """Fit on images (or precomputed ``features`` of them; pass both to augment few-shot fits without
         re-extracting the originals) and (N, K, 2) pixel points, NaN where missing."""
         if self.method not in ("regressor", "prototype"):
@@ -160,7 +160,7 @@ class LandmarkHead(BaseEstimator):
     def _augments(self, n_train: int) -> bool:
         return bool(self.augment) if self.augment != "auto" else n_train <= self.augment_max
 
-    def _schedule(self, n: int, n_labelled: Optional[int] = None) -> Schedule:
+    def _schedule(self, n: int, n_labelled: int | None = None) -> Schedule:
         if self.steps is not None:
             steps = self.steps
         elif self.epochs is not None:
@@ -173,7 +173,7 @@ class LandmarkHead(BaseEstimator):
         return Schedule(steps=max(1, steps), batch_size=self.batch_size, lr=self.lr, weight_decay=float(wd))
 
     def _val_pair(self, model: HyperlandModel, features: Features, pts: np.ndarray, sizes: list,
-                  val_idx: np.ndarray, val: Optional[ValData]) -> Optional[tuple[torch.Tensor, torch.Tensor]]:
+                  val_idx: np.ndarray, val: ValData | None) -> tuple[torch.Tensor, torch.Tensor] | None:
         if val is not None:
             vx, vp = val
             vf = vx if isinstance(vx, Features) else encode(model, vx, layers=self.layers_, projection=self.projection_,
@@ -216,8 +216,8 @@ class LandmarkHead(BaseEstimator):
             raise NotFittedError("This LandmarkHead is not fitted yet. Call fit(model, images, points) or "
                                  "LandmarkHead.load(path, model=model) first.")
 
-    def predict(self, images: Optional[Images] = None, *, model: Optional[HyperlandModel] = None,
-                features: Optional[Features] = None) -> np.ndarray:
+    def predict(self, images: Images | None = None, *, model: HyperlandModel | None = None,
+                features: Features | None = None) -> np.ndarray:
         """(M, K, 2) landmarks in the pixel frame of each image as passed in."""
         self._require_fitted()
         model = model or self.model_
@@ -239,7 +239,7 @@ class LandmarkHead(BaseEstimator):
             xy = predict_normalised(self.regressor_, features.maps)
         return normalised_to_pixels(model, xy, features.sizes).numpy()
 
-    def score(self, images: Optional[Images] = None, points: Any = None, *, features: Optional[Features] = None,
+    def score(self, images: Images | None = None, points: Any = None, *, features: Features | None = None,
               eyes: tuple[int, int] = (0, 1)) -> float:
         """Mean inter-ocular NME in percent (missing landmarks excluded)."""
         from .metrics import nme
@@ -249,7 +249,7 @@ class LandmarkHead(BaseEstimator):
         return 100.0 * float(nme(pred, gt, eyes=eyes))
 
     # ------------------------------------------------------------------ persistence
-    def save(self, path: Union[str, os.PathLike]) -> None:
+    def save(self, path: str | os.PathLike) -> None:
         """Write ``path/head.json`` and ``path/head.safetensors``."""
         from .head_io import save_head
 
@@ -257,8 +257,8 @@ class LandmarkHead(BaseEstimator):
         save_head(self, path)
 
     @classmethod
-    def load(cls, path: Union[str, os.PathLike], *, model: HyperlandModel, allow_backbone_mismatch: bool = False,
-             n_landmarks: Optional[int] = None) -> LandmarkHead:
+    def load(cls, path: str | os.PathLike, *, model: HyperlandModel, allow_backbone_mismatch: bool = False,
+             n_landmarks: int | None = None) -> LandmarkHead:
         """Read a saved head for ``model``; a different backbone raises BackboneMismatchError unless allowed,
         and ``n_landmarks`` (when given) must match the saved K."""
         from .head_io import load_head
@@ -267,7 +267,7 @@ class LandmarkHead(BaseEstimator):
                          n_landmarks=n_landmarks)
 
 
-def _key(p: Optional[Projection]) -> Optional[str]:
+def _key(p: Projection | None) -> str | None:
     return None if p is None else p.key
 
 

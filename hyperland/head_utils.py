@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Sequence
-from typing import Any, Optional
+from typing import Any
 
 import numpy as np
 import torch
@@ -58,7 +58,7 @@ def warn_outside(points: np.ndarray, sizes: Sequence[tuple[int, int]]) -> None:
 def split_validation(n: int, fraction: float, min_val: int,
                      rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     """(train, val) indices: ``round(fraction·n)`` validation images when at least ``min_val`` of them, else none."""
-    n_val = int(round(fraction * n))
+    n_val = round(fraction * n)
     if fraction <= 0 or n_val < min_val or n - n_val < 1:
         return np.arange(n), np.arange(0)
     perm = rng.permutation(n)
@@ -66,7 +66,7 @@ def split_validation(n: int, fraction: float, min_val: int,
 
 
 def augment_images(images: Sequence[ImageLike], points: np.ndarray, *, n: int, tps: float, rotation: float,
-                   scale: tuple[float, float], generator: Optional[torch.Generator] = None
+                   scale: tuple[float, float], generator: torch.Generator | None = None
                    ) -> tuple[list[torch.Tensor], np.ndarray]:
     """``n`` TPS/affine-warped copies of every image with its points moved consistently."""
     from .augment import warp

@@ -9,7 +9,7 @@ parts far apart do not average into a point between them.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, Optional
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -24,13 +24,13 @@ if TYPE_CHECKING:
 
 
 def correlation_soft_argmax(descriptors: torch.Tensor, maps: torch.Tensor, *, scale: float = 100.0,
-                            window: Optional[int] = 3) -> torch.Tensor:
+                            window: int | None = 3) -> torch.Tensor:
     """(B, K, C) or (K, C) descriptors against (B, C, H, W) maps → (B, K, 2) normalised (x, y) in [-1, 1].
 
     Both sides are L2-normalised over channels. ``window`` (cells, odd) keeps only the cells within
     ``window // 2`` of each argmax before the soft-argmax; ``None`` uses the whole grid.
     """
-    b, c, h, w = maps.shape
+    b, _c, h, w = maps.shape
     desc = descriptors.float().expand(b, -1, -1) if descriptors.ndim == 2 else descriptors.float()
     desc = F.normalize(desc, dim=-1)
     fm = F.normalize(maps.float().flatten(2), dim=1)  # (B, C, HW)
@@ -66,11 +66,11 @@ def match(
     src_points: Any,
     dst_images: Images,
     *,
-    layers: Optional[Sequence[int]] = None,
+    layers: Sequence[int] | None = None,
     scale: float = 100.0,
-    window: Optional[int] = 3,
+    window: int | None = 3,
     batch_size: int = 32,
-    progress: Optional[bool] = None,
+    progress: bool | None = None,
 ) -> np.ndarray:
     """Transfer (K, 2) pixel points of ``src_image`` to each destination image: (M, K, 2), or (K, 2) for one.
 

@@ -9,14 +9,14 @@ excluded from the means. All functions return fractions (0.05 = 5%), not percent
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Literal, Optional, Union
+from typing import Literal
 
 import numpy as np
 
 from .errors import InvalidKeypointsError
 
-ArrayLike = Union[np.ndarray, Sequence]
-Norm = Union[Literal["interocular", "bbox"], float, ArrayLike]
+ArrayLike = np.ndarray | Sequence
+Norm = Literal["interocular", "bbox"] | float | ArrayLike
 
 
 def _points(x: ArrayLike, name: str) -> np.ndarray:
@@ -31,7 +31,7 @@ def _points(x: ArrayLike, name: str) -> np.ndarray:
     return a
 
 
-def _pair(pred: ArrayLike, gt: ArrayLike, visible: Optional[ArrayLike]) -> tuple[np.ndarray, np.ndarray]:
+def _pair(pred: ArrayLike, gt: ArrayLike, visible: ArrayLike | None) -> tuple[np.ndarray, np.ndarray]:
     p, g = _points(pred, "pred"), _points(gt, "gt")
     if p.shape != g.shape:
         raise InvalidKeypointsError(f"pred has shape {p.shape} but gt has shape {g.shape}. Expected equal shapes.")
@@ -44,14 +44,14 @@ def _pair(pred: ArrayLike, gt: ArrayLike, visible: Optional[ArrayLike]) -> tuple
     return p, g
 
 
-def distances(pred: ArrayLike, gt: ArrayLike, *, visible: Optional[ArrayLike] = None) -> np.ndarray:
+def distances(pred: ArrayLike, gt: ArrayLike, *, visible: ArrayLike | None = None) -> np.ndarray:
     """(N, K) Euclidean pixel distances; NaN where the landmark is missing."""
     p, g = _pair(pred, gt, visible)
     return np.linalg.norm(p - g, axis=-1)
 
 
 def normalizer(gt: ArrayLike, norm: Norm = "interocular", *, eyes: tuple[int, int] = (0, 1),
-               visible: Optional[ArrayLike] = None) -> np.ndarray:
+               visible: ArrayLike | None = None) -> np.ndarray:
     """(N,) reference lengths: eye distance, sqrt(w·h) of the visible points' box, or given values."""
     _, g = _pair(gt, gt, visible)
     n = g.shape[0]
@@ -75,7 +75,7 @@ def normalizer(gt: ArrayLike, norm: Norm = "interocular", *, eyes: tuple[int, in
 
 
 def nme(pred: ArrayLike, gt: ArrayLike, *, norm: Norm = "interocular", eyes: tuple[int, int] = (0, 1),
-        visible: Optional[ArrayLike] = None, reduce: Literal["mean", "none"] = "mean") -> Union[float, np.ndarray]:
+        visible: ArrayLike | None = None, reduce: Literal["mean", "none"] = "mean") -> float | np.ndarray:
     """Normalised mean error: per image, the mean distance over its usable landmarks divided by ``norm``
     (``"interocular"`` with ``eyes`` indices, ``"bbox"`` = sqrt(w·h) of the ground-truth box, or a scale);
     ``reduce="none"`` returns the (N,) per-image values (NaN where unusable), else their mean."""
@@ -89,7 +89,7 @@ def nme(pred: ArrayLike, gt: ArrayLike, *, norm: Norm = "interocular", eyes: tup
 
 
 def pck(pred: ArrayLike, gt: ArrayLike, *, alpha: float = 0.1, ref: Norm = "bbox", eyes: tuple[int, int] = (0, 1),
-        visible: Optional[ArrayLike] = None) -> float:
+        visible: ArrayLike | None = None) -> float:
     """Fraction of usable landmarks within ``alpha`` × ref of the truth (float distances, ≤ counts as correct);
     ``ref``: ``"bbox"`` (sqrt(w·h) of the visible ground truth), ``"interocular"``, a number or (N,) array."""
     d = distances(pred, gt, visible=visible)

@@ -12,7 +12,6 @@ import copy
 import logging
 import math
 from dataclasses import dataclass
-from typing import Optional
 
 import torch
 from torch import nn
@@ -21,6 +20,7 @@ from tqdm.auto import tqdm
 from .hypercolumn import grid_centers
 
 logger = logging.getLogger(__name__)
+_FLOAT32_BUDGET = 1 << 30  # bytes: training maps up to this size are converted to float32 once
 
 
 class IntermediateRegressor(nn.Module):
@@ -88,9 +88,9 @@ def train_regressor(
     targets: torch.Tensor,
     schedule: Schedule,
     *,
-    val: Optional[tuple[torch.Tensor, torch.Tensor]] = None,
-    generator: Optional[torch.Generator] = None,
-    progress: Optional[bool] = None,
+    val: tuple[torch.Tensor, torch.Tensor] | None = None,
+    generator: torch.Generator | None = None,
+    progress: bool | None = None,
 ) -> dict[str, float]:
     """Fit ``net`` on (N, C, H, W) maps (any float dtype, converted per batch) and (N, K, 2) normalised targets.
 
@@ -101,11 +101,13 @@ def train_regressor(
         first = predict_normalised(net, maps[:256])
         shift = torch.nanmean(targets[:256] - first, dim=0)
         net.bias.add_(torch.nan_to_num(shift))
+    if maps.dtype != torch.float32 and maps.numel() * 4 <= _FLOAT32_BUDGET:
+        maps = maps.float()  # convert once instead of every batch
     opt = torch.optim.Adam(net.parameters(), lr=schedule.lr, weight_decay=schedule.weight_decay)
     sched = torch.optim.lr_scheduler.LambdaLR(
         opt, lambda s: 0.5 * (1 + math.cos(math.pi * min(s, schedule.steps) / max(1, schedule.steps))))
     n = maps.shape[0]
-    best: tuple[float, Optional[dict[str, torch.Tensor]]] = (math.inf, None)
+    best: tuple[float, dict[str, torch.Tensor] | None] = (math.inf, None)
     order = torch.randperm(n, generator=generator)
     pos, loss_v = 0, math.nan
     every = schedule.eval_every or max(50, schedule.steps // 10)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import warnings
 
 import numpy as np
 import pytest
@@ -17,7 +16,7 @@ from hyperland.head import LandmarkHead
 from hyperland.head_utils import PointsOutsideImageWarning
 from hyperland.regressor import IntermediateRegressor
 
-FAST = dict(steps=20, n_augment=1, n_components=16, progress=False)
+FAST = {"steps": 20, "n_augment": 1, "n_components": 16, "progress": False}
 
 
 @pytest.fixture(scope="module")
