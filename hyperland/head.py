@@ -24,7 +24,7 @@ from .errors import BackboneMismatchError, InvalidKeypointsError, NotFittedError
 from .features import Features, Projection, encode, fit_projection
 from .head_utils import augment_images, check_points, split_validation, warn_outside
 from .images import Images, as_list, image_size
-from .match import correlation_soft_argmax, normalised_to_pixels, pixels_to_normalised
+from .match import correlation_soft_argmax, gaussian_log_prior, normalised_to_pixels, pixels_to_normalised
 from .regressor import IntermediateRegressor, Schedule, predict_normalised, train_regressor
 
 if TYPE_CHECKING:
@@ -71,6 +71,7 @@ class LandmarkHead(BaseEstimator):
         val_fraction: float = 0.1,
         min_val: int = 10,
         window: int | None = 3,
+        prior: bool = True,
         random_state: int | None = None,
         progress: bool | None = None,
     ) -> None:
@@ -95,6 +96,7 @@ class LandmarkHead(BaseEstimator):
         self.val_fraction = val_fraction
         self.min_val = min_val
         self.window = window
+        self.prior = prior
         self.random_state = random_state
         self.progress = progress
 
@@ -136,6 +138,10 @@ class LandmarkHead(BaseEstimator):
         tr_sizes = [sizes[i] for i in train_idx]
         if self.method == "prototype":
             self.prototypes_ = self._prototypes(model, tr_maps, tr_pts, tr_sizes)
+            norm = pixels_to_normalised(model, torch.from_numpy(tr_pts), tr_sizes)
+            self.prior_mean_ = torch.nanmean(norm, dim=0)  # (K, 2)
+            spread = torch.nanmean((norm - self.prior_mean_).pow(2).sum(-1), dim=0).nan_to_num(0.0)
+            self.prior_std_ = (spread / 2 + PRIOR_MIN_STD ** 2).sqrt()  # (K,) per-axis
             return self
         val_pair = self._val_pair(model, features, pts, sizes, val_idx, val)
         if self._augments(len(train_idx)) and items is not None and self.n_augment > 0:
@@ -232,8 +238,9 @@ class LandmarkHead(BaseEstimator):
         elif not getattr(self, "backbone_override_", False):
             self._check_features(model, features)
         if self.method == "prototype":
+            lp = gaussian_log_prior(self.prior_mean_, self.prior_std_, features.grid) if self.prior else None
             xy = torch.cat([correlation_soft_argmax(self.prototypes_, features.maps[i:i + 64].float(),
-                                                    scale=self.softmax_scale, window=self.window)
+                                                    scale=self.softmax_scale, window=self.window, log_prior=lp)
                             for i in range(0, len(features), 64)])
         else:
             xy = predict_normalised(self.regressor_, features.maps)
@@ -275,5 +282,6 @@ EPOCHS_AUTO = 20
 MIN_STEPS = 150
 MAX_STEPS = 1500
 WD_AUTO = 0.5
+PRIOR_MIN_STD = 0.1  # normalised units (5% of the input side): the spread assumed from a single labelled image
 
 __all__ = ["LandmarkHead"]

@@ -36,6 +36,7 @@ def save_head(head: LandmarkHead, path: str | os.PathLike) -> Path:
         tensors["projection.components"] = head.projection_.components
     if head.method == "prototype":
         tensors["prototypes"] = head.prototypes_
+        tensors["prior.mean"], tensors["prior.std"] = head.prior_mean_, head.prior_std_
     else:
         tensors.update({f"regressor.{k}": v for k, v in head.regressor_.state_dict().items()})
     params = head.get_params()
@@ -92,6 +93,9 @@ def load_head(cls: type[LandmarkHead], path: str | os.PathLike, *, model: Hyperl
             raise WeightsMismatchError(f"'{d}': prototypes of shape {None if protos is None else tuple(protos.shape)}; "
                                        f"head.json says ({k}, {c}).")
         head.prototypes_ = protos
+        if "prior.mean" not in tensors or tuple(tensors["prior.mean"].shape) != (k, 2):
+            raise WeightsMismatchError(f"'{d}': the prototype head has no (K, 2) 'prior.mean'. Save it again.")
+        head.prior_mean_, head.prior_std_ = tensors["prior.mean"], tensors["prior.std"]
     else:
         net = IntermediateRegressor(c, k, n_intermediate=head.n_intermediate, softmax_scale=head.softmax_scale)
         state = {key[len("regressor."):]: v for key, v in tensors.items() if key.startswith("regressor.")}

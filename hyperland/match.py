@@ -24,17 +24,20 @@ if TYPE_CHECKING:
 
 
 def correlation_soft_argmax(descriptors: torch.Tensor, maps: torch.Tensor, *, scale: float = 100.0,
-                            window: int | None = 3) -> torch.Tensor:
+                            window: int | None = 3, log_prior: torch.Tensor | None = None) -> torch.Tensor:
     """(B, K, C) or (K, C) descriptors against (B, C, H, W) maps → (B, K, 2) normalised (x, y) in [-1, 1].
 
     Both sides are L2-normalised over channels. ``window`` (cells, odd) keeps only the cells within
-    ``window // 2`` of each argmax before the soft-argmax; ``None`` uses the whole grid.
+    ``window // 2`` of each argmax before the soft-argmax; ``None`` uses the whole grid. ``log_prior``
+    ((K, H*W) or (B, K, H*W)) is added to ``scale`` × similarity before both.
     """
     b, _c, h, w = maps.shape
     desc = descriptors.float().expand(b, -1, -1) if descriptors.ndim == 2 else descriptors.float()
     desc = F.normalize(desc, dim=-1)
     fm = F.normalize(maps.float().flatten(2), dim=1)  # (B, C, HW)
     sim = torch.bmm(desc, fm) * scale  # (B, K, HW)
+    if log_prior is not None:
+        sim = sim + log_prior.to(sim)
     if window is not None:
         best = sim.argmax(-1)
         by, bx = best // w, best % w
@@ -45,6 +48,13 @@ def correlation_soft_argmax(descriptors: torch.Tensor, maps: torch.Tensor, *, sc
         sim = sim.masked_fill(~near.flatten(2), float("-inf"))
     prob = torch.softmax(sim, dim=-1)
     return prob @ grid_centers((h, w), device=maps.device)
+
+
+def gaussian_log_prior(mean: torch.Tensor, std: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """(K, H*W) log-density (up to a constant) of isotropic Gaussians at (K, 2) normalised means, (K,) stds."""
+    cells = grid_centers(size, device=mean.device)  # (HW, 2)
+    d2 = ((cells[None] - mean[:, None]) ** 2).sum(-1)
+    return -0.5 * d2 / std[:, None] ** 2
 
 
 def normalised_to_pixels(model: HyperlandModel, xy: torch.Tensor, sizes: Sequence[tuple[int, int]]) -> torch.Tensor:
@@ -94,4 +104,4 @@ def match(
     return res[0] if single else res
 
 
-__all__ = ["correlation_soft_argmax", "match", "normalised_to_pixels", "pixels_to_normalised"]
+__all__ = ["correlation_soft_argmax", "gaussian_log_prior", "match", "normalised_to_pixels", "pixels_to_normalised"]
