@@ -123,3 +123,25 @@ def test_features_from_another_projection_are_refused(r18, faces) -> None:
     other = fit_projection(r18, imgs[8:], n_components=16)
     with pytest.raises(BackboneMismatchError, match="projection"):
         head.predict(features=encode(r18, imgs[8:], projection=other, pool=2))
+
+
+def test_val_split_and_explicit_val(r18, faces) -> None:
+    imgs, pts = faces
+    # 12 images, val_fraction 0.25 -> 3 validation images (min_val lowered to allow it)
+    head = LandmarkHead(5, random_state=0, val_fraction=0.25, min_val=3, augment=False, **FAST).fit(
+        r18, imgs, pts)
+    assert head.history_["n_val"] == 3 and head.history_["n_train_maps"] == 9
+    assert np.isfinite(head.history_["val_loss"])
+    head = LandmarkHead(5, random_state=0, augment=False, **FAST).fit(r18, imgs[:8], pts[:8], val=(imgs[8:], pts[8:]))
+    assert head.history_["n_val"] == 4 and head.history_["n_train_maps"] == 8
+
+
+def test_features_plus_images_augments_without_reextracting(r18, faces) -> None:
+    imgs, pts = faces
+    head = LandmarkHead(5, random_state=0, **FAST)
+    proj = fit_projection(r18, imgs[:6], n_components=16)
+    feats = encode(r18, imgs[:6], projection=proj, pool=2)
+    head.fit(r18, imgs[:6], pts[:6], features=feats)
+    assert head.history_["n_train_maps"] == 6 * 2  # originals from features + 1 augmented copy each
+    assert head.projection_ is proj
+    assert head.predict(features=encode(r18, imgs[6:], projection=proj, pool=2)).shape == (6, 5, 2)
