@@ -136,7 +136,7 @@ def train_regressor(
     if best[1] is not None:
         net.load_state_dict(best[1])
     net.eval()
-    return {"train_loss": loss_v, "val_loss": best[0]}
+    return {"train_loss": loss_v, "val_loss": best[0] if math.isfinite(best[0]) else None}
 
 
 __all__ = ["IntermediateRegressor", "Schedule", "masked_mse", "predict_normalised", "train_regressor"]
