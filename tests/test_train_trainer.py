@@ -134,3 +134,16 @@ def test_api_resume_with_other_config_leaves_the_run_untouched(faces: Path, tmp_
     with pytest.raises(CheckpointError, match="batch_size: run has 8, asked 16"):
         Trainer(cfg.override(batch_size=16), tmp_path / "run", resume=True)
     assert (tmp_path / "run" / "config.json").read_text() == before
+
+
+@pytest.mark.slow  # torch.compile (inductor) takes about a minute on this CPU
+def test_compiled_encoders_train_and_keep_timm_keys(faces: Path, tmp_path: Path) -> None:
+    from hyperland.train.export import export_run
+
+    state = Trainer(tiny_config(faces, epochs=1, compile=True, max_steps=2), tmp_path / "run").fit()
+    assert state.step == 2
+    assert not any("_orig_mod" in k for k in model_state(tmp_path / "run"))
+    res = export_run(tmp_path / "run", tmp_path / "m", allow_unfinished=True)
+    import hyperland
+
+    assert hyperland.load(res.directory).config.architecture == "test_resnet"
