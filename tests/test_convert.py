@@ -71,7 +71,9 @@ def test_cli_convert(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None
 
 
 class _Payload:
-    def __reduce__(self):  # noqa: D105 - what a hostile checkpoint would do when unpickled
+    """What a hostile checkpoint would do when unpickled: run a shell command."""
+
+    def __reduce__(self):
         return (os.system, (f"touch {os.environ['HYPERLAND_TEST_MARKER']}",))
 
 
