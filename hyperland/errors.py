@@ -43,6 +43,10 @@ class InvalidLayerError(HyperlandError, ValueError):
     """Feature layers that the architecture does not have."""
 
 
+class InvalidOptionError(HyperlandError, ValueError):
+    """An option value outside its allowed set or range (normalize=, batch_size=, ...)."""
+
+
 class NotFittedError(HyperlandError, AttributeError):
     """A head used before fit(). Subclasses AttributeError like scikit-learn's NotFittedError."""
 
@@ -72,6 +76,7 @@ __all__ = [
     "InvalidImageError",
     "InvalidKeypointsError",
     "InvalidLayerError",
+    "InvalidOptionError",
     "ManifestError",
     "ModelNotFoundError",
     "NotFittedError",

@@ -13,13 +13,17 @@ from typing import Literal
 import torch
 import torch.nn.functional as F
 
+from .errors import InvalidOptionError
+
 Normalize = Literal["l2"] | None
 NORMALIZE_CHOICES = (None, "l2")
 
 
 def check_normalize(normalize: object) -> Normalize:
     if normalize not in NORMALIZE_CHOICES:
-        raise ValueError(f"normalize={normalize!r} is not supported. Expected one of {NORMALIZE_CHOICES}.")
+        raise InvalidOptionError(
+            f"normalize={normalize!r} is not supported. Expected one of {NORMALIZE_CHOICES} ('l2' or None)."
+        )
     return normalize  # type: ignore[return-value]
 
 

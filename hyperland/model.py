@@ -20,7 +20,7 @@ from tqdm.auto import tqdm
 
 from .backbone import FeatureRunner, backbone_state
 from .config import CONFIG_NAME, WEIGHTS_NAME, ModelConfig
-from .errors import InvalidKeypointsError
+from .errors import InvalidKeypointsError, InvalidOptionError
 from .hypercolumn import Normalize, check_normalize, sample_layers, stack_layers
 from .images import ImageLike, Images, as_list, image_size, is_single, load_image
 from .modelcard import model_card
@@ -142,7 +142,7 @@ class HyperlandModel(nn.Module):
         items = as_list(images)
         idx = self._runner.check(layers, self.layers)
         if batch_size < 1:
-            raise ValueError(f"batch_size={batch_size}; expected a positive integer.")
+            raise InvalidOptionError(f"batch_size={batch_size}; expected a positive integer.")
         with _progress(len(items), enabled=progress, desc="extract") as bar:
             for start in range(0, len(items), batch_size):
                 chunk = items[start:start + batch_size]
@@ -248,6 +248,8 @@ class HyperlandModel(nn.Module):
         single = is_single(images)
         items = as_list(images)
         per = self._points_for(items, points, single)
+        if batch_size < 1:
+            raise InvalidOptionError(f"batch_size={batch_size}; expected a positive integer.")
         idx = self._runner.check(layers, self.layers)
         s = self.config.input_size
         outs = []

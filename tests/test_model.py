@@ -10,7 +10,7 @@ import torch.nn.functional as F
 from PIL import Image
 
 import hyperland
-from hyperland.errors import InvalidImageError, InvalidKeypointsError, InvalidLayerError
+from hyperland.errors import InvalidImageError, InvalidKeypointsError, InvalidLayerError, InvalidOptionError
 from hyperland.images import load_image
 
 
@@ -204,7 +204,9 @@ def test_bad_images_and_options(r18, tmp_path):
         r18.extract(torch.rand(1, 1, 3, 8, 8))
     with pytest.raises(InvalidImageError, match="NaN"):
         r18.extract(torch.full((3, 8, 8), float("nan")))
-    with pytest.raises(ValueError, match="normalize"):
+    with pytest.raises(InvalidOptionError, match="normalize='l1'"):
         r18.extract(torch.rand(3, 8, 8), normalize="l1")  # type: ignore[arg-type]
-    with pytest.raises(ValueError, match="batch_size"):
+    with pytest.raises(InvalidOptionError, match="batch_size=0"):
         r18.extract(torch.rand(3, 8, 8), batch_size=0)
+    with pytest.raises(InvalidOptionError, match="batch_size=0"):
+        r18.sample(torch.rand(3, 8, 8), [[1.0, 1.0]], batch_size=0)
