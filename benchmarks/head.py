@@ -122,6 +122,7 @@ def protocol(model: hyperland.HyperlandModel, names: list[str], seeds: int) -> d
         t0 = time.perf_counter()
         r = run_protocol(model, pool, test, seeds=seeds, progress=False)
         r["wall_seconds"] = round(time.perf_counter() - t0, 1)
+        r["peak_rss_gb_so_far"] = round(_rss_gb(), 2)
         r["crop"] = CROP if name == "mtfl-aflw" else ("AFLW crops as given" if name == "aflw" else "whole images")
         res[name] = r
         _merge({"protocol": res})
