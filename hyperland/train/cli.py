@@ -146,6 +146,10 @@ def _train(argv: Sequence[str]) -> int:
             what = "finished" if state.finished else "paused"
             sys.stdout.write(f"{what} at epoch {state.epoch}, step {state.step}; {state.images_skipped} unreadable "
                              f"image reads skipped; checkpoint {run_dir / 'last.pt'}\n")
+        # Leave together and drop DDP before the group goes: a rank that destroys the gloo group while its
+        # peer still saves, or with a live DDP reducer, can abort at exit ("terminate called ...").
+        del trainer
+        dist.barrier()
         return 0
     finally:
         dist.shutdown()
