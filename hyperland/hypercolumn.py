@@ -13,6 +13,7 @@ from typing import Literal
 import torch
 import torch.nn.functional as F
 
+from ._memory import empty_large
 from .errors import InvalidOptionError
 
 Normalize = Literal["l2"] | None
@@ -131,7 +132,7 @@ def stack_layers(
     b = features[0].shape[0]
     channels = sum(f.shape[1] for f in features)
     if out is None:
-        out = torch.empty((b, channels, *size), dtype=dtype or features[0].dtype, device=features[0].device)
+        out = empty_large((b, channels, *size), dtype=dtype or features[0].dtype, device=features[0].device)
     plan = []
     c0 = 0
     for f in features:

@@ -18,6 +18,7 @@ from safetensors.torch import save_file
 from torch import nn
 from tqdm.auto import tqdm
 
+from ._memory import empty_large
 from .backbone import FeatureRunner, backbone_state
 from .config import CONFIG_NAME, WEIGHTS_NAME, ModelConfig
 from .errors import InvalidKeypointsError, InvalidOptionError
@@ -195,7 +196,7 @@ class HyperlandModel(nn.Module):
             b = feats[0].shape[0]
             if out is None:
                 channels = sum(f.shape[1] for f in feats)
-                out = torch.empty((n, channels, *grid), dtype=dtype or feats[0].dtype, device=feats[0].device)
+                out = empty_large((n, channels, *grid), dtype=dtype or feats[0].dtype, device=feats[0].device)
             with torch.no_grad():
                 stack_layers(feats, size=grid, normalize=normalize, out=out[start:start + b])
         if out is None:  # pragma: no cover - as_list rejects empty input
