@@ -11,8 +11,9 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file, save
 
+from ._io import atomic_write_bytes, atomic_write_text
 from .errors import BackboneMismatchError, InvalidKeypointsError, WeightsMismatchError
 from .features import Projection
 from .regressor import IntermediateRegressor
@@ -48,9 +49,9 @@ def save_head(head: LandmarkHead, path: str | os.PathLike) -> Path:
         "explained_variance": None if head.projection_ is None else head.projection_.explained,
         "history": getattr(head, "history_", None),
     }
-    save_file({k: v.detach().cpu().contiguous() for k, v in tensors.items()}, str(d / HEAD_WEIGHTS),
-              metadata={"format": "pt"})
-    (d / HEAD_CONFIG).write_text(json.dumps(cfg, indent=2) + "\n", encoding="utf-8")
+    atomic_write_bytes(d / HEAD_WEIGHTS, save({k: v.detach().cpu().contiguous() for k, v in tensors.items()},
+                                              metadata={"format": "pt"}))
+    atomic_write_text(d / HEAD_CONFIG, json.dumps(cfg, indent=2) + "\n")
     return d
 
 

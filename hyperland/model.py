@@ -14,10 +14,11 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
-from safetensors.torch import save_file
+from safetensors.torch import save
 from torch import nn
 from tqdm.auto import tqdm
 
+from ._io import atomic_write_bytes, atomic_write_text
 from ._memory import empty_large
 from .backbone import FeatureRunner, backbone_state
 from .config import CONFIG_NAME, WEIGHTS_NAME, ModelConfig
@@ -276,10 +277,9 @@ class HyperlandModel(nn.Module):
         d = Path(directory)
         d.mkdir(parents=True, exist_ok=True)
         state = backbone_state(self.backbone)
-        _atomic(d / WEIGHTS_NAME, lambda p: save_file(state, str(p), metadata={"format": "pt"}))
-        _atomic(d / CONFIG_NAME, lambda p: Path(p).write_text(self.config.to_json(), encoding="utf-8"))
-        card = model_card(self.config, extra=card_extra)
-        _atomic(d / "README.md", lambda p: Path(p).write_text(card, encoding="utf-8"))
+        atomic_write_bytes(d / WEIGHTS_NAME, save(state, metadata={"format": "pt"}))
+        atomic_write_text(d / CONFIG_NAME, self.config.to_json())
+        atomic_write_text(d / "README.md", model_card(self.config, extra=card_extra))
         return d
 
     def push_to_hub(self, repo_id: str, *, private: bool = False, token: str | None = None,
@@ -290,20 +290,6 @@ class HyperlandModel(nn.Module):
         with tempfile.TemporaryDirectory(prefix="hyperland-push-") as tmp:
             self.save_pretrained(tmp)
             return push_folder(tmp, repo_id, private=private, token=token, commit_message=commit_message)
-
-
-def _atomic(path: Path, write: Any) -> None:
-    """Write through a temporary file in the same folder, fsync, then rename over ``path``."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    os.close(fd)
-    try:
-        write(tmp)
-        with open(tmp, "rb+") as f:
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 __all__ = ["HyperlandModel"]
