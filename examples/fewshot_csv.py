@@ -10,16 +10,16 @@ Without ``--test``, the images not drawn for training are the test set. Defaults
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 import numpy as np
 
 import hyperland
+from hyperland.assets import faces_dir
 from hyperland.data import draw, load_samples, read_keypoints
 from hyperland.head import LandmarkHead
 from hyperland.metrics import nme, pck
 
-FACES = Path(__file__).resolve().parent / "faces"
+FACES = faces_dir()
 
 
 def main() -> None:

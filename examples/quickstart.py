@@ -6,15 +6,15 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 import hyperland
+from hyperland.assets import faces_dir
 from hyperland.data import load_samples, read_csv
 from hyperland.head import LandmarkHead
 from hyperland.metrics import nme
 from hyperland.viz import overlay_grid, save_png
 
-FACES = Path(__file__).resolve().parent / "faces"
+FACES = faces_dir()
 
 
 def main() -> None:

@@ -7,14 +7,14 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 import hyperland
+from hyperland.assets import faces_dir
 from hyperland.data import load_samples, read_csv
 from hyperland.head import LandmarkHead
 from hyperland.metrics import nme
 
-FACES = Path(__file__).resolve().parent / "faces"
+FACES = faces_dir()
 
 
 def main() -> None:

@@ -23,9 +23,16 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def atomic_write(path: str | os.PathLike, write: Callable[[BinaryIO], object]) -> Path:
     """Call ``write(file_object)`` on a temporary file beside ``path``, fsync it, then rename it over ``path``.
-    On any error the temporary file is removed and ``path`` keeps its old content."""
+    On any error the temporary file is removed and ``path`` keeps its old content. The file gets the usual
+    permissions of a new file (0666 minus the umask), not mkstemp's owner-only 0600."""
     p = Path(path)
     p.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=p.parent)
@@ -34,6 +41,7 @@ def atomic_write(path: str | os.PathLike, write: Callable[[BinaryIO], object]) -
             write(f)
             f.flush()
             os.fsync(f.fileno())
+        os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, p)
         _fsync_dir(p.parent)
     except BaseException:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from dataclasses import replace
 from pathlib import Path
@@ -9,14 +10,16 @@ from typing import Any
 
 import torch
 
+from .assets import embedded_dir
 from .backbone import create_backbone, load_weights
 from .config import CONFIG_NAME, WEIGHTS_NAME, ModelConfig
-from .errors import ModelNotFoundError
-from .hub import fetch_model_dir, parse_source, require_published
+from .errors import ModelNotFoundError, OfflineModeError
+from .hub import fetch_model_dir, parse_source, require_published, sha256_file
 from .manifest import ManifestEntry, load_manifest
 from .model import HyperlandModel
 
-DEFAULT_MODEL = "random-r18"
+logger = logging.getLogger(__name__)
+DEFAULT_MODEL = "mtfl-r18"
 
 
 def _from_files(config_path: Path, weights_path: Path, **overrides: Any) -> HyperlandModel:
@@ -26,6 +29,36 @@ def _from_files(config_path: Path, weights_path: Path, **overrides: Any) -> Hype
     backbone = create_backbone(config, seed=None)
     load_weights(backbone, weights_path)
     return HyperlandModel(config, backbone)
+
+
+def _manifest_files(e: ManifestEntry, *, cache_dir: str | Path | None,
+                    local_files_only: bool | None) -> tuple[Path, Path]:
+    """config.json + weights of a published or embedded entry. An embedded copy is used only when its sha256
+    is the manifest's (the same check a download gets); otherwise the Hub copy is fetched and checked."""
+    assert e.repo_id is not None
+    damaged = ""
+    if e.embedded is not None:
+        local = embedded_dir(e.embedded)
+        weights = local / e.filename
+        if weights.is_file() and (local / CONFIG_NAME).is_file():
+            got = sha256_file(weights)
+            if got == e.sha256:
+                return local / CONFIG_NAME, weights
+            damaged = (f"The embedded copy of '{e.name}' ({weights}) is damaged: sha256 {got[:12]}... is not the "
+                       f"manifest's {str(e.sha256)[:12]}....")
+            logger.warning("%s Using the Hub copy %s instead; `pip install --force-reinstall hyperland` repairs "
+                           "the package.", damaged, e.repo_id)
+        else:
+            damaged = f"The embedded copy of '{e.name}' is missing from this install ({local})."
+            logger.warning("%s Using the Hub copy %s instead.", damaged, e.repo_id)
+    try:
+        return fetch_model_dir(e.repo_id, revision=e.revision, filename=e.filename, sha256=e.sha256,
+                               cache_dir=cache_dir, local_files_only=local_files_only)
+    except (OfflineModeError, ModelNotFoundError) as exc:
+        if not damaged:
+            raise
+        raise type(exc)(f"{damaged} The Hub copy could not be fetched either: {exc} Reinstall hyperland "
+                        "(`pip install --force-reinstall hyperland`) to restore the embedded weights.") from exc
 
 
 def _timm_config(arch: str, **overrides: Any) -> ModelConfig:
@@ -66,6 +99,9 @@ def load(
 ) -> HyperlandModel:
     """Load a model by manifest name, ``hf-hub:org/name[@revision]``, local directory or ``timm:ARCH[.tag]``.
 
+    With no name, the embedded default ``mtfl-r18`` (MoCo ResNet-18 trained on MTFL faces) is loaded from the
+    package itself: no download, works offline.
+
     ``cache_dir`` / ``local_files_only`` go to huggingface_hub (``HF_HUB_OFFLINE=1`` and ``HF_ENDPOINT`` are
     honoured). For ``timm:`` sources, ``pretrained`` defaults to True exactly when a tag is given
     (``timm:resnet50.a1_in1k``). ``resize``/``border`` override the preprocessing of the config.
@@ -83,9 +119,7 @@ def load(
         assert src.entry is not None
         require_published(src.entry)
         e = src.entry
-        assert e.repo_id is not None
-        cfg_path, w_path = fetch_model_dir(e.repo_id, revision=e.revision, filename=e.filename, sha256=e.sha256,
-                                           cache_dir=cache_dir, local_files_only=local_files_only)
+        cfg_path, w_path = _manifest_files(e, cache_dir=cache_dir, local_files_only=local_files_only)
         model = _from_files(cfg_path, w_path, name=e.name, **overrides)
     elif src.kind == "hub":
         cfg_path, w_path = fetch_model_dir(src.value, revision=src.revision, cache_dir=cache_dir,

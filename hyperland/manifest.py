@@ -11,17 +11,23 @@ from typing import Any, Literal
 
 from .errors import ManifestError
 
-Status = Literal["published", "unpublished", "builtin"]
-_STATUSES = ("published", "unpublished", "builtin")
+Status = Literal["published", "embedded", "unpublished", "builtin"]
+_STATUSES = ("published", "embedded", "unpublished", "builtin")
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 _COMMIT = re.compile(r"^[0-9a-f]{40}$")
 _NAME = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
+_EMBEDDED = re.compile(r"^[A-Za-z0-9._-]+(/[A-Za-z0-9._-]+)*$")
 _REPO = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*$")
 
 
 @dataclass(frozen=True)
 class ManifestEntry:
-    """One model name. ``published`` entries pin repo_id + revision (a commit) + filename + sha256."""
+    """One model name. ``published`` entries pin repo_id + revision (a commit) + filename + sha256.
+
+    ``embedded`` entries ship their model directory inside the package (``embedded``: a folder relative to
+    ``hyperland/assets``) and name the Hub copy of the same file (repo_id, optional revision, sha256): the
+    embedded copy is used when its sha256 matches, else the Hub copy is downloaded and checked the same way.
+    """
 
     name: str
     status: Status
@@ -35,12 +41,14 @@ class ManifestEntry:
     revision: str | None = None
     filename: str = "model.safetensors"
     sha256: str | None = None
+    embedded: str | None = None
     seed: int | None = None
     metrics: dict[str, Any] = field(default_factory=dict)
 
     @property
     def published(self) -> bool:
-        return self.status == "published"
+        """Weights can be had without training: from the Hub, or from the package for embedded entries."""
+        return self.status in ("published", "embedded")
 
     def how_to_get(self) -> str:
         """Instructions for an entry whose weights are not published."""
@@ -79,13 +87,24 @@ def _entry(name: str, raw: Any, source: str) -> ManifestEntry:
             raise ManifestError(f"{where} lacks the string field '{req}'.")
     if data["status"] not in _STATUSES:
         raise ManifestError(f"{where} has status '{data['status']}'. Expected one of {_STATUSES}.")
-    if data["status"] == "published":
+    status = data["status"]
+    if status in ("published", "embedded"):
         checks = [("repo_id", _REPO, "org/name"), ("revision", _COMMIT, "a 40-hex commit"),
                   ("sha256", _SHA256, "64 lower-case hex digits")]
         for key, rx, what in checks:
             val = data.get(key)
+            if key == "revision" and status == "embedded" and val is None:
+                continue  # the sha256 pins the content; the Hub fallback reads the default branch
             if not isinstance(val, str) or not rx.match(val):
-                raise ManifestError(f"{where} is published, so '{key}' must be {what}. Got {val!r}.")
+                raise ManifestError(f"{where} is {status}, so '{key}' must be {what}. Got {val!r}.")
+    embedded = data.get("embedded")
+    if (status == "embedded") != (embedded is not None):
+        raise ManifestError(f"{where}: 'embedded' (a folder under hyperland/assets) goes with status 'embedded', "
+                            "and only with it.")
+    if embedded is not None and (not isinstance(embedded, str) or not _EMBEDDED.match(embedded)
+                                 or ".." in embedded.split("/")):
+        raise ManifestError(f"{where}: 'embedded' must be a relative folder under hyperland/assets such as "
+                            f"'models/NAME'. Got {embedded!r}.")
     if data["status"] == "builtin" and not isinstance(data.get("seed"), int):
         raise ManifestError(f"{where} is builtin, so it needs an integer 'seed'.")
     if not isinstance(data.get("metrics", {}), dict):

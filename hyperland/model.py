@@ -28,6 +28,7 @@ from .images import ImageLike, Images, as_list, image_size, is_single, load_imag
 from .modelcard import model_card
 
 logger = logging.getLogger(__name__)
+SAVE_DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
 Points = np.ndarray | torch.Tensor | Sequence[Any]
 Size = tuple[int, int]
 
@@ -272,12 +273,26 @@ class HyperlandModel(nn.Module):
         return out[0] if single else out
 
     # ------------------------------------------------------------------ persistence
-    def save_pretrained(self, directory: str | os.PathLike, *, card_extra: str = "") -> Path:
-        """Write the model directory: config.json, model.safetensors (backbone, timm keys), README.md."""
+    def save_pretrained(self, directory: str | os.PathLike, *, dtype: str = "float32", card_extra: str = "") -> Path:
+        """Write the model directory: config.json, model.safetensors (backbone, timm keys), README.md.
+
+        ``dtype="float16"`` or ``"bfloat16"`` stores the floating-point weights at reduced precision (half the
+        file); loading casts them back to the backbone's float32.
+        """
+        if dtype not in SAVE_DTYPES:
+            raise InvalidOptionError(f"dtype={dtype!r}: expected one of {sorted(SAVE_DTYPES)}.")
+        state = {k: v.to(SAVE_DTYPES[dtype]) if v.is_floating_point() else v
+                 for k, v in backbone_state(self.backbone).items()}
+        bad = [k for k, v in state.items() if v.is_floating_point() and not bool(torch.isfinite(v).all())]
+        if bad:
+            raise InvalidOptionError(f"{len(bad)} weight tensors (e.g. {bad[:2]}) are not finite in {dtype}: they "
+                                     "overflow its range or were NaN already. Save in float32 or bfloat16.")
         d = Path(directory)
         d.mkdir(parents=True, exist_ok=True)
-        state = backbone_state(self.backbone)
-        atomic_write_bytes(d / WEIGHTS_NAME, save(state, metadata={"format": "pt"}))
+        if dtype != "float32":
+            card_extra = (f"## Precision\nWeights stored as {dtype}; hyperland casts them to float32 when loading.\n\n"
+                          + card_extra)
+        atomic_write_bytes(d / WEIGHTS_NAME, save(state, metadata={"format": "pt", "dtype": dtype}))
         atomic_write_text(d / CONFIG_NAME, self.config.to_json())
         atomic_write_text(d / "README.md", model_card(self.config, extra=card_extra))
         return d

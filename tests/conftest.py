@@ -34,3 +34,18 @@ def r18():
 def aflw_images(mtfl_root: Path) -> list[Path]:
     """Eight real AFLW test faces (150x150 JPEGs)."""
     return sorted((mtfl_root / "AFLW").glob("*.jpg"))[:8]
+
+
+@pytest.fixture
+def hub(tmp_path, monkeypatch):
+    """A running loopback hub server (tests/hubserver.py); HF_ENDPOINT points at it and the default HF cache is a
+    fresh tmp folder."""
+    import huggingface_hub.constants
+    from hubserver import HubServer
+
+    server = HubServer(tmp_path / "hub-root").start()
+    monkeypatch.setenv("HF_ENDPOINT", server.url)
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path / "hf-cache"))
+    yield server
+    server.stop()

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 
+from hyperland.assets import faces_dir
 from hyperland.cli import main
 from hyperland.data import read_csv, read_mtfl
 
-FACES = Path(__file__).resolve().parents[1] / "examples" / "faces"
+FACES = faces_dir()
 
 
 def test_bundle_is_small_and_matches_mtfl(mtfl_root):

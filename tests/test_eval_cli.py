@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 
+from hyperland.assets import faces_dir
 from hyperland.cli import main
 from hyperland.commands.eval import check_shots, markdown, parse_shots
 from hyperland.errors import DatasetError
 
-FACES = Path(__file__).resolve().parents[1] / "examples" / "faces"
+FACES = faces_dir()
 
 
 def test_parse_and_check_shots():

@@ -9,7 +9,6 @@ import huggingface_hub
 import huggingface_hub.constants
 import pytest
 import torch
-from hubserver import HubServer  # tests/ is on sys.path (pytest rootdir-relative imports)
 
 import hyperland
 from hyperland.errors import ChecksumMismatchError, ModelNotFoundError, OfflineModeError
@@ -17,17 +16,6 @@ from hyperland.hub import sha256_file
 from hyperland.manifest import parse_manifest
 
 REPO = "hyperland-test/tiny-r18"
-
-
-@pytest.fixture
-def hub(tmp_path, monkeypatch):
-    """A running hub server; HF_ENDPOINT points at it and the default HF cache is a fresh tmp folder."""
-    server = HubServer(tmp_path / "hub-root").start()
-    monkeypatch.setenv("HF_ENDPOINT", server.url)
-    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
-    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path / "hf-cache"))
-    yield server
-    server.stop()
 
 
 @pytest.fixture(scope="module")

@@ -34,8 +34,10 @@ def test_shipped_manifest_lists_paper_models_and_builtins():
         assert e.status == "unpublished" and e.recipe and e.paper and "2006.14787" in e.paper
         assert e.architecture in ("resnet18", "resnet50")
     for e in entries.values():
-        if e.published:
+        if e.status == "published":
             assert re.fullmatch(r"[0-9a-f]{64}", e.sha256 or "") and re.fullmatch(r"[0-9a-f]{40}", e.revision or "")
+        if e.status == "embedded":  # content pinned by sha256; the Hub copy may follow its default branch
+            assert re.fullmatch(r"[0-9a-f]{64}", e.sha256 or "") and e.embedded and e.repo_id
 
 
 def test_parse_good_manifest():

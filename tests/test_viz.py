@@ -9,10 +9,11 @@ import pytest
 from PIL import Image
 
 from hyperland import viz
+from hyperland.assets import faces_dir
 from hyperland.cli import main
 from hyperland.errors import InvalidKeypointsError
 
-FACES = Path(__file__).resolve().parents[1] / "examples" / "faces"
+FACES = faces_dir()
 
 
 def test_draw_landmarks_positions_and_colours():

@@ -2,7 +2,8 @@
 mean-shape NME and write an overlay PNG. Offline; about half a minute on two CPU cores.
 
 The faces are the first 40 AFLW test crops of the MTFL release (150 x 150, tight framing for all of them),
-with their labels in hyperland's keypoint CSV format: ``examples/faces/train.csv`` (20) and ``test.csv`` (20).
+with their labels in hyperland's keypoint CSV format: ``train.csv`` (20) and ``test.csv`` (20). They are package data
+(``hyperland/assets/faces``), so the demo works from any install, editable or not.
 """
 
 from __future__ import annotations
@@ -15,7 +16,8 @@ from typing import Any
 
 import numpy as np
 
-FACES = Path(__file__).resolve().parents[2] / "examples" / "faces"
+from ..assets import faces_dir
+
 
 
 def mean_shape(train_points: np.ndarray, train_sizes: list[tuple[int, int]],
@@ -61,8 +63,8 @@ def run(args: argparse.Namespace) -> int:
 
     faces = Path(args.faces)
     if not (faces / "train.csv").is_file():
-        raise DatasetError(f"No bundled faces at '{faces}' (train.csv missing). Run from a hyperland source checkout "
-                           "or pass --faces DIR with train.csv and test.csv in hyperland's keypoint CSV format.")
+        raise DatasetError(f"No faces at '{faces}' (train.csv missing). Pass --faces DIR with train.csv and test.csv "
+                           "in hyperland's keypoint CSV format, or leave --faces out to use the bundled faces.")
     r = run_demo(model=args.model, faces=faces, out=Path(args.out), steps=args.steps or None, n_augment=args.augment,
                  seed=args.seed)
     w = sys.stdout.write
@@ -85,7 +87,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--model", default=DEFAULT_MODEL, help=f"model name, hf-hub:..., directory or timm:ARCH "
                                                           f"(default {DEFAULT_MODEL})")
     p.add_argument("--out", default="hyperland-demo", help="folder for demo_landmarks.png (default hyperland-demo)")
-    p.add_argument("--faces", default=str(FACES), help="folder with train.csv / test.csv (default: the bundled faces)")
+    p.add_argument("--faces", default=str(faces_dir()), help="folder with train.csv / test.csv (default: the bundled faces)")
     p.add_argument("--steps", type=int, default=100, help="head training steps (default 100; 0 = the head's automatic "
                    "choice)")
     p.add_argument("--augment", type=int, default=2, help="warped copies of each training face (default 2)")

@@ -77,6 +77,47 @@ def _baseline(run: dict[str, Any], shots: Shot) -> float | None:
     return None if b is None else float(b)
 
 
+def _models(runs: Sequence[dict[str, Any]]) -> list[str]:
+    return list(dict.fromkeys(str(r.get("model", "")) for r in runs))
+
+
+def _layers(run: dict[str, Any]) -> str:
+    return ",".join(map(str, run.get("layers") or [])) or "default"
+
+
+def _rows(run: dict[str, Any], by_model: bool) -> list[tuple[str, str]]:
+    """(row label cells, method) for each method of a run."""
+    prefix = f"{run.get('model', '')} | " if by_model else ""
+    methods = list(dict.fromkeys(r["method"] for r in run["summary"]))
+    return [(f"{prefix}{m} | {_layers(run)}", m) for m in methods]
+
+
+def relative_markdown(runs: Sequence[dict[str, Any]]) -> str:
+    """For runs of several models: each model's NME change against the first model's run with the same method
+    and layers, per shot count (negative = lower error)."""
+    models = _models(runs)
+    if len(models) < 2:
+        return ""
+    ref = models[0]
+    means = {(str(run.get("model", "")), _layers(run), r["method"], str(r["shots"])): r["mean"]
+             for run in runs for r in run["summary"]}
+    shots = list(dict.fromkeys(str(r["shots"]) for run in runs for r in run["summary"]))
+    lines = [f"Change of the mean against {ref} (same method and layers); negative = lower error.", "",
+             "| model | method | layers | " + " | ".join(shots) + " |", "|---|---|---|" + "---|" * len(shots)]
+    for run in runs:
+        model = str(run.get("model", ""))
+        if model == ref:
+            continue
+        for label, m in _rows(run, True):
+            cells = []
+            for s in shots:
+                a, b = means.get((model, _layers(run), m, s)), means.get((ref, _layers(run), m, s))
+                ok = a is not None and b and not (math.isnan(a) or math.isnan(b))
+                cells.append(f"{100.0 * (a / b - 1.0):+.1f} %" if ok else "–")  # type: ignore[operator]
+            lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
 def markdown(runs: Sequence[dict[str, Any]], *, title: str) -> str:
     """One table: a row per (layers, method) plus the mean-shape row, a column per shot count."""
     metric = runs[0].get("metric", "nme")
@@ -88,17 +129,17 @@ def markdown(runs: Sequence[dict[str, Any]], *, title: str) -> str:
     pool = runs[0].get("n_pool")
     head = [f"all ({pool})" if s == "all" and pool else str(s) for s in shots]
     unit = "NME (%), lower is better" if metric == "nme" else "PCK (%), higher is better"
+    by_model = len(_models(runs)) > 1
+    first = "| model | method | layers | " if by_model else "| method | layers | "
     lines = [f"### {title}", "", f"{unit}; mean ± std over seeds.", "",
-             "| method | layers | " + " | ".join(head) + " |", "|---|---|" + "---|" * len(shots)]
+             first + " | ".join(head) + " |", "|---|---|" + "---|" * (len(shots) + by_model)]
     for run in runs:
-        layers = ",".join(map(str, run.get("layers") or [])) or "default"
-        methods = list(dict.fromkeys(r["method"] for r in run["summary"]))
-        for m in methods:
+        for label, m in _rows(run, by_model):
             cells = {str(r["shots"]): _fmt(r["mean"], r.get("std")) for r in run["summary"] if r["method"] == m}
-            lines.append(f"| {m} | {layers} | " + " | ".join(cells.get(str(s), "–") for s in shots) + " |")
+            lines.append(f"| {label} | " + " | ".join(cells.get(str(s), "–") for s in shots) + " |")
     if metric == "nme" and any(_baseline(runs[0], s) is not None for s in shots):
         base = [_fmt(_baseline(runs[0], s), None) for s in shots]
-        lines.append("| mean shape | – | " + " | ".join(base) + " |")
+        lines.append("| mean shape | – | " + "– | " * by_model + " | ".join(base) + " |")
         lines += ["", "Mean shape: the labelled pool's average shape placed in every test frame (no image used)."]
     return "\n".join(lines) + "\n"
 
@@ -109,11 +150,12 @@ def _plot(runs: Sequence[dict[str, Any]], path: Path, *, title: str) -> Path | N
     except ImportError:  # pragma: no cover - viz itself has no hard matplotlib import
         return None
     rows = []
+    by_model = len(_models(runs)) > 1
     for run in runs:
-        layers = ",".join(map(str, run.get("layers") or [])) or "default"
+        label = f"{run.get('model')}: " if by_model else ""
         for r in run["summary"]:
-            rows.append({**r, "label": f"{r['method']} (layers {layers})" if len(runs) > 1 else r["method"],
-                         "n_pool": run.get("n_pool")})
+            rows.append({**r, "label": label + (f"{r['method']} (layers {_layers(run)})" if len(runs) > 1
+                                                else r["method"]), "n_pool": run.get("n_pool")})
     baseline = _baseline(runs[0], "all")
     if baseline is None:
         baseline = next((_baseline(runs[0], r["shots"]) for r in rows if _baseline(runs[0], r["shots"])), None)
@@ -182,19 +224,53 @@ def evaluate(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
+def compare(paths: Sequence[str]) -> dict[str, Any]:
+    """Several ``hyperland eval`` JSON documents of one dataset/protocol → one document with every run,
+    each labelled by its model."""
+    docs = []
+    for p in paths:
+        try:
+            docs.append(json.loads(Path(p).read_text(encoding="utf-8")))
+        except (OSError, json.JSONDecodeError) as exc:
+            raise DatasetError(f"--compare: cannot read '{p}' as a `hyperland eval` JSON document ({exc}).") from exc
+        if not isinstance(docs[-1], dict) or "runs" not in docs[-1]:
+            raise DatasetError(f"--compare: '{p}' has no 'runs'; it was not written by `hyperland eval`.")
+    keys = {(d.get("dataset"), d.get("protocol"), d.get("metric")) for d in docs}
+    if len(keys) > 1:
+        raise DatasetError(f"--compare: the documents are of different datasets/protocols/metrics {sorted(keys)}; "
+                           "compare runs of one protocol only.")
+    dataset, protocol, metric = keys.pop()
+    runs = [{**r, "model": d.get("model"), "fingerprint": d.get("fingerprint")} for d in docs for r in d["runs"]]
+    return {"dataset": dataset, "protocol": protocol, "metric": metric, "compare": [str(p) for p in paths],
+            "models": _models(runs), "runs": runs}
+
+
 def run(args: argparse.Namespace) -> int:
-    doc = evaluate(args)
+    if args.compare:
+        doc = compare(args.compare)
+        title = args.title or f"{doc['dataset']} / {doc['protocol']} · {' vs '.join(doc['models'])}"
+        default_name = f"{doc['dataset']}-{doc['protocol']}-compare"
+    else:
+        if not (args.dataset and args.root):
+            raise DatasetError("`hyperland eval` needs --dataset and --root (or --compare A.json B.json ... to "
+                               "tabulate earlier runs).")
+        doc = evaluate(args)
+        title = args.title or f"{doc['dataset']} / {doc['protocol']} · {args.model} ({doc['fingerprint']})"
+        default_name = f"{doc['dataset']}-{doc['protocol']}-{Path(str(args.model)).name.replace(':', '_')}"
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    name = args.name or f"{doc['dataset']}-{doc['protocol']}-{Path(str(args.model)).name.replace(':', '_')}"
-    title = f"{doc['dataset']} / {doc['protocol']} · {args.model} ({doc['fingerprint']})"
+    name = args.name or default_name
     (out / f"{name}.json").write_text(json.dumps(doc, indent=2, default=str) + "\n", encoding="utf-8")
     table = markdown(doc["runs"], title=title)
+    rel = relative_markdown(doc["runs"])
+    if rel:
+        table += "\n" + rel
     (out / f"{name}.md").write_text(table, encoding="utf-8")
     png = _plot(doc["runs"], out / f"{name}.png", title=title)
     sys.stdout.write(table)
+    took = f" ({doc['wall_seconds']:.0f} s)" if "wall_seconds" in doc else ""
     sys.stdout.write(f"\nwrote {out / (name + '.json')}, {out / (name + '.md')}" + (f", {png}" if png else "") +
-                     f" ({doc['wall_seconds']:.0f} s)\n")
+                     took + "\n")
     return 0
 
 
@@ -204,8 +280,12 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     p = sub.add_parser("eval", help="few-shot benchmark: shots x seeds x methods → JSON, markdown table, PNG plot")
     p.add_argument("--model", default=DEFAULT_MODEL, help=f"model (default {DEFAULT_MODEL})")
-    p.add_argument("--dataset", required=True, choices=sorted(DATASETS), help="dataset layout")
-    p.add_argument("--root", required=True, help="dataset folder")
+    p.add_argument("--dataset", choices=sorted(DATASETS), help="dataset layout (required unless --compare)")
+    p.add_argument("--root", help="dataset folder (required unless --compare)")
+    p.add_argument("--compare", nargs="+", metavar="RUN.json", help="no evaluation: tabulate and plot earlier "
+                   "`hyperland eval` JSON documents of one protocol together (one row per model), with each "
+                   "model's change against the first")
+    p.add_argument("--title", default=None, help="table and plot title")
     p.add_argument("--protocol", default=None,
                    help="split protocol (mtfl: mtfl-aflw | aflw | lfwnet; 300w: test | common | challenging; "
                         "cub: train_1241 ... train_10; default: the dataset's first)")

@@ -14,9 +14,13 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         sys.stdout.write(json.dumps({n: e.status for n, e in sorted(entries.items())}, indent=2) + "\n")
         return 0
-    width = max(len(n) for n in entries)
+    from ..loading import DEFAULT_MODEL
+
+    width = max(len(n) for n in entries) + 2
     for name, e in sorted(entries.items()):
-        sys.stdout.write(f"{name:<{width}}  {e.status:<11}  {e.architecture:<9}  {e.data}\n")
+        label = f"{name} *" if name == DEFAULT_MODEL else name
+        sys.stdout.write(f"{label:<{width}}  {e.status:<11}  {e.architecture:<9}  {e.data}\n")
+    sys.stdout.write("* the default of hyperland.load() and the CLI (embedded in the package: no download)\n")
     return 0
 
 

@@ -72,6 +72,9 @@ def export_parser() -> argparse.ArgumentParser:
     p.add_argument("--push-to-hub", metavar="ORG/NAME", help="upload the model directory with huggingface_hub")
     p.add_argument("--private", action="store_true", help="create the Hub repo as private")
     p.add_argument("--allow-unfinished", action="store_true", help="export a run that has not finished")
+    p.add_argument("--dtype", default="float32", choices=("float32", "float16", "bfloat16"),
+                   help="precision of the stored weights (default float32; float16 halves the file)")
+    p.add_argument("--card-extra", metavar="FILE.md", help="markdown appended to the model card (README.md)")
     p.add_argument("-v", "--verbose", action="store_true")
     return p
 
@@ -82,7 +85,8 @@ def _export(argv: Sequence[str]) -> int:
     args = export_parser().parse_args(argv)
     _logging(args.verbose)
     res = export_run(args.run, args.out, name=args.name, license=args.license, push_to_hub=args.push_to_hub,
-                     private=args.private, allow_unfinished=args.allow_unfinished)
+                     private=args.private, allow_unfinished=args.allow_unfinished, dtype=args.dtype,
+                     card_extra=Path(args.card_extra).read_text(encoding="utf-8") if args.card_extra else "")
     out = sys.stdout
     out.write(f"wrote {res.directory}\nsha256 model.safetensors: {res.sha256}\n")
     if res.commit_url:

@@ -71,6 +71,8 @@ def export_run(
     push_to_hub: str | None = None,
     private: bool = False,
     allow_unfinished: bool = False,
+    dtype: str = "float32",
+    card_extra: str = "",
 ) -> ExportResult:
     """Write ``out`` (config.json with recipe, data and provenance; backbone-only model.safetensors; README.md)."""
     run = Path(run_dir)
@@ -100,7 +102,7 @@ def export_run(
     backbone = create_backbone(mcfg, seed=None)
     load_state(backbone, backbone_state(ckpt["model"]), source=str(run / CHECKPOINT_NAME))
     model = HyperlandModel(mcfg, backbone)
-    directory = model.save_pretrained(out)
+    directory = model.save_pretrained(out, dtype=dtype, card_extra=card_extra)
     sha = sha256_file(directory / WEIGHTS_NAME)
     commit_url = revision = None
     if push_to_hub:

@@ -1,0 +1,27 @@
+"""Files shipped inside the package: the embedded default model(s) and the demo faces.
+
+* ``models/NAME/`` — a model directory (config.json, model.safetensors, README.md) that a manifest entry with
+  ``"status": "embedded"`` names in its ``embedded`` field. It is the same file as the Hub copy
+  (``repo_id``), verified against the same sha256, so either can stand in for the other.
+* ``faces/`` — 40 AFLW test crops of the MTFL release with their labels (``train.csv``/``test.csv``), used by
+  ``hyperland demo``, the examples and the tests. See ``faces/README.md``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+
+
+def faces_dir() -> Path:
+    """The bundled demo faces (``train.csv``, ``test.csv`` and their images)."""
+    return ROOT / "faces"
+
+
+def embedded_dir(relative: str) -> Path:
+    """The package folder that a manifest entry's ``embedded`` field names (relative to this folder)."""
+    return ROOT / relative
+
+
+__all__ = ["ROOT", "embedded_dir", "faces_dir"]
