@@ -41,3 +41,14 @@ def test_demo_runs_and_reports(tmp_path, capsys):
     assert f"{ref:.2f} %" in lines["mean-shape"]
     nme = float(lines["NME"].split()[4])
     assert 0 < nme < 200
+    assert lines["model"].split()[1] == "mtfl-r18"  # the embedded trained default, offline
+    assert "prototype head, 20 faces" in lines["fit"]
+
+
+def test_demo_regressor_and_bad_faces_folder(tmp_path, capsys):
+    assert main(["demo", "--out", str(tmp_path), "--method", "regressor", "--steps", "5", "--augment", "0",
+                 "--model", "random-r18"]) == 0
+    out = capsys.readouterr().out
+    assert "regressor head, 20 faces" in out and "random-r18" in out
+    assert main(["demo", "--out", str(tmp_path), "--faces", str(tmp_path / "nowhere")]) == 2
+    assert "No faces at" in capsys.readouterr().err

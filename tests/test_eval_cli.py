@@ -78,3 +78,40 @@ def test_eval_bad_options(tmp_path, capsys):
     assert "--seeds 0: expected at least 1" in capsys.readouterr().err
     assert main([*base[:-2], "--out", str(tmp_path), "--protocol", "nope"]) == 2
     assert "has no protocol 'nope'" in capsys.readouterr().err
+
+
+def _doc(model: str, reg50: float, proto50: float, dataset: str = "mtfl") -> dict:
+    run = {"layers": [1, 2, 3, 4], "metric": "nme", "n_pool": 100, "mean_shape_nme": 24.0,
+           "summary": [{"method": "regressor", "shots": 50, "mean": reg50, "std": 0.5},
+                       {"method": "prototype", "shots": 50, "mean": proto50, "std": 1.0}]}
+    return {"dataset": dataset, "protocol": "mtfl-aflw", "metric": "nme", "model": model, "runs": [run]}
+
+
+def test_compare_tabulates_models_and_their_change(tmp_path, capsys):
+    a, b = tmp_path / "a.json", tmp_path / "b.json"
+    a.write_text(json.dumps(_doc("random-r18", 20.0, 25.0)))
+    b.write_text(json.dumps(_doc("mtfl-r18", 15.0, 30.0)))
+    assert main(["eval", "--compare", str(a), str(b), "--out", str(tmp_path), "--name", "cmp"]) == 0
+    rows = [ln for ln in (tmp_path / "cmp.md").read_text().splitlines() if ln.startswith("|")]
+    assert rows[0] == "| model | method | layers | 50 |"
+    assert rows[2] == "| random-r18 | regressor | 1,2,3,4 | 20.00 ± 0.50 |"
+    assert rows[5] == "| mtfl-r18 | prototype | 1,2,3,4 | 30.00 ± 1.00 |"
+    assert rows[6] == "| mean shape | – | – | 24.00 |"
+    # the change against the first model: 15/20 - 1 = -25 %, 30/25 - 1 = +20 %
+    assert "| mtfl-r18 | regressor | 1,2,3,4 | -25.0 % |" in rows
+    assert "| mtfl-r18 | prototype | 1,2,3,4 | +20.0 % |" in rows
+    assert json.loads((tmp_path / "cmp.json").read_text())["models"] == ["random-r18", "mtfl-r18"]
+    assert (tmp_path / "cmp.png").stat().st_size > 1000
+
+
+def test_compare_refuses_mixed_protocols_and_foreign_files(tmp_path, capsys):
+    a, b, c = tmp_path / "a.json", tmp_path / "b.json", tmp_path / "c.json"
+    a.write_text(json.dumps(_doc("random-r18", 20.0, 25.0)))
+    b.write_text(json.dumps(_doc("other", 20.0, 25.0, dataset="300w")))
+    c.write_text("{}")
+    for argv, match in [(["--compare", str(a), str(b)], "different datasets/protocols"),
+                        (["--compare", str(c)], "has no 'runs'"),
+                        ([], "needs --dataset and --root")]:
+        assert main(["eval", *argv, "--out", str(tmp_path / "out")]) == 2
+        assert match in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()

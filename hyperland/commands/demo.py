@@ -28,8 +28,8 @@ def mean_shape(train_points: np.ndarray, train_sizes: list[tuple[int, int]],
     return np.stack([mean * np.array([w, h], np.float32) - 0.5 for h, w in test_sizes])
 
 
-def run_demo(*, model: str, faces: Path, out: Path, steps: int | None = 100, n_augment: int = 2, seed: int = 0,
-             progress: bool | None = None) -> dict[str, Any]:
+def run_demo(*, model: str, faces: Path, out: Path, method: str = "prototype", steps: int | None = 100,
+             n_augment: int = 2, seed: int = 0, progress: bool | None = None) -> dict[str, Any]:
     """Fit on ``faces/train.csv``, score on ``faces/test.csv``; write ``out/demo_landmarks.png``."""
     import hyperland
     from hyperland.data import load_samples, read_csv
@@ -42,7 +42,8 @@ def run_demo(*, model: str, faces: Path, out: Path, steps: int | None = 100, n_a
     test_imgs, test_pts = load_samples(read_csv(faces / "test.csv"))
     m = hyperland.load(model)
     t1 = time.perf_counter()
-    head = LandmarkHead(train_pts.shape[1], random_state=seed, steps=steps, n_augment=n_augment, progress=progress)
+    head = LandmarkHead(train_pts.shape[1], method=method, random_state=seed, steps=steps, n_augment=n_augment,
+                        progress=progress)
     head.fit(m, train_imgs, train_pts)
     t2 = time.perf_counter()
     pred = head.predict(test_imgs)
@@ -51,7 +52,7 @@ def run_demo(*, model: str, faces: Path, out: Path, steps: int | None = 100, n_a
     baseline = mean_shape(train_pts, sizes, test_sizes)
     png = save_png(overlay_grid(test_imgs, pred, test_pts, cols=5), out / "demo_landmarks.png")
     return {
-        "model": m.name, "fingerprint": m.fingerprint, "n_train": len(train_imgs), "n_test": len(test_imgs),
+        "model": m.name, "method": method, "fingerprint": m.fingerprint, "n_train": len(train_imgs), "n_test": len(test_imgs),
         "nme": 100.0 * float(nme(pred, test_pts, eyes=(0, 1))),
         "mean_shape_nme": 100.0 * float(nme(baseline, test_pts, eyes=(0, 1))),
         "seconds": {"load": t1 - t0, "fit": t2 - t1, "total": time.perf_counter() - t0}, "png": str(png),
@@ -65,16 +66,17 @@ def run(args: argparse.Namespace) -> int:
     if not (faces / "train.csv").is_file():
         raise DatasetError(f"No faces at '{faces}' (train.csv missing). Pass --faces DIR with train.csv and test.csv "
                            "in hyperland's keypoint CSV format, or leave --faces out to use the bundled faces.")
-    r = run_demo(model=args.model, faces=faces, out=Path(args.out), steps=args.steps or None, n_augment=args.augment,
-                 seed=args.seed)
+    r = run_demo(model=args.model, faces=faces, out=Path(args.out), method=args.method, steps=args.steps or None,
+                 n_augment=args.augment, seed=args.seed)
     w = sys.stdout.write
     w(f"model            {r['model']} ({r['fingerprint']})\n")
-    w(f"fit              {r['n_train']} faces, 5 landmarks, {r['seconds']['fit']:.1f} s\n")
+    w(f"fit              {r['method']} head, {r['n_train']} faces, 5 landmarks, {r['seconds']['fit']:.1f} s\n")
     w(f"NME on {r['n_test']} faces  {r['nme']:.2f} %   (inter-ocular, lower is better)\n")
     w(f"mean-shape NME   {r['mean_shape_nme']:.2f} %   (average training shape, no image used)\n")
     if r["nme"] >= r["mean_shape_nme"]:
-        w("note             the head does not beat the mean shape: this model's features do not locate\n"
-          "                 landmarks (random-r18 is an untrained baseline; use trained weights, see `hyperland models`)\n")
+        w("note             the head does not beat the mean shape on these faces: this model's features do not\n"
+          "                 locate these landmarks well (the embedded mtfl-r18 is a short CPU training run, only\n"
+          "                 slightly better than random init; see docs/results.md in the hyperland repository)\n")
     w(f"overlay          {r['png']}  (dots: predictions, white rings: truth)\n")
     w(f"total            {r['seconds']['total']:.1f} s\n")
     return 0
@@ -88,8 +90,11 @@ def register(sub: argparse._SubParsersAction) -> None:
                                                           f"(default {DEFAULT_MODEL})")
     p.add_argument("--out", default="hyperland-demo", help="folder for demo_landmarks.png (default hyperland-demo)")
     p.add_argument("--faces", default=str(faces_dir()), help="folder with train.csv / test.csv (default: the bundled faces)")
-    p.add_argument("--steps", type=int, default=100, help="head training steps (default 100; 0 = the head's automatic "
+    p.add_argument("--method", default="prototype", choices=("prototype", "regressor"),
+                   help="landmark head (default prototype: the better head for mtfl-r18 in docs/results.md)")
+    p.add_argument("--steps", type=int, default=100, help="regressor training steps (default 100; 0 = the head's automatic "
                    "choice)")
-    p.add_argument("--augment", type=int, default=2, help="warped copies of each training face (default 2)")
+    p.add_argument("--augment", type=int, default=2, help="warped copies of each training face for the regressor "
+                   "(default 2)")
     p.add_argument("--seed", type=int, default=0, help="random seed of the head (default 0)")
     p.set_defaults(func=run)
