@@ -55,6 +55,15 @@ def save_head(head: LandmarkHead, path: str | os.PathLike) -> Path:
     return d
 
 
+def recorded_model(path: str | os.PathLike) -> str | None:
+    """The name of the model a saved head was fitted on (from its head.json), or None if it records none."""
+    try:
+        name = json.loads((Path(path) / HEAD_CONFIG).read_text(encoding="utf-8")).get("model")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return name if isinstance(name, str) and name else None
+
+
 def load_head(cls: type[LandmarkHead], path: str | os.PathLike, *, model: HyperlandModel,
               allow_backbone_mismatch: bool = False, n_landmarks: int | None = None) -> LandmarkHead:
     d = Path(path)

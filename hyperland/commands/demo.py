@@ -19,7 +19,6 @@ import numpy as np
 from ..assets import faces_dir
 
 
-
 def mean_shape(train_points: np.ndarray, train_sizes: list[tuple[int, int]],
                test_sizes: list[tuple[int, int]]) -> np.ndarray:
     """The average training shape in relative coordinates, placed in every test frame: (M, K, 2)."""

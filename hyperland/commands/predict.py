@@ -13,11 +13,9 @@ from pathlib import Path
 def run(args: argparse.Namespace) -> int:
     import hyperland
     from hyperland.head import LandmarkHead
-    from hyperland.head_io import HEAD_CONFIG
+    from hyperland.head_io import recorded_model
 
-    cfg = json.loads((Path(args.head) / HEAD_CONFIG).read_text(encoding="utf-8")) \
-        if (Path(args.head) / HEAD_CONFIG).is_file() else {}
-    model = hyperland.load(args.model or cfg.get("model") or hyperland.DEFAULT_MODEL)
+    model = hyperland.load(args.model or recorded_model(args.head) or hyperland.DEFAULT_MODEL)
     head = LandmarkHead.load(args.head, model=model, allow_backbone_mismatch=args.allow_backbone_mismatch)
     pred = head.predict([str(p) for p in args.images])
     if args.format == "csv":

@@ -60,10 +60,11 @@ def _truth(path: str | None, images: list[Path]) -> np.ndarray | None:
 def run_landmarks(args: argparse.Namespace) -> int:
     import hyperland
     from hyperland.head import LandmarkHead
+    from hyperland.head_io import recorded_model
     from hyperland.metrics import nme
     from hyperland.viz import draw_landmarks, overlay_grid, save_png
 
-    model = hyperland.load(args.model)
+    model = hyperland.load(args.model or recorded_model(args.head) or hyperland.DEFAULT_MODEL)
     head = LandmarkHead.load(args.head, model=model)
     images = [Path(p) for p in args.images]
     truth = _truth(args.truth, images)
@@ -103,7 +104,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     lm = kinds.add_parser("landmarks", help="predicted (dots) vs true (white rings) landmarks")
     lm.add_argument("images", nargs="+", metavar="IMAGE")
     lm.add_argument("--head", required=True, help="a head saved by LandmarkHead.save / hyperland fit")
-    lm.add_argument("--model", default=DEFAULT_MODEL, help=f"the model the head was fitted on (default {DEFAULT_MODEL})")
+    lm.add_argument("--model", default=None, help="the model the head was fitted on (default: the one named in "
+                    f"head.json, else {DEFAULT_MODEL})")
     lm.add_argument("--truth", default=None, help="keypoint CSV/JSON with the true points of the images")
     lm.add_argument("--eyes", default="0,1", help="landmark indices normalising the printed NME (default 0,1)")
     lm.add_argument("--scale", type=int, default=2, help="enlarge each image this many times (default 2)")
