@@ -36,7 +36,7 @@ def _manifest_files(e: ManifestEntry, *, cache_dir: str | Path | None,
     """config.json + weights of a published or embedded entry. An embedded copy is used only when its sha256
     is the manifest's (the same check a download gets); otherwise the Hub copy is fetched and checked."""
     assert e.repo_id is not None
-    damaged = ""
+    why_not = ""
     if e.embedded is not None:
         local = embedded_dir(e.embedded)
         weights = local / e.filename
@@ -44,20 +44,20 @@ def _manifest_files(e: ManifestEntry, *, cache_dir: str | Path | None,
             got = sha256_file(weights)
             if got == e.sha256:
                 return local / CONFIG_NAME, weights
-            damaged = (f"The embedded copy of '{e.name}' ({weights}) is damaged: sha256 {got[:12]}... is not the "
+            why_not = (f"The embedded copy of '{e.name}' ({weights}) is damaged: sha256 {got[:12]}... is not the "
                        f"manifest's {str(e.sha256)[:12]}....")
             logger.warning("%s Using the Hub copy %s instead; `pip install --force-reinstall hyperland` repairs "
-                           "the package.", damaged, e.repo_id)
+                           "the package.", why_not, e.repo_id)
         else:
-            damaged = f"The embedded copy of '{e.name}' is missing from this install ({local})."
-            logger.warning("%s Using the Hub copy %s instead.", damaged, e.repo_id)
+            why_not = f"The embedded copy of '{e.name}' is missing from this install ({local})."
+            logger.warning("%s Using the Hub copy %s instead.", why_not, e.repo_id)
     try:
         return fetch_model_dir(e.repo_id, revision=e.revision, filename=e.filename, sha256=e.sha256,
                                cache_dir=cache_dir, local_files_only=local_files_only)
     except (OfflineModeError, ModelNotFoundError) as exc:
-        if not damaged:
+        if not why_not:
             raise
-        raise type(exc)(f"{damaged} The Hub copy could not be fetched either: {exc} Reinstall hyperland "
+        raise type(exc)(f"{why_not} The Hub copy could not be fetched either: {exc} Reinstall hyperland "
                         "(`pip install --force-reinstall hyperland`) to restore the embedded weights.") from exc
 
 

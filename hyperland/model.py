@@ -292,7 +292,9 @@ class HyperlandModel(nn.Module):
         if dtype != "float32":
             card_extra = (f"## Precision\nWeights stored as {dtype}; hyperland casts them to float32 when loading.\n\n"
                           + card_extra)
-        atomic_write_bytes(d / WEIGHTS_NAME, save(state, metadata={"format": "pt", "dtype": dtype}))
+        # One metadata key only: safetensors writes a multi-key metadata map in a per-process random order, which
+        # would change the file's sha256 from one export of the same weights to the next.
+        atomic_write_bytes(d / WEIGHTS_NAME, save(state, metadata={"format": "pt"}))
         atomic_write_text(d / CONFIG_NAME, self.config.to_json())
         atomic_write_text(d / "README.md", model_card(self.config, extra=card_extra))
         return d
