@@ -31,6 +31,10 @@ if [ "$WHAT" != report ]; then
   for m in $LAYER_MODELS; do
     evaluate "layers-$m" --model "$m" --shots 50,all --layers-sweep "1;2;3;4;1,2,3,4"
   done
+  if [ -z "${SKIP_SCALE:-}" ]; then  # the regressor with a sharper soft-argmax (softmax_scale 100, default 10)
+    OMP_NUM_THREADS=2 evaluate scale100-mtfl-r18 --model mtfl-r18 --methods regressor --shots 50,all \
+      --head-options '{"softmax_scale": 100}'
+  fi
 fi
 if [ "$WHAT" != evals ]; then
   hyperland eval --compare $(for m in $MODELS; do echo "$OUT/$m.json"; done) --out "$OUT" --name models \
