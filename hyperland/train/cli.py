@@ -72,7 +72,9 @@ def export_parser() -> argparse.ArgumentParser:
     p.add_argument("--push-to-hub", metavar="ORG/NAME", help="upload the model directory with huggingface_hub")
     p.add_argument("--private", action="store_true", help="create the Hub repo as private")
     p.add_argument("--allow-unfinished", action="store_true", help="export a run that has not finished")
-    p.add_argument("--dtype", default="float32", choices=("float32", "float16", "bfloat16"),
+    from ..model import SAVE_DTYPES
+
+    p.add_argument("--dtype", default="float32", choices=sorted(SAVE_DTYPES),
                    help="precision of the stored weights (default float32; float16 halves the file)")
     p.add_argument("--card-extra", metavar="FILE.md", help="markdown appended to the model card (README.md)")
     p.add_argument("-v", "--verbose", action="store_true")
