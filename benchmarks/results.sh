@@ -6,12 +6,14 @@
 #         is kept (delete it, or FORCE=1, to recompute), so an interrupted run resumes.
 # report: `hyperland eval --compare` of the model tables, then docs/results.in.md → docs/results.md with every
 #         "<!-- include: results/NAME.md -->" line replaced by that file.
-# MODELS (default "random-r18 mtfl-r18"): the models compared; LAYER_MODELS: the models given a per-layer sweep.
+# MODELS (default "random-r18 mtfl-r18"): the models compared; LAYER_MODELS: the models given a per-layer sweep;
+# SKIP_SCALE=1 skips the softmax_scale-100 regressor run. Tables of any other model, elsewhere:
+#   OUT=results MODELS=my-model LAYER_MODELS=my-model SKIP_SCALE=1 benchmarks/results.sh evals
 set -euo pipefail
 cd "$(dirname "$0")/.."
 WHAT="${1:-all}"
 ROOT="${HYPERLAND_MTFL:-../shared/data/mtfl}"
-OUT=docs/results
+OUT="${OUT:-docs/results}"
 MODELS="${MODELS:-random-r18 mtfl-r18}"
 LAYER_MODELS="${LAYER_MODELS:-mtfl-r18 random-r18}"
 export OMP_NUM_THREADS="${OMP_NUM_THREADS:-1}"
@@ -37,6 +39,7 @@ if [ "$WHAT" != report ]; then
   fi
 fi
 if [ "$WHAT" != evals ]; then
+  if [ "$OUT" != docs/results ]; then echo "the report reads docs/results; unset OUT" >&2; exit 2; fi
   hyperland eval --compare $(for m in $MODELS; do echo "$OUT/$m.json"; done) --out "$OUT" --name models \
     --title "mtfl-aflw: $(echo $MODELS | sed 's/ / vs /g'), 1..all shots x 3 seeds" > /dev/null
   python - "$OUT" <<'PY'
