@@ -228,9 +228,13 @@ def random_resized_crop(
     scale: tuple[float, float] = (0.2, 1.0),
     ratio: tuple[float, float] = (3 / 4, 4 / 3),
     generator: Optional[torch.Generator] = None,
-) -> torch.Tensor:
+    return_warp: bool = False,
+) -> torch.Tensor | tuple[torch.Tensor, Warp]:
     """Crop a random box of area fraction ~ U(scale) and aspect ~ log-U(ratio) from each image and resize it
-    to ``size`` (bilinear), like torchvision's RandomResizedCrop but batched through one affine grid."""
+    to ``size`` (bilinear), like torchvision's RandomResizedCrop but batched through one affine grid.
+
+    ``return_warp=True`` also returns the crop as a :class:`Warp` (output → source, no TPS), so that
+    ``warp.source`` maps any output location to the input location it shows."""
     out = (size, size) if isinstance(size, int) else tuple(size)
     b = images.shape[0]
     area = _uniform((b,), scale[0], scale[1], generator)
@@ -241,9 +245,28 @@ def random_resized_crop(
     cx = (torch.rand((b,), generator=generator) * 2 - 1) * (1 - bw)
     cy = (torch.rand((b,), generator=generator) * 2 - 1) * (1 - bh)
     zero = torch.zeros(b)
-    theta = torch.stack([torch.stack([bw, zero, cx], 1), torch.stack([zero, bh, cy], 1)], 1).to(images)
-    grid = F.affine_grid(theta, [b, images.shape[1], *out], align_corners=False)
-    return F.grid_sample(images, grid, mode="bilinear", padding_mode="border", align_corners=False)
+    theta = torch.stack([torch.stack([bw, zero, cx], 1), torch.stack([zero, bh, cy], 1)], 1)
+    grid = F.affine_grid(theta.to(images), [b, images.shape[1], *out], align_corners=False)
+    result = F.grid_sample(images, grid, mode="bilinear", padding_mode="border", align_corners=False)
+    if not return_warp:
+        return result
+    ctrl = _control_grid(2)
+    crop = Warp(out, theta, ctrl, torch.zeros(b, ctrl.shape[0] + 3, 2))  # type: ignore[arg-type]
+    return result, crop.to(images.device)
 
 
-__all__ = ["Warp", "color_jitter", "gaussian_blur", "pca_lighting", "random_resized_crop", "random_warp", "warp"]
+def pixel_grid(size: Size, grid: Size, *, offset: float = 0.0, frame: int | None = None,
+               device: torch.device | str | None = None) -> torch.Tensor:
+    """Centres of a ``grid`` (h, w) of cells tiling an image of ``size`` (H, W) pixels, shifted by ``offset``
+    pixels and expressed in the normalised coordinates ([-1, 1], align_corners=False) of a ``frame`` × ``frame``
+    image (default: the image itself): (h, w, 2) (x, y)."""
+    (hh, ww), (gh, gw) = size, grid
+    ys = (torch.arange(gh, dtype=torch.float32, device=device) + 0.5) * hh / gh - 0.5 + offset
+    xs = (torch.arange(gw, dtype=torch.float32, device=device) + 0.5) * ww / gw - 0.5 + offset
+    fy, fx = (frame, frame) if frame is not None else (hh, ww)
+    gy, gx = torch.meshgrid((2 * ys + 1) / fy - 1, (2 * xs + 1) / fx - 1, indexing="ij")
+    return torch.stack([gx, gy], dim=-1)
+
+
+__all__ = ["Warp", "color_jitter", "gaussian_blur", "pca_lighting", "pixel_grid", "random_resized_crop", "random_warp",
+           "warp"]

@@ -48,13 +48,17 @@ def create_backbone(config: ModelConfig, *, pretrained: bool = False, seed: int 
     return model.eval()
 
 
-def load_weights(backbone: nn.Module, path: str | Path, *, drop: Sequence[str] = ()) -> None:
-    """Load safetensors weights strictly; keys starting with a prefix in ``drop`` are removed explicitly."""
+def read_weights(path: str | Path) -> dict[str, torch.Tensor]:
+    """All tensors of a safetensors file (WeightsMismatchError when it cannot be read)."""
     try:
-        state = load_file(str(path))
+        return load_file(str(path))
     except (SafetensorError, OSError) as exc:
         raise WeightsMismatchError(f"Cannot read weights file '{path}' ({exc}). Re-download or re-export it.") from exc
-    load_state(backbone, state, source=str(path), drop=drop)
+
+
+def load_weights(backbone: nn.Module, path: str | Path, *, drop: Sequence[str] = ()) -> None:
+    """Load safetensors weights strictly; keys starting with a prefix in ``drop`` are removed explicitly."""
+    load_state(backbone, read_weights(path), source=str(path), drop=drop)
 
 
 def _wrapper_prefix(backbone: nn.Module) -> str:
@@ -145,4 +149,4 @@ class FeatureRunner:
         return [got[i] for i in layers]
 
 
-__all__ = ["FeatureRunner", "backbone_state", "create_backbone", "load_state", "load_weights"]
+__all__ = ["FeatureRunner", "backbone_state", "create_backbone", "load_state", "load_weights", "read_weights"]

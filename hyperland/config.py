@@ -34,6 +34,7 @@ class ModelConfig:
     mean: tuple[float, float, float] = IMAGENET_MEAN
     std: tuple[float, float, float] = IMAGENET_STD
     timm_kwargs: dict[str, Any] = field(default_factory=dict)
+    projection_layers: tuple[int, ...] | None = None  # layers a learned 1x1 descriptor projection reads, if any
     name: str | None = None
     recipe: str | None = None
     provenance: dict[str, Any] = field(default_factory=dict)
@@ -42,6 +43,8 @@ class ModelConfig:
         object.__setattr__(self, "out_indices", tuple(int(i) for i in self.out_indices))
         layers = self.out_indices if self.layers is None else tuple(int(i) for i in self.layers)
         object.__setattr__(self, "layers", layers)
+        if self.projection_layers is not None:
+            object.__setattr__(self, "projection_layers", tuple(int(i) for i in self.projection_layers))
         object.__setattr__(self, "mean", tuple(float(v) for v in self.mean))
         object.__setattr__(self, "std", tuple(float(v) for v in self.std))
         problems = []
@@ -49,6 +52,8 @@ class ModelConfig:
             problems.append("'architecture' is empty")
         if not self.out_indices:
             problems.append("'out_indices' is empty")
+        if self.projection_layers is not None and not set(self.projection_layers) <= set(self.out_indices):
+            problems.append(f"'projection_layers' {self.projection_layers} are not all in 'out_indices'")
         if not set(layers) <= set(self.out_indices):
             problems.append(f"'layers' {layers} are not all in 'out_indices' {self.out_indices}")
         if self.resize < 8 or self.border < 0 or self.resize - 2 * self.border < 8:
@@ -68,6 +73,10 @@ class ModelConfig:
         d["format"] = CONFIG_FORMAT
         for k in ("out_indices", "layers", "mean", "std"):
             d[k] = list(d[k])
+        if d["projection_layers"] is None:
+            del d["projection_layers"]  # configs without a projection stay as they were
+        else:
+            d["projection_layers"] = list(d["projection_layers"])
         return d
 
     @classmethod

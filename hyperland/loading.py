@@ -11,12 +11,12 @@ from typing import Any
 import torch
 
 from .assets import embedded_dir
-from .backbone import create_backbone, load_weights
+from .backbone import create_backbone, load_state, read_weights
 from .config import CONFIG_NAME, WEIGHTS_NAME, ModelConfig
 from .errors import ModelNotFoundError, OfflineModeError
 from .hub import fetch_model_dir, parse_source, require_published, sha256_file
 from .manifest import ManifestEntry, load_manifest
-from .model import HyperlandModel
+from .model import HyperlandModel, split_projection
 
 logger = logging.getLogger(__name__)
 DEFAULT_MODEL = "mtfl-r18"
@@ -27,8 +27,10 @@ def _from_files(config_path: Path, weights_path: Path, **overrides: Any) -> Hype
     if overrides:
         config = replace(config, **overrides)
     backbone = create_backbone(config, seed=None)
-    load_weights(backbone, weights_path)
-    return HyperlandModel(config, backbone)
+    state = read_weights(weights_path)
+    projection = split_projection(state, config, source=str(weights_path))
+    load_state(backbone, state, source=str(weights_path))
+    return HyperlandModel(config, backbone, projection=projection)
 
 
 def _manifest_files(e: ManifestEntry, *, cache_dir: str | Path | None,
@@ -111,7 +113,7 @@ def load(
     if src.kind == "builtin":
         assert src.entry is not None
         entry = src.entry
-        config = ModelConfig(architecture=entry.architecture, name=entry.name,
+        config = ModelConfig(architecture=entry.architecture, name=entry.name, timm_kwargs=dict(entry.timm_kwargs),
                              provenance={"source": "builtin", "seed": entry.seed, "license": entry.license},
                              **overrides)
         model = HyperlandModel(config, create_backbone(config, seed=entry.seed))

@@ -43,6 +43,7 @@ class ManifestEntry:
     sha256: str | None = None
     embedded: str | None = None
     seed: int | None = None
+    timm_kwargs: dict[str, Any] = field(default_factory=dict)  # builtins: extra timm.create_model options
     metrics: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -107,6 +108,8 @@ def _entry(name: str, raw: Any, source: str) -> ManifestEntry:
                             f"'models/NAME'. Got {embedded!r}.")
     if data["status"] == "builtin" and not isinstance(data.get("seed"), int):
         raise ManifestError(f"{where} is builtin, so it needs an integer 'seed'.")
+    if not isinstance(data.get("timm_kwargs", {}), dict):
+        raise ManifestError(f"{where}: 'timm_kwargs' must be an object of timm.create_model options.")
     if not isinstance(data.get("metrics", {}), dict):
         raise ManifestError(f"{where}: 'metrics' must be an object.")
     return ManifestEntry(**data)

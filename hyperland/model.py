@@ -29,8 +29,29 @@ from .modelcard import model_card
 
 logger = logging.getLogger(__name__)
 SAVE_DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
+PROJECTION_PREFIX = "hyperland_projection."  # key prefix of the learned descriptor projection in model.safetensors
 Points = np.ndarray | torch.Tensor | Sequence[Any]
 Size = tuple[int, int]
+
+
+def split_projection(state: dict[str, torch.Tensor], config: ModelConfig, *, source: str) -> nn.Conv2d | None:
+    """Remove the learned projection's tensors (``hyperland_projection.weight`` (D, C, 1, 1), ``.bias`` (D,)) from
+    ``state`` (an explicit prefix filter) and build the 1x1 convolution; None when the model has none."""
+    own = {k[len(PROJECTION_PREFIX):]: state.pop(k) for k in list(state) if k.startswith(PROJECTION_PREFIX)}
+    if config.projection_layers is None and not own:
+        return None
+    w, b = own.get("weight"), own.get("bias")
+    if config.projection_layers is None or w is None or b is None or set(own) != {"weight", "bias"} \
+            or w.ndim != 4 or w.shape[2:] != (1, 1) or b.shape != (w.shape[0],):
+        from .errors import WeightsMismatchError
+
+        raise WeightsMismatchError(
+            f"'{source}': config.json projection_layers={config.projection_layers} and the file's projection "
+            f"tensors {sorted(own)} do not agree. Expected both or neither (weight (D, C, 1, 1) and bias (D,)); "
+            "export the model again.")
+    conv = nn.Conv2d(int(w.shape[1]), int(w.shape[0]), kernel_size=1)
+    conv.load_state_dict({"weight": w.float(), "bias": b.float()}, strict=True)
+    return conv.eval().requires_grad_(False)
 
 
 def _progress(total: int, *, enabled: bool | None, desc: str) -> tqdm:
@@ -43,12 +64,18 @@ class HyperlandModel(nn.Module):
     _mean: torch.Tensor
     _std: torch.Tensor
 
-    def __init__(self, config: ModelConfig, backbone: nn.Module) -> None:
+    def __init__(self, config: ModelConfig, backbone: nn.Module, *, projection: nn.Conv2d | None = None) -> None:
         super().__init__()
         self.config = config
         self.backbone = backbone.eval()
         self._runner = FeatureRunner(backbone, config.architecture)
         self._runner.check(config.layers, config.layers or ())
+        if (projection is None) != (config.projection_layers is None):
+            raise InvalidOptionError("A projection needs config.projection_layers, and projection_layers a projection.")
+        if projection is not None and projection.in_channels != self.num_channels(config.projection_layers):
+            raise InvalidOptionError(f"The projection reads {projection.in_channels} channels; layers "
+                                     f"{config.projection_layers} give {self.num_channels(config.projection_layers)}.")
+        self.projection = projection.eval().requires_grad_(False) if projection is not None else None
         self.register_buffer("_mean", torch.tensor(config.mean).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("_std", torch.tensor(config.std).view(1, 3, 1, 1), persistent=False)
         self._fingerprint: str | None = None
@@ -73,6 +100,15 @@ class HyperlandModel(nn.Module):
         r = self._runner
         return [{"index": i, "channels": r.channels[i], "reduction": r.reduction[i]} for i in r.indices]
 
+    @property
+    def projection_layers(self) -> tuple[int, ...] | None:
+        """Layers the learned descriptor projection reads (``extract(projected=True)``), or None without one."""
+        return self.config.projection_layers
+
+    @property
+    def projection_dim(self) -> int | None:
+        return None if self.projection is None else int(self.projection.out_channels)
+
     def num_channels(self, layers: Sequence[int] | None = None) -> int:
         """Channels of the hypercolumn for ``layers`` (default: the model's default layers)."""
         return sum(self._runner.channels[i] for i in self._runner.check(layers, self.layers))
@@ -84,7 +120,10 @@ class HyperlandModel(nn.Module):
             h = hashlib.sha256()
             c = self.config
             h.update(json.dumps([c.architecture, c.out_indices, c.resize, c.border, c.mean, c.std]).encode())
-            for k, v in sorted(self.backbone.state_dict().items()):
+            state = dict(self.backbone.state_dict())
+            if self.projection is not None:
+                state.update({PROJECTION_PREFIX + k: v for k, v in self.projection.state_dict().items()})
+            for k, v in sorted(state.items()):
                 h.update(k.encode())
                 h.update(v.detach().cpu().contiguous().view(-1).view(torch.uint8).numpy().tobytes())
             self._fingerprint = h.hexdigest()[:16]
@@ -136,6 +175,25 @@ class HyperlandModel(nn.Module):
         """Feature maps of a preprocessed batch for ``layers`` (timm indices), running only as deep as needed."""
         return self._runner(self.backbone, x, self._runner.check(layers, self.layers))
 
+    def _projection_layers(self, layers: Sequence[int] | None, normalize: Normalize) -> tuple[int, ...]:
+        if self.projection is None or self.config.projection_layers is None:
+            raise InvalidOptionError(f"projected=True: model '{self.name}' has no learned projection (models trained "
+                                     "with the dense objective have one). Use projected=False.")
+        own = self.config.projection_layers
+        if layers is not None and tuple(int(i) for i in ((layers,) if isinstance(layers, int) else layers)) != own:
+            raise InvalidOptionError(f"projected=True reads layers {own}; got layers={layers}. Drop layers=.")
+        if normalize != "l2":
+            raise InvalidOptionError("projected=True needs normalize='l2' (the projection was learned on it).")
+        return own
+
+    def project(self, hyper: torch.Tensor) -> torch.Tensor:
+        """Learned descriptors of a hypercolumn of :attr:`projection_layers`: (B, C, H, W) → (B, D, H, W), unit norm."""
+        if self.projection is None:
+            raise InvalidOptionError(f"Model '{self.name}' has no learned projection.")
+        with torch.no_grad():
+            out = self.projection(hyper.float())
+            return F.normalize(out, dim=1)
+
     def _feature_batches(
         self, images: Images, *, layers: Sequence[int] | None, size: Size | None, normalize: Normalize,
         batch_size: int, progress: bool | None,
@@ -164,12 +222,16 @@ class HyperlandModel(nn.Module):
         dtype: torch.dtype | None = None,
         batch_size: int = 32,
         progress: bool | None = None,
+        projected: bool = False,
     ) -> Iterator[torch.Tensor]:
         """Yield hypercolumns batch by batch, (b, C, H, W) each; memory stays bounded by ``batch_size``."""
+        if projected:
+            layers = self._projection_layers(layers, normalize)
         for _, feats, grid in self._feature_batches(images, layers=layers, size=size, normalize=normalize,
                                                     batch_size=batch_size, progress=progress):
             with torch.no_grad():
-                yield stack_layers(feats, size=grid, normalize=normalize, dtype=dtype)
+                hyper = stack_layers(feats, size=grid, normalize=normalize, dtype=None if projected else dtype)
+                yield self.project(hyper).to(dtype or hyper.dtype) if projected else hyper
 
     def extract(
         self,
@@ -181,6 +243,7 @@ class HyperlandModel(nn.Module):
         dtype: torch.dtype | None = None,
         batch_size: int = 32,
         progress: bool | None = None,
+        projected: bool = False,
     ) -> torch.Tensor:
         """Hypercolumns: (C, H, W) for one image, (B, C, H, W) for several.
 
@@ -189,8 +252,16 @@ class HyperlandModel(nn.Module):
         bilinearly (align_corners=False), L2-normalised over channels when ``normalize="l2"``, and
         concatenated. ``dtype`` (e.g. torch.float16) sets the output precision. Each batch is written
         straight into its rows of the result; use :meth:`iter_extract` to keep only one batch in memory.
+
+        ``projected=True`` (models trained with the dense objective) returns the learned D-channel descriptors
+        of the hypercolumn of :attr:`projection_layers` instead (unit norm per cell).
         """
         single = is_single(images)
+        if projected:
+            parts = list(self.iter_extract(images, size=size, dtype=dtype, batch_size=batch_size, progress=progress,
+                                           projected=True))
+            out_p = torch.cat(parts, dim=0)
+            return out_p[0] if single else out_p
         n = len(as_list(images))
         out: torch.Tensor | None = None
         for start, feats, grid in self._feature_batches(images, layers=layers, size=size, normalize=normalize,
@@ -281,8 +352,11 @@ class HyperlandModel(nn.Module):
         """
         if dtype not in SAVE_DTYPES:
             raise InvalidOptionError(f"dtype={dtype!r}: expected one of {sorted(SAVE_DTYPES)}.")
-        state = {k: v.to(SAVE_DTYPES[dtype]) if v.is_floating_point() else v
-                 for k, v in backbone_state(self.backbone).items()}
+        state = backbone_state(self.backbone)
+        if self.projection is not None:
+            state.update({PROJECTION_PREFIX + k: v.detach().cpu().contiguous()
+                          for k, v in self.projection.state_dict().items()})
+        state = {k: v.to(SAVE_DTYPES[dtype]) if v.is_floating_point() else v for k, v in state.items()}
         bad = [k for k, v in state.items() if v.is_floating_point() and not bool(torch.isfinite(v).all())]
         if bad:
             raise InvalidOptionError(f"{len(bad)} weight tensors (e.g. {bad[:2]}) are not finite in {dtype}: they "
@@ -309,4 +383,4 @@ class HyperlandModel(nn.Module):
             return push_folder(tmp, repo_id, private=private, token=token, commit_message=commit_message)
 
 
-__all__ = ["HyperlandModel"]
+__all__ = ["PROJECTION_PREFIX", "HyperlandModel", "split_projection"]

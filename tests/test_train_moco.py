@@ -48,9 +48,9 @@ def test_loss_matches_hand_written_infonce() -> None:
     k = F.normalize(enc(im_k), dim=1)
     logits = torch.cat([(q * k).sum(1, keepdim=True), q @ queue], dim=1) / 0.1
     expected = -torch.log_softmax(logits, dim=1)[:, 0].mean()
-    loss, acc = m(im_q, im_k, shuffle=torch.Generator().manual_seed(1))
+    loss, stats = m(im_q, im_k, shuffle=torch.Generator().manual_seed(1))
     assert torch.allclose(loss, expected, atol=1e-6)
-    assert float(acc) == float((logits.argmax(1) == 0).float().mean())
+    assert float(stats["acc"]) == float((logits.argmax(1) == 0).float().mean())
     assert torch.allclose(m.queue[:, :4], k.T, atol=1e-6) and int(m.queue_ptr) == 4
     loss.backward()
     assert m.encoder_q.backbone.conv.weight.grad is not None and m.encoder_k.backbone.conv.weight.grad is None

@@ -45,25 +45,44 @@ class Sample:
         return int(self.points.shape[0])
 
 
-def load_sample(sample: Sample, *, size: Optional[int] = None) -> tuple[Image.Image, np.ndarray]:
-    """Open the image (EXIF applied, RGB), crop ``sample.box`` (zero padding outside the image) and optionally
-    resize the crop to ``size`` × ``size``; return it with the points in its pixel frame."""
-    try:
-        with Image.open(sample.image) as im:
-            img = ImageOps.exif_transpose(im).convert("RGB")
-    except (OSError, ValueError) as exc:
-        raise InvalidImageError(f"Cannot read '{sample.image}' ({exc}).") from exc
-    pts = sample.points.copy()
-    if sample.box is not None:
-        x0, y0, x1, y1 = sample.box
+def crop_resize(image: Image.Image, box: Optional[Box], size: Optional[int]) -> tuple[Image.Image, np.ndarray, np.ndarray]:
+    """Crop ``box`` (zero padding outside the image) and optionally resize to ``size`` × ``size``.
+
+    Returns the image and the affine map of pixel coordinates into it, ``new = (old - offset) * scale``
+    as (offset (2,), scale (2,)) with the pixel-centre convention of this module. The one crop rule shared
+    by evaluation (:func:`load_sample`) and the trainer's views.
+    """
+    offset = np.zeros(2, dtype=np.float32)
+    scale = np.ones(2, dtype=np.float32)
+    img = image
+    if box is not None:
+        x0, y0, x1, y1 = box
         ix0, iy0 = int(round(x0)), int(round(y0))
         side_w, side_h = max(1, int(round(x1 - x0))), max(1, int(round(y1 - y0)))
         img = img.crop((ix0, iy0, ix0 + side_w, iy0 + side_h))
-        pts -= np.array([ix0, iy0], dtype=np.float32)
+        offset = np.array([ix0, iy0], dtype=np.float32)
     if size is not None and img.size != (size, size):
-        sx, sy = size / img.width, size / img.height
+        scale = np.array([size / img.width, size / img.height], dtype=np.float32)
         img = img.resize((size, size), Image.BILINEAR, reducing_gap=None)
-        pts = (pts + 0.5) * np.array([sx, sy], dtype=np.float32) - 0.5
+    return img, offset, scale
+
+
+def open_rgb(path: Path) -> Image.Image:
+    """Decode ``path`` at full resolution, EXIF orientation applied, RGB (InvalidImageError when unreadable)."""
+    try:
+        with Image.open(path) as im:
+            return ImageOps.exif_transpose(im).convert("RGB")
+    except (OSError, ValueError, SyntaxError) as exc:
+        raise InvalidImageError(f"Cannot read '{path}' ({exc}).") from exc
+
+
+def load_sample(sample: Sample, *, size: Optional[int] = None) -> tuple[Image.Image, np.ndarray]:
+    """Open the image (EXIF applied, RGB), crop ``sample.box`` (zero padding outside the image) and optionally
+    resize the crop to ``size`` × ``size``; return it with the points in its pixel frame."""
+    img, offset, scale = crop_resize(open_rgb(sample.image), sample.box, size)
+    pts = sample.points.copy() - offset
+    if not np.all(scale == 1):
+        pts = (pts + 0.5) * scale - 0.5
     return img, pts
 
 
@@ -98,4 +117,4 @@ def centroid_box(points: np.ndarray, *, scale: float = 5.6, center: tuple[float,
     return (float(x0), float(y0), float(x0 + side), float(y0 + side))
 
 
-__all__ = ["Box", "Sample", "centroid_box", "load_sample", "load_samples"]
+__all__ = ["Box", "Sample", "centroid_box", "crop_resize", "load_sample", "load_samples", "open_rgb"]

@@ -30,17 +30,27 @@ class TrainConfig:
     # -- data
     data: str | None = None  # folder of images, text file listing images, or an MTFL root
     data_format: str = "auto"  # auto | folder | list | mtfl
-    data_crop: str = "none"  # none | centroid (MTFL only: square around the labelled points, AFLW framing)
+    data_crop: str = "none"  # none | centroid (MTFL only: square around the labelled points, AFLW framing) | celeba
+    # (the fixed (0, 30, 178, 208) box of the aligned CelebA images, as the paper and data/celeba_mafl.py cut them)
     val_count: int = 0  # images held out at the end of the list for validation / the landmark probe
     # -- model
     architecture: str = "resnet18"
     out_indices: tuple[int, ...] = (1, 2, 3, 4)
     feature_dim: int = 128
     hidden_dim: int = 0  # projection MLP hidden width; 0 = the backbone's last channel count (MoCo v2)
-    queue_size: int = 4096
+    zero_init_last: bool = False  # timm's zero-gamma init of each residual block's last BN (off: ordinary init)
+    queue_size: int = 0  # MoCo negatives; 0 = auto: min(4096, 10% of the training images, rounded to the batch)
     key_momentum: float = 0.999
     temperature: float = 0.07
     shuffle_groups: int = 4  # BN groups per process for the shuffle-BN equivalent (see moco.py)
+    # -- objective: moco_weight × image-level MoCo InfoNCE + dense_weight × dense equivariant InfoNCE (dense.py)
+    moco_weight: float = 1.0  # 0 = no MoCo term (no key encoder pass)
+    dense_weight: float = 0.0  # 0 = MoCo alone
+    dense_layers: tuple[int, ...] = (1, 2, 3)  # hypercolumn layers the dense projection reads
+    dense_dim: int = 64  # output channels of the learned 1x1 projection (exported with the backbone)
+    dense_points: int = 128  # query cells per image and direction
+    dense_temperature: float = 0.1
+    dense_other_images: int = 1  # other images of the batch whose cells are negatives too
     # -- views (face recipe of the paper)
     resize: int = 136
     border: int = 20
@@ -54,12 +64,14 @@ class TrainConfig:
     tps: float = 0.0
     rotation: float = 0.0
     scale: tuple[float, float] = (1.0, 1.0)
+    translate: float = 0.0  # warp shift ~ U(±translate) of the half-side
     blur_p: float = 0.0
     mean: tuple[float, float, float] = IMAGENET_MEAN
     std: tuple[float, float, float] = IMAGENET_STD
     # -- optimisation
     epochs: int = 800
     batch_size: int = 256  # global: split evenly over the processes
+    optimizer: str = "sgd"  # sgd | adamw
     lr: float = 0.03
     sgd_momentum: float = 0.9
     weight_decay: float = 1e-4
@@ -90,16 +102,24 @@ class TrainConfig:
         problems = []
         if self.data_format not in ("auto", "folder", "list", "mtfl"):
             problems.append(f"data_format={self.data_format!r} (expected auto, folder, list or mtfl)")
-        if self.data_crop not in ("none", "centroid"):
-            problems.append(f"data_crop={self.data_crop!r} (expected none or centroid)")
+        if self.data_crop not in ("none", "centroid", "celeba"):
+            problems.append(f"data_crop={self.data_crop!r} (expected none, centroid or celeba)")
+        if self.optimizer not in ("sgd", "adamw"):
+            problems.append(f"optimizer={self.optimizer!r} (expected sgd or adamw)")
+        if self.moco_weight < 0 or self.dense_weight < 0 or self.moco_weight + self.dense_weight <= 0:
+            problems.append(f"moco_weight={self.moco_weight}, dense_weight={self.dense_weight} (expected >= 0, "
+                            "at least one > 0)")
+        if self.dense_weight > 0 and (not self.dense_layers or not set(self.dense_layers) <= set(self.out_indices)):
+            problems.append(f"dense_layers={self.dense_layers} (expected a non-empty subset of out_indices "
+                            f"{self.out_indices})")
         if self.schedule not in ("cosine", "constant"):
             problems.append(f"schedule={self.schedule!r} (expected cosine or constant)")
         if self.precision not in ("auto", "bf16", "fp32"):
             problems.append(f"precision={self.precision!r} (expected auto, bf16 or fp32)")
-        for name in ("epochs", "batch_size", "queue_size", "feature_dim", "shuffle_groups", "log_every"):
+        for name in ("epochs", "batch_size", "feature_dim", "shuffle_groups", "log_every", "dense_dim", "dense_points"):
             if getattr(self, name) < 1:
                 problems.append(f"{name}={getattr(self, name)} (expected >= 1)")
-        for name in ("num_workers", "val_count", "checkpoint_every", "checkpoint_every_steps", "probe_every",
+        for name in ("queue_size", "dense_other_images", "num_workers", "val_count", "checkpoint_every", "checkpoint_every_steps", "probe_every",
                      "hidden_dim", "border"):
             if getattr(self, name) < 0:
                 problems.append(f"{name}={getattr(self, name)} (expected >= 0)")
@@ -109,6 +129,8 @@ class TrainConfig:
             problems.append(f"crop_scale={self.crop_scale} (expected 0 < lo <= hi <= 1)")
         if not 1 <= self.jpeg_quality[0] <= self.jpeg_quality[1] <= 100:
             problems.append(f"jpeg_quality={self.jpeg_quality} (expected 1 <= lo <= hi <= 100)")
+        if self.dense_temperature <= 0 or self.translate < 0:
+            problems.append(f"dense_temperature={self.dense_temperature}, translate={self.translate} (expected > 0, >= 0)")
         if not 0 < self.key_momentum < 1 or self.temperature <= 0:
             problems.append(f"key_momentum={self.key_momentum}, temperature={self.temperature} "
                             "(expected 0 < momentum < 1, temperature > 0)")

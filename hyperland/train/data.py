@@ -80,6 +80,13 @@ def resolve_data(config: TrainConfig) -> DataSplit:
         if not path.is_file():
             raise DatasetError(f"data_format=list but '{path}' is not a file.")
         items = _listing(path)
+    if config.data_crop == "celeba":
+        from ..data.celeba_mafl import ALIGNED_BOX
+
+        items = [Item(it.path, ALIGNED_BOX) for it in items]
+    elif config.data_crop == "centroid" and fmt != "mtfl":
+        raise DatasetError(f"data_crop=centroid needs labelled points (an MTFL root); '{path}' is {fmt} data. "
+                           "Use --data-crop none or celeba.")
     if not items:
         raise DatasetError(f"No images found in '{path}' (format {fmt}; extensions {', '.join(IMAGE_EXTENSIONS)}). "
                            "Check the path, or pass a text file listing the images.")
@@ -89,7 +96,11 @@ def resolve_data(config: TrainConfig) -> DataSplit:
                            "Lower --val-count.")
     train, val = (items[:-n_val], items[-n_val:]) if n_val else (items, [])
     val_samples = samples[-n_val:] if (samples and n_val) else []
-    desc = f"{fmt}:{path} ({len(train)} train, {len(val)} val)"
+    if fmt == "mtfl":
+        desc = (f"MTFL training.txt without its last {LFWNET_TEST} lines (the lfwnet test), no AFLW image: "
+                f"{len(train)} train, {len(val)} val, crop {config.data_crop}")
+    else:  # a name, never a machine path: the description travels into exported model cards
+        desc = f"{fmt} '{path.name}' ({len(train)} train, {len(val)} val, crop {config.data_crop})"
     return DataSplit(train, val, val_samples, desc)
 
 

@@ -24,6 +24,7 @@ from .trainer import backbone_config
 
 logger = logging.getLogger(__name__)
 BACKBONE_PREFIX = "encoder_q.backbone."
+DENSE_PREFIX = "dense.proj."
 _COMMIT = re.compile(r"([0-9a-f]{40})/?$")
 
 
@@ -43,6 +44,21 @@ def backbone_state(model_state: dict[str, torch.Tensor]) -> dict[str, torch.Tens
         raise CheckpointError(f"The checkpoint's model has no '{BACKBONE_PREFIX}*' weights; it was not written by "
                               "hyperland-train.")
     return out
+
+
+def path_free(text: str) -> str:
+    """``text`` with absolute filesystem paths reduced to their last component (model cards name data, not machines)."""
+    return re.sub(r"(?<![\w.])(?:/[^\s/():,]+)+/?", lambda m: m.group(0).rstrip("/").rsplit("/", 1)[-1], text)
+
+
+def dense_projection(model_state: dict[str, torch.Tensor]) -> torch.nn.Conv2d | None:
+    """The dense term's learned 1x1 projection (``dense.proj.*``), exported beside the backbone; None without it."""
+    w, b = model_state.get(DENSE_PREFIX + "weight"), model_state.get(DENSE_PREFIX + "bias")
+    if w is None or b is None:
+        return None
+    conv = torch.nn.Conv2d(int(w.shape[1]), int(w.shape[0]), kernel_size=1)
+    conv.load_state_dict({"weight": w.detach().float().cpu(), "bias": b.detach().float().cpu()}, strict=True)
+    return conv
 
 
 def _manifest_entry(name: str, config: TrainConfig, data: str, sha: str, *, license_: str,
@@ -84,7 +100,7 @@ def export_run(
                               f"{state['step']}). Resume it with `hyperland-train --resume {run}`, or export this "
                               "intermediate state with --allow-unfinished.")
     name = name or run.resolve().name
-    data = str(ckpt.get("data", config.data))
+    data = path_free(str(ckpt.get("data", config.data)))
     provenance = {
         "source": "hyperland-train",
         "hyperland_version": ckpt.get("hyperland_version", __version__),
@@ -98,10 +114,12 @@ def export_run(
         "world_size": ckpt.get("world_size", 1),
         "train_config": {k: v for k, v in config.to_dict().items() if k not in RUNTIME_FIELDS},
     }
-    mcfg = replace(backbone_config(config), name=name, provenance=provenance)
+    projection = dense_projection(ckpt["model"])
+    mcfg = replace(backbone_config(config), name=name, provenance=provenance,
+                   projection_layers=tuple(config.dense_layers) if projection is not None else None)
     backbone = create_backbone(mcfg, seed=None)
     load_state(backbone, backbone_state(ckpt["model"]), source=str(run / CHECKPOINT_NAME))
-    model = HyperlandModel(mcfg, backbone)
+    model = HyperlandModel(mcfg, backbone, projection=projection)
     directory = model.save_pretrained(out, dtype=dtype, card_extra=card_extra)
     sha = sha256_file(directory / WEIGHTS_NAME)
     commit_url = revision = None

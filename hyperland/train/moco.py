@@ -1,5 +1,10 @@
-"""MoCo v2 from small blocks: a query encoder (timm backbone + projection head), a momentum key encoder, and
-a queue of negatives kept as buffers so that it travels with ``state_dict()`` into every checkpoint.
+"""MoCo from small blocks — a query encoder (timm backbone + projection head), a momentum key encoder, and a
+queue of negatives kept as buffers so that it travels with ``state_dict()`` into every checkpoint — plus the
+optional dense equivariant term of :mod:`hyperland.train.dense` on the query backbone's hypercolumn.
+
+The projection head is an MLP (MoCo v2) or, with ``hidden_dim < 0``, one linear layer (MoCo v1, as in the
+paper's first stage). The loss is ``moco_weight`` × MoCo InfoNCE + ``dense_weight`` × dense InfoNCE; with
+``moco_weight = 0`` the key encoder and the queue are kept (checkpoints keep one layout) but never run.
 
 BatchNorm leakage (MoCo §3.3). A query and its positive key must not share BatchNorm statistics, or the
 network can find the positive through the batch statistics instead of the image content. MoCo shuffles the
@@ -25,19 +30,21 @@ import torch.nn.functional as F
 from torch import nn
 
 from . import dist
+from .dense import DenseProjection, dense_loss, hypercolumn
 
 
 class ProjectionHead(nn.Module):
-    """Global average pool + MLP (Linear, ReLU, Linear) → ``out_dim`` (MoCo v2)."""
+    """Global average pool + MLP (Linear, ReLU, Linear) → ``out_dim`` (MoCo v2), or one Linear when
+    ``hidden_dim`` is 0 here (MoCo v1; :func:`build_encoder` maps ``hidden_dim < 0`` to it)."""
 
     def __init__(self, in_channels: int, *, hidden_dim: int, out_dim: int) -> None:
         super().__init__()
-        self.fc1 = nn.Linear(in_channels, hidden_dim)
-        self.fc2 = nn.Linear(hidden_dim, out_dim)
+        self.fc1 = nn.Linear(in_channels, hidden_dim) if hidden_dim else None
+        self.fc2 = nn.Linear(hidden_dim or in_channels, out_dim)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = torch.flatten(F.adaptive_avg_pool2d(x, 1), 1)
-        return self.fc2(F.relu(self.fc1(x), inplace=True))
+        return self.fc2(x if self.fc1 is None else F.relu(self.fc1(x), inplace=True))
 
 
 class Encoder(nn.Module):
@@ -54,13 +61,22 @@ class Encoder(nn.Module):
 
 def build_encoder(backbone: nn.Module, *, feature_dim: int = 128, hidden_dim: int = 0) -> Encoder:
     channels = int(backbone.feature_info.channels()[-1])  # type: ignore[union-attr, operator]
-    return Encoder(backbone, ProjectionHead(channels, hidden_dim=hidden_dim or channels, out_dim=feature_dim))
+    hidden = 0 if hidden_dim < 0 else (hidden_dim or channels)
+    return Encoder(backbone, ProjectionHead(channels, hidden_dim=hidden, out_dim=feature_dim))
 
 
 def _encode_in_groups(encoder: nn.Module, x: torch.Tensor, groups: int) -> torch.Tensor:
     if groups <= 1 or x.shape[0] <= 1:
         return encoder(x)
     return torch.cat([encoder(part) for part in x.chunk(groups)], dim=0)
+
+
+def _features_in_groups(backbone: nn.Module, x: torch.Tensor, groups: int) -> list[torch.Tensor]:
+    """Every feature map of ``backbone``, each BN group encoded on its own, concatenated per level."""
+    if groups <= 1 or x.shape[0] <= 1:
+        return list(backbone(x))
+    parts = [list(backbone(p)) for p in x.chunk(groups)]
+    return [torch.cat(level, dim=0) for level in zip(*parts)]
 
 
 class MoCo(nn.Module):
@@ -78,8 +94,13 @@ class MoCo(nn.Module):
         temperature: float = 0.07,
         groups: int = 1,
         seed: int = 0,
+        moco_weight: float = 1.0,
+        dense: DenseTerm | None = None,
     ) -> None:
         super().__init__()
+        self.moco_weight = float(moco_weight)
+        self.dense_term = dense
+        self.dense = dense.projection if dense is not None else None  # registered: trained, checkpointed, exported
         self.momentum = float(momentum)
         self.temperature = float(temperature)
         self.groups = int(groups)
@@ -122,21 +143,55 @@ class MoCo(nn.Module):
         all_keys[perm] = dist.all_gather_cat(keys)
         return all_keys  # (total, dim), in the order of the gathered batch
 
-    def forward(self, im_q: torch.Tensor, im_k: torch.Tensor, *, shuffle: torch.Generator | None = None
-                ) -> tuple[torch.Tensor, torch.Tensor]:
-        """``shuffle`` must be seeded identically on every rank (the key permutation is shared)."""
-        q = F.normalize(_encode_in_groups(self.encoder_q, im_q, self.groups).float(), dim=1)
-        all_keys = self._keys(im_k, shuffle)
-        b, r = im_q.shape[0], dist.rank()
-        k = all_keys[r * b:(r + 1) * b]
-        l_pos = (q * k).sum(dim=1, keepdim=True)
-        l_neg = q @ self.queue.clone().detach()
-        logits = torch.cat([l_pos, l_neg], dim=1) / self.temperature
-        labels = torch.zeros(b, dtype=torch.long, device=q.device)
-        loss = F.cross_entropy(logits, labels)
-        acc = (logits.detach().argmax(dim=1) == 0).float().mean()
-        self._enqueue(all_keys)
-        return loss, acc
+    def forward(self, im_q: torch.Tensor, im_k: torch.Tensor, *, shuffle: torch.Generator | None = None,
+                src_q: torch.Tensor | None = None, src_k: torch.Tensor | None = None,
+                generator: torch.Generator | None = None) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """(weighted loss, detached statistics). ``shuffle`` must be seeded identically on every rank (the key
+        permutation is shared); ``src_q``/``src_k`` are the views' cell source coordinates (dense term only)."""
+        feats = _features_in_groups(self.encoder_q.backbone, im_q, self.groups)
+        stats: dict[str, torch.Tensor] = {}
+        loss = im_q.new_zeros((), dtype=torch.float32)
+        if self.moco_weight > 0:
+            q = F.normalize(self.encoder_q.head(feats[-1]).float(), dim=1)
+            all_keys = self._keys(im_k, shuffle)
+            b, r = im_q.shape[0], dist.rank()
+            k = all_keys[r * b:(r + 1) * b]
+            l_pos = (q * k).sum(dim=1, keepdim=True)
+            l_neg = q @ self.queue.clone().detach()
+            logits = torch.cat([l_pos, l_neg], dim=1) / self.temperature
+            labels = torch.zeros(b, dtype=torch.long, device=q.device)
+            moco = F.cross_entropy(logits, labels)
+            stats["moco_loss"] = moco.detach()
+            stats["acc"] = (logits.detach().argmax(dim=1) == 0).float().mean()
+            self._enqueue(all_keys)
+            loss = loss + self.moco_weight * moco
+        if self.dense_term is not None:
+            if src_q is None or src_k is None:
+                raise ValueError("The dense term needs the views' source coordinates (src_q, src_k).")
+            t = self.dense_term
+            feats_k = _features_in_groups(self.encoder_q.backbone, im_k, self.groups)
+            fa, fb = t.describe(feats), t.describe(feats_k)
+            d_loss, d_acc = dense_loss(fa, fb, src_q, src_k, points=t.points, temperature=t.temperature,
+                                       other_images=t.other_images, generator=generator)
+            stats["dense_loss"], stats["dense_acc"] = d_loss.detach(), d_acc.detach()
+            loss = loss + t.weight * d_loss
+        return loss, stats
 
 
-__all__ = ["Encoder", "MoCo", "ProjectionHead", "build_encoder"]
+class DenseTerm:
+    """Settings of the dense term and its projection (a plain holder: the projection is registered on MoCo)."""
+
+    def __init__(self, projection: DenseProjection, *, positions: tuple[int, ...], weight: float, points: int,
+                 temperature: float, other_images: int) -> None:
+        self.projection = projection
+        self.positions = positions  # positions of the dense layers in the backbone's feature list
+        self.weight = float(weight)
+        self.points = int(points)
+        self.temperature = float(temperature)
+        self.other_images = int(other_images)
+
+    def describe(self, feats: list[torch.Tensor]) -> torch.Tensor:
+        return self.projection(hypercolumn([feats[i] for i in self.positions]))
+
+
+__all__ = ["DenseTerm", "Encoder", "MoCo", "ProjectionHead", "build_encoder"]

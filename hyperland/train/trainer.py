@@ -38,7 +38,8 @@ from .checkpoint import (
 )
 from .config import CONFIG_FILE, TrainConfig
 from .data import DataSplit, resolve_data
-from .moco import MoCo, build_encoder
+from .dense import DenseProjection
+from .moco import DenseTerm, MoCo, build_encoder
 from .probe import run_probe
 from .views import ResumableSampler, TwoViewDataset, ViewAugment, derived_seed
 
@@ -60,15 +61,47 @@ class TrainState:
 
 
 def backbone_config(config: TrainConfig) -> ModelConfig:
+    init = {} if config.zero_init_last else {"zero_init_last": False}
     return ModelConfig(architecture=config.architecture, out_indices=config.out_indices, resize=config.resize,
-                       border=config.border, mean=config.mean, std=config.std, recipe=config.recipe)
+                       border=config.border, mean=config.mean, std=config.std, recipe=config.recipe,
+                       timm_kwargs=init)
 
 
-def build_moco(config: TrainConfig) -> MoCo:
+def queue_size(config: TrainConfig, n_images: int) -> int:
+    """The MoCo queue length: ``config.queue_size``, or when 0, min(4096, 10% of the images) rounded down to a
+    multiple of the batch (at least one batch). A queue over 10% of the data holds an image's own older key
+    among its negatives for a noticeable share of queries; that is warned about."""
+    if config.queue_size:
+        if config.moco_weight > 0 and config.queue_size > 0.1 * n_images:
+            logger.warning("queue_size=%d is %.0f%% of the %d training images: many queries meet an older key of "
+                           "their own image among the negatives. Use --queue-size 0 (auto, <= 10%%).",
+                           config.queue_size, 100 * config.queue_size / n_images, n_images)
+        return config.queue_size
+    size = min(4096, n_images // 10)
+    return max(config.batch_size, size - size % config.batch_size)
+
+
+def build_moco(config: TrainConfig, n_images: int | None = None) -> MoCo:
     backbone = create_backbone(backbone_config(config), seed=config.seed).train()
     encoder = build_encoder(backbone, feature_dim=config.feature_dim, hidden_dim=config.hidden_dim)
-    return MoCo(encoder, queue_size=config.queue_size, momentum=config.key_momentum,
-                temperature=config.temperature, groups=config.shuffle_groups, seed=config.seed)
+    dense = None
+    if config.dense_weight > 0:
+        info = backbone.feature_info  # type: ignore[union-attr]
+        positions = tuple(list(info.out_indices).index(i) for i in config.dense_layers)
+        channels = sum(int(info.channels()[p]) for p in positions)
+        torch.manual_seed(config.seed)
+        dense = DenseTerm(DenseProjection(channels, config.dense_dim), positions=positions,
+                          weight=config.dense_weight, points=config.dense_points,
+                          temperature=config.dense_temperature, other_images=config.dense_other_images)
+    size = queue_size(config, n_images if n_images is not None else 10 * max(config.queue_size, 4096))
+    return MoCo(encoder, queue_size=size, momentum=config.key_momentum, temperature=config.temperature,
+                groups=config.shuffle_groups, seed=config.seed, moco_weight=config.moco_weight, dense=dense)
+
+
+def build_optimizer(config: TrainConfig, params: list[torch.nn.Parameter]) -> torch.optim.Optimizer:
+    if config.optimizer == "adamw":
+        return torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
+    return torch.optim.SGD(params, lr=config.lr, momentum=config.sgd_momentum, weight_decay=config.weight_decay)
 
 
 def lr_factor(config: TrainConfig, step: int, total: int, steps_per_epoch: int) -> float:
@@ -133,12 +166,16 @@ class Trainer:
             raise DatasetError(f"{len(self.dataset)} training images make no full batch of {config.batch_size}. "
                                "Lower --batch-size or add images.")
         self.total_steps = config.epochs * self.steps_per_epoch
-        self.model = build_moco(config).to(self.device)
+        if config.shuffle_groups == 1 and self.info.world_size == 1 and config.moco_weight > 0:
+            logger.warning("shuffle_groups=1 on one process turns shuffle-BN off: queries and keys share BN "
+                           "statistics, which lets MoCo cheat. Use --shuffle-groups 2 or more.")
+        self.model = build_moco(config, len(self.dataset)).to(self.device)
         if config.channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
         params = [p for p in self.model.encoder_q.parameters() if p.requires_grad]
-        self.optimizer = torch.optim.SGD(params, lr=config.lr, momentum=config.sgd_momentum,
-                                         weight_decay=config.weight_decay)
+        if self.model.dense is not None:
+            params += list(self.model.dense.parameters())
+        self.optimizer = build_optimizer(config, params)
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(
             self.optimizer, lambda s: lr_factor(config, s, self.total_steps, self.steps_per_epoch))
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=False)  # bf16 needs no loss scaling
@@ -146,15 +183,23 @@ class Trainer:
         if resume:
             self._load()
         self.augment = ViewAugment(config)
+        self.dense_grid = self._dense_grid() if config.dense_weight > 0 else None
         self.ddp: torch.nn.Module = self.model
         if self.info.world_size > 1:
             ids = [self.device.index] if self.device.type == "cuda" else None
-            self.ddp = DistributedDataParallel(self.model, device_ids=ids)
+            unused = config.moco_weight == 0 or config.dense_weight == 0
+            self.ddp = DistributedDataParallel(self.model, device_ids=ids, find_unused_parameters=unused)
         if config.compile:
             self.model.encoder_q.compile()
             self.model.encoder_k.compile()
         self.timings = {"data": 0.0, "aug": 0.0, "model": 0.0}
         self._tb = _tensorboard(self.run_dir) if config.tensorboard and self.info.is_main else None
+
+    def _dense_grid(self) -> int:
+        """Side of the dense term's grid: the finest dense layer's map at the input size."""
+        info = self.model.encoder_q.backbone.feature_info  # type: ignore[union-attr]
+        red = dict(zip(info.out_indices, info.reduction()))
+        return max(1, self.config.input_size // min(int(red[i]) for i in self.config.dense_layers))
 
     # ------------------------------------------------------------------ run directory
     def _check_run_dir(self, resume: bool) -> None:
@@ -234,22 +279,25 @@ class Trainer:
         if self.device.type == "cuda":
             torch.cuda.synchronize(self.device)
 
-    def step(self, views: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """One optimiser step on a uint8 batch (b, 2, 3, R, R) already on the device."""
+    def step(self, views: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """One optimiser step on a uint8 batch (b, 2, 3, R, R) already on the device: (loss, statistics)."""
         c, s, r = self.config, self.state, self.info.rank
         timed = self._timed()
         t0 = time.perf_counter()
         gen = torch.Generator().manual_seed(derived_seed(c.seed, s.step, r, 1))
-        q, k = self.augment(views[:, 0], generator=gen), self.augment(views[:, 1], generator=gen)
+        grid = self.dense_grid if c.dense_weight > 0 else None
+        qa, ka = self.augment(views[:, 0], generator=gen, grid=grid), self.augment(views[:, 1], generator=gen, grid=grid)
+        (q, src_q), (k, src_k) = (qa, ka) if grid is not None else ((qa, None), (ka, None))
         if c.channels_last:
             q, k = q.contiguous(memory_format=torch.channels_last), k.contiguous(memory_format=torch.channels_last)
         if timed:
             self._sync()
         t1 = time.perf_counter()
         shuffle = torch.Generator().manual_seed(derived_seed(c.seed, s.step, 2))
+        dense_gen = torch.Generator().manual_seed(derived_seed(c.seed, s.step, r, 4))
         autocast = torch.autocast(self.device.type, dtype=torch.bfloat16) if self.amp else nullcontext()
         with autocast:
-            loss, acc = self.ddp(q, k, shuffle=shuffle)
+            loss, stats = self.ddp(q, k, shuffle=shuffle, src_q=src_q, src_k=src_k, generator=dense_gen)
         self.optimizer.zero_grad(set_to_none=True)
         self.scaler.scale(loss).backward()
         self.scaler.step(self.optimizer)
@@ -259,7 +307,7 @@ class Trainer:
             self._sync()
             self.timings["aug"] += t1 - t0
             self.timings["model"] += time.perf_counter() - t1
-        return loss.detach(), acc.detach()
+        return loss.detach(), stats
 
     def fit(self, *, on_step: Callable[[TrainState, float], None] | None = None) -> TrainState:
         c, s = self.config, self.state
@@ -268,8 +316,7 @@ class Trainer:
         bar = tqdm(total=self.total_steps * c.batch_size, initial=s.step * c.batch_size, unit="img",
                    unit_scale=True, desc=f"train {c.recipe or c.architecture}", dynamic_ncols=True,
                    disable=(None if c.progress is None else not c.progress) if self.info.is_main else True)
-        zero = torch.zeros((), device=self.device)
-        sums: dict[str, Any] = {"loss": zero, "acc": zero, "n": 0}  # on the device: no sync per step
+        sums: dict[str, Any] = {"n": 0}  # running sums stay on the device: no sync per step
         t_log = time.perf_counter()
         with bar:
             while s.epoch < c.epochs:
@@ -279,12 +326,12 @@ class Trainer:
                     views = views.to(self.device, non_blocking=True)
                     if self._timed():
                         self.timings["data"] += time.perf_counter() - t_data
-                    loss, acc = self.step(views)
+                    loss, stats = self.step(views)
                     s.step += 1
                     s.batch_in_epoch += 1
                     s.images_skipped += int(substituted.sum())
-                    sums["loss"] = sums["loss"] + loss
-                    sums["acc"] = sums["acc"] + acc
+                    for key, val in {"loss": loss, **stats}.items():
+                        sums[key] = sums.get(key, 0) + val
                     sums["n"] += 1
                     bar.update(c.batch_size)
                     if on_step is not None:
@@ -312,17 +359,17 @@ class Trainer:
 
     def _log_interval(self, sums: dict[str, Any], t_log: float, bar: tqdm) -> float:
         s, now = self.state, time.perf_counter()
-        n = max(1, int(sums["n"]))
-        loss = float(dist.all_reduce_mean(sums["loss"].float() / n))
-        acc = float(dist.all_reduce_mean(sums["acc"].float() / n))
+        n = max(1, int(sums.pop("n")))
+        means = {k: float(dist.all_reduce_mean(v.float() / n)) for k, v in sorted(sums.items())}
         skipped = dist.all_reduce_sum_int(s.images_skipped, device=self.device)
         ips = n * self.config.batch_size / max(now - t_log, 1e-9)
         total_t = sum(self.timings.values()) or 1.0
-        self.log({"step": s.step, "epoch": s.epoch, "loss": loss, "acc": acc,
+        self.log({"step": s.step, "epoch": s.epoch, **means,
                   "lr": self.optimizer.param_groups[0]["lr"], "images_per_s": ips, "images_skipped": skipped,
                   "time_share": {k: v / total_t for k, v in self.timings.items()}})
-        bar.set_postfix(loss=f"{loss:.3f}", acc=f"{acc:.2f}", refresh=False)
-        sums.update(loss=torch.zeros((), device=self.device), acc=torch.zeros((), device=self.device), n=0)
+        bar.set_postfix({k: f"{v:.3f}" for k, v in means.items()}, refresh=False)
+        sums.clear()
+        sums["n"] = 0
         return now
 
     def _probe(self) -> None:

@@ -22,10 +22,11 @@ from collections.abc import Iterator, Sequence
 
 import numpy as np
 import torch
-from PIL import Image, ImageOps
+from PIL import Image
 from torch.utils.data import Dataset, DistributedSampler
 
 from .. import augment
+from ..data.base import crop_resize, open_rgb
 from ..errors import DatasetError
 from .config import TrainConfig
 from .data import Item
@@ -41,13 +42,13 @@ def derived_seed(*parts: int) -> int:
 
 
 def _open(item: Item, size: int) -> Image.Image:
-    with Image.open(item.path) as im:
-        im.draft("RGB", (size, size))
-        img = ImageOps.exif_transpose(im).convert("RGB")
-    if item.box is not None:
-        x0, y0, x1, y1 = (round(v) for v in item.box)
-        img = img.crop((x0, y0, max(x0 + 1, x1), max(y0 + 1, y1)))
-    return img.resize((size, size), Image.Resampling.BILINEAR)
+    """The same decode, crop and resize as evaluation (:func:`hyperland.data.base.load_sample`).
+
+    No ``Image.draft``: a draft decode shrinks large JPEGs by 1/2–1/8 while the box stays in full-resolution
+    pixels (the bug that fed mostly black views of every 400 px face to the first mtfl-r18).
+    """
+    img, _, _ = crop_resize(open_rgb(item.path), item.box, size)
+    return img
 
 
 def _jpeg(img: Image.Image, quality: int) -> Image.Image:
@@ -141,17 +142,23 @@ class ViewAugment:
 
     def __init__(self, config: TrainConfig) -> None:
         self.c = config
-        self.geometric = config.tps > 0 or config.rotation > 0 or tuple(config.scale) != (1.0, 1.0)
+        self.geometric = (config.tps > 0 or config.rotation > 0 or tuple(config.scale) != (1.0, 1.0)
+                          or config.translate > 0)
         self._cache: dict[tuple[str, torch.dtype], tuple[torch.Tensor, torch.Tensor]] = {}
 
-    def __call__(self, batch: torch.Tensor, *, generator: torch.Generator | None = None) -> torch.Tensor:
+    def __call__(self, batch: torch.Tensor, *, generator: torch.Generator | None = None, grid: int | None = None
+                 ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+        """Augmented, normalised views; with ``grid`` also the source location of every cell of a ``grid`` ×
+        ``grid`` tiling of each view, (B, grid, grid, 2) in the normalised coordinates of the uint8 input."""
         c = self.c
         r, b = c.resize, c.border
         x = batch.float().div_(255)
-        x = augment.random_resized_crop(x, size=r, scale=c.crop_scale, ratio=c.crop_ratio, generator=generator)
+        x, crop = augment.random_resized_crop(x, size=r, scale=c.crop_scale, ratio=c.crop_ratio,
+                                              generator=generator, return_warp=True)
+        w = None
         if self.geometric:
             w = augment.random_warp(x.shape[0], size=(r, r), tps=c.tps, rotation=c.rotation, scale=c.scale,
-                                    generator=generator, device=x.device)
+                                    translate=c.translate, generator=generator, device=x.device)
             x = w.images(x)
         if c.color_jitter > 0 or c.hue > 0:
             x = augment.color_jitter(x, brightness=c.color_jitter, contrast=c.color_jitter,
@@ -163,7 +170,16 @@ class ViewAugment:
         if b:
             x = x[..., b:r - b, b:r - b]
         mean, std = self._stats(x)
-        return (x - mean) / std
+        x = (x - mean) / std
+        if grid is None:
+            return x
+        s = r - 2 * b
+        cells = augment.pixel_grid((s, s), (grid, grid), offset=b, frame=r, device=x.device)
+        src = cells.reshape(1, -1, 2).expand(x.shape[0], -1, -1)
+        if w is not None:
+            src = w.source(src)
+        src = crop.source(src)
+        return x, src.reshape(x.shape[0], grid, grid, 2)
 
     def _stats(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """mean/std on the batch's device, made once per device (no host-to-device copy per step)."""
