@@ -22,7 +22,7 @@ from .errors import (  # noqa: E402
     WeightsNotPublishedError,
 )
 from . import metrics  # noqa: E402
-from .head import LandmarkHead  # noqa: E402
+from .heads import LandmarkHead  # noqa: E402
 from .images import load_image  # noqa: E402
 from .loading import DEFAULT_MODEL, list_models, load  # noqa: E402
 from .manifest import ManifestEntry, load_manifest  # noqa: E402

@@ -107,6 +107,7 @@ class Features:
     layers: tuple[int, ...]
     input_size: int
     projection: Projection | None = None
+    learned: bool = False  # maps are the model's learned projection (extract(projected=True))
 
     def __len__(self) -> int:
         return int(self.maps.shape[0])
@@ -119,7 +120,7 @@ class Features:
         else:
             idx = [int(i) for i in np.asarray(index).reshape(-1)]
         return Features(self.maps[idx], [self.sizes[i] for i in idx], self.fingerprint, self.layers,
-                        self.input_size, self.projection)
+                        self.input_size, self.projection, self.learned)
 
     @property
     def channels(self) -> int:
@@ -133,7 +134,7 @@ class Features:
     def concat(parts: Sequence[Features]) -> Features:
         first = parts[0]
         return Features(torch.cat([p.maps for p in parts]), [s for p in parts for s in p.sizes], first.fingerprint,
-                        first.layers, first.input_size, first.projection)
+                        first.layers, first.input_size, first.projection, first.learned)
 
 
 def encode(
@@ -146,14 +147,20 @@ def encode(
     dtype: torch.dtype = torch.float16,
     batch_size: int = 64,
     progress: bool | None = None,
+    learned: bool = False,
 ) -> Features:
-    """Extract every image once, project (when ``projection`` is given) and average-pool the grid by ``pool``
-    while streaming, and store in ``dtype``."""
+    """Extract every image once, project (when ``projection`` is given, or by the model's learned projection
+    with ``learned=True``) and average-pool the grid by ``pool`` while streaming, and store in ``dtype``."""
+    if learned and projection is not None:
+        raise ValueError("encode: pass either projection= (PCA) or learned=True, not both.")
+    if learned:
+        layers = model.projection_layers
     items = as_list(images)
     sizes = [image_size(im) for im in items]
     out: torch.Tensor | None = None
     pos = 0
-    for maps in model.iter_extract(items, layers=layers, batch_size=batch_size, progress=progress):
+    for maps in model.iter_extract(items, layers=None if learned else layers, batch_size=batch_size,
+                                   progress=progress, projected=learned):
         part = projection.apply(maps) if projection is not None else maps
         if pool > 1:
             part = F.avg_pool2d(part.float(), pool, ceil_mode=True)
@@ -163,7 +170,8 @@ def encode(
         pos += part.shape[0]
     assert out is not None
     used = tuple(layers) if layers is not None else model.layers
-    return Features(out, sizes, model.fingerprint, tuple(int(i) for i in used), model.config.input_size, projection)
+    return Features(out, sizes, model.fingerprint, tuple(int(i) for i in used), model.config.input_size, projection,
+                    learned)
 
 
 __all__ = ["Features", "Projection", "encode", "fit_projection"]

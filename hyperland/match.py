@@ -13,60 +13,13 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from .errors import InvalidKeypointsError
-from .hypercolumn import grid_centers
+from .heads.geometry import correlation_soft_argmax, normalised_to_pixels
 from .images import ImageLike, Images, as_list, image_size, is_single
 
 if TYPE_CHECKING:
     from .model import HyperlandModel
-
-
-def correlation_soft_argmax(descriptors: torch.Tensor, maps: torch.Tensor, *, scale: float = 100.0,
-                            window: int | None = 3, log_prior: torch.Tensor | None = None) -> torch.Tensor:
-    """(B, K, C) or (K, C) descriptors against (B, C, H, W) maps → (B, K, 2) normalised (x, y) in [-1, 1].
-
-    Both sides are L2-normalised over channels. ``window`` (cells, odd) keeps only the cells within
-    ``window // 2`` of each argmax before the soft-argmax; ``None`` uses the whole grid. ``log_prior``
-    ((K, H*W) or (B, K, H*W)) is added to ``scale`` × similarity before both.
-    """
-    b, _c, h, w = maps.shape
-    desc = descriptors.float().expand(b, -1, -1) if descriptors.ndim == 2 else descriptors.float()
-    desc = F.normalize(desc, dim=-1)
-    fm = F.normalize(maps.float().flatten(2), dim=1)  # (B, C, HW)
-    sim = torch.bmm(desc, fm) * scale  # (B, K, HW)
-    if log_prior is not None:
-        sim = sim + log_prior.to(sim)
-    if window is not None:
-        best = sim.argmax(-1)
-        by, bx = best // w, best % w
-        yy = torch.arange(h, device=maps.device).view(1, 1, h, 1)
-        xx = torch.arange(w, device=maps.device).view(1, 1, 1, w)
-        r = window // 2
-        near = ((yy - by[..., None, None]).abs() <= r) & ((xx - bx[..., None, None]).abs() <= r)
-        sim = sim.masked_fill(~near.flatten(2), float("-inf"))
-    prob = torch.softmax(sim, dim=-1)
-    return prob @ grid_centers((h, w), device=maps.device)
-
-
-def gaussian_log_prior(mean: torch.Tensor, std: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
-    """(K, H*W) log-density (up to a constant) of isotropic Gaussians at (K, 2) normalised means, (K,) stds."""
-    cells = grid_centers(size, device=mean.device)  # (HW, 2)
-    d2 = ((cells[None] - mean[:, None]) ** 2).sum(-1)
-    return -0.5 * d2 / std[:, None] ** 2
-
-
-def normalised_to_pixels(model: HyperlandModel, xy: torch.Tensor, sizes: Sequence[tuple[int, int]]) -> torch.Tensor:
-    """Normalised network-input coordinates (B, K, 2) → pixels of each original image."""
-    s = model.config.input_size
-    return model.from_input_coords(((xy + 1) * s - 1) / 2, sizes)
-
-
-def pixels_to_normalised(model: HyperlandModel, xy: torch.Tensor, sizes: Sequence[tuple[int, int]]) -> torch.Tensor:
-    """Pixels of each original image (B, K, 2) → normalised network-input coordinates."""
-    s = model.config.input_size
-    return (2 * model.to_input_coords(xy, sizes) + 1) / s - 1
 
 
 @torch.no_grad()
@@ -104,4 +57,4 @@ def match(
     return res[0] if single else res
 
 
-__all__ = ["correlation_soft_argmax", "gaussian_log_prior", "match", "normalised_to_pixels", "pixels_to_normalised"]
+__all__ = ["match"]

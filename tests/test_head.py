@@ -12,11 +12,11 @@ import hyperland
 from hyperland import BackboneMismatchError, InvalidKeypointsError, NotFittedError
 from hyperland.data import load_samples, read_mtfl
 from hyperland.features import encode, fit_projection
-from hyperland.head import LandmarkHead
-from hyperland.head_utils import PointsOutsideImageWarning
-from hyperland.regressor import IntermediateRegressor
+from hyperland.heads import LandmarkHead
+from hyperland.heads.checks import PointsOutsideImageWarning
+from hyperland.heads.regressor import IntermediateRegressor
 
-FAST = {"steps": 20, "n_augment": 1, "n_components": 16, "progress": False}
+FAST = {"method": "regressor", "steps": 20, "n_augment": 1, "n_components": 16, "progress": False}
 
 
 @pytest.fixture(scope="module")

@@ -78,7 +78,7 @@ def test_viz_pca_cli(tmp_path, capsys):
 
 def test_viz_landmarks_cli_with_truth(r18, tmp_path, capsys):
     from hyperland.data import load_samples, read_csv
-    from hyperland.head import LandmarkHead
+    from hyperland.heads import LandmarkHead
     from hyperland.metrics import nme
 
     imgs, pts = load_samples(read_csv(FACES / "train.csv")[:6])

@@ -32,7 +32,7 @@ def run_demo(*, model: str, faces: Path, out: Path, method: str = "prototype", s
     """Fit on ``faces/train.csv``, score on ``faces/test.csv``; write ``out/demo_landmarks.png``."""
     import hyperland
     from hyperland.data import load_samples, read_csv
-    from hyperland.head import LandmarkHead
+    from hyperland.heads import LandmarkHead
     from hyperland.metrics import nme
     from hyperland.viz import overlay_grid, save_png
 

@@ -137,10 +137,34 @@ def markdown(runs: Sequence[dict[str, Any]], *, title: str) -> str:
         for label, m in _rows(run, by_model):
             cells = {str(r["shots"]): _fmt(r["mean"], r.get("std")) for r in run["summary"] if r["method"] == m}
             lines.append(f"| {label} | " + " | ".join(cells.get(str(s), "–") for s in shots) + " |")
-    if metric == "nme" and any(_baseline(runs[0], s) is not None for s in shots):
+    has_rows = any(r["method"] == "mean shape" for r in runs[0]["summary"])
+    if metric == "nme" and not has_rows and any(_baseline(runs[0], s) is not None for s in shots):
         base = [_fmt(_baseline(runs[0], s), None) for s in shots]
         lines.append("| mean shape | – | " + "– | " * by_model + " | ".join(base) + " |")
         lines += ["", "Mean shape: the labelled pool's average shape placed in every test frame (no image used)."]
+    if has_rows:
+        lines += ["", "Baselines fitted on the same labelled images and seeds: mean shape (their average shape in every "
+                  "test frame), HOG → ridge (scikit-image HOG of the network input, 8 px cells → RidgeCV) and ridge "
+                  "probe (the raw hypercolumn pooled to 8×8 → RidgeCV)."]
+    conf = confidence_markdown(runs)
+    if conf:
+        lines += ["", conf.rstrip("\n")]
+    return "\n".join(lines) + "\n"
+
+
+def confidence_markdown(runs: Sequence[dict[str, Any]]) -> str:
+    """Per (method, shots): Spearman of confidence vs error and the NME of the most confident half of the points."""
+    rows = [(run, r) for run in runs for r in run.get("confidence") or []]
+    if not rows:
+        return ""
+    by_model = len(_models(runs)) > 1
+    lines = ["Confidence per landmark on the test set: Spearman correlation with the point error (negative: "
+             "confident points err less) and NME of the most confident half of the points vs the other half.", "",
+             ("| model " if by_model else "") + "| method | shots | Spearman | NME confident half | NME other half |",
+             "|---|---|---|---|---|" + ("---|" if by_model else "")]
+    for run, r in rows:
+        lines.append((f"| {run.get('model')} " if by_model else "") + f"| {r['method']} | {r['shots']} | "
+                     f"{r['spearman']:.2f} | {r['nme_confident_half']:.2f} | {r['nme_other_half']:.2f} |")
     return "\n".join(lines) + "\n"
 
 
@@ -190,6 +214,13 @@ def evaluate(args: argparse.Namespace) -> dict[str, Any]:
     shots = parse_shots(args.shots)
     sweep = [parse_layers(t) for t in args.layers_sweep.split(";")] if args.layers_sweep else [parse_layers(args.layers)]
     methods = tuple(m.strip() for m in args.methods.split(",") if m.strip())
+    from hyperland.baselines import BASELINES
+    from hyperland.heads import METHODS
+
+    bad = [m for m in methods if m not in METHODS]
+    if bad or not methods:
+        raise DatasetError(f"--methods {args.methods!r}: expected a comma-separated subset of {', '.join(METHODS)}.")
+    baselines = BASELINES if args.baselines else ()
     if args.seeds < 1:
         raise DatasetError(f"--seeds {args.seeds}: expected at least 1.")
     head_options = _json_options(args.head_options)
@@ -204,7 +235,7 @@ def evaluate(args: argparse.Namespace) -> dict[str, Any]:
     t0 = time.perf_counter()
     for layers in sweep:
         kwargs: dict[str, Any] = {"shots": tuple(shots), "seeds": args.seeds, "methods": methods,
-                                  "layers": layers, "metric": spec.metric, "progress": None}
+                                  "baselines": baselines, "layers": layers, "metric": spec.metric, "progress": None}
         if spec.eyes is not None:
             kwargs["eyes"] = spec.eyes
         if head_options:
@@ -291,7 +322,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "cub: train_1241 ... train_10; default: the dataset's first)")
     p.add_argument("--shots", default="1,5,10,20,50,100,all", help="labelled pool sizes (default 1,5,10,20,50,100,all)")
     p.add_argument("--seeds", type=int, default=3, help="random draws per shot count (default 3)")
-    p.add_argument("--methods", default="regressor,prototype", help="head methods (default regressor,prototype)")
+    p.add_argument("--methods", default="ridge", help="head methods: ridge (the default head), regressor, prototype; "
+                   "comma-separated (default ridge)")
+    p.add_argument("--no-baselines", dest="baselines", action="store_false",
+                   help="skip the baselines (mean shape, HOG → ridge, hypercolumn ridge probe) printed beside the heads")
     p.add_argument("--layers", default=None, help="feature layers, e.g. 4 or 1,2,3,4 (default: the model's)")
     p.add_argument("--layers-sweep", default=None, metavar="L1;L2;...",
                    help='several layer settings in one table, e.g. "1;2;3;4;1,2,3,4"')

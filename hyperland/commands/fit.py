@@ -37,7 +37,7 @@ def run(args: argparse.Namespace) -> int:
 
     import hyperland
     from hyperland.data import centroid_box, load_samples
-    from hyperland.head import LandmarkHead
+    from hyperland.heads import LandmarkHead
 
     samples = read_list(args.train)
     if args.crop == "centroid":

@@ -12,8 +12,8 @@ from pathlib import Path
 
 def run(args: argparse.Namespace) -> int:
     import hyperland
-    from hyperland.head import LandmarkHead
-    from hyperland.head_io import recorded_model
+    from hyperland.heads import LandmarkHead
+    from hyperland.heads.io import recorded_model
 
     model = hyperland.load(args.model or recorded_model(args.head) or hyperland.DEFAULT_MODEL)
     head = LandmarkHead.load(args.head, model=model, allow_backbone_mismatch=args.allow_backbone_mismatch)

@@ -59,8 +59,8 @@ def _truth(path: str | None, images: list[Path]) -> np.ndarray | None:
 
 def run_landmarks(args: argparse.Namespace) -> int:
     import hyperland
-    from hyperland.head import LandmarkHead
-    from hyperland.head_io import recorded_model
+    from hyperland.heads import LandmarkHead
+    from hyperland.heads.io import recorded_model
     from hyperland.metrics import nme
     from hyperland.viz import draw_landmarks, overlay_grid, save_png
 

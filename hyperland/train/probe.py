@@ -36,7 +36,7 @@ def run_probe(backbone: nn.Module, split: DataSplit, config: ModelConfig, *, max
         _skip("it needs labelled validation faces (an MTFL root with --val-count >= 4).")
         return None
     from ..data import load_samples
-    from ..head import LandmarkHead
+    from ..heads import LandmarkHead
     from ..metrics import nme
     from ..model import HyperlandModel
 

@@ -1,4 +1,4 @@
-"""Input checks, validation splits and few-shot augmentation for :class:`hyperland.head.LandmarkHead`."""
+"""Input checks, validation splits and few-shot augmentation for :class:`hyperland.LandmarkHead`."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from .errors import InvalidKeypointsError
-from .images import ImageLike, load_image
+from ..errors import InvalidKeypointsError
+from ..images import ImageLike, load_image
 
 
 class PointsOutsideImageWarning(UserWarning):
@@ -69,7 +69,7 @@ def augment_images(images: Sequence[ImageLike], points: np.ndarray, *, n: int, t
                    scale: tuple[float, float], generator: torch.Generator | None = None
                    ) -> tuple[list[torch.Tensor], np.ndarray]:
     """``n`` TPS/affine-warped copies of every image with its points moved consistently."""
-    from .augment import warp
+    from ..augment import warp
 
     out_imgs: list[torch.Tensor] = []
     out_pts = []

@@ -1,5 +1,7 @@
-"""Save / load a fitted LandmarkHead: ``head.json`` (hyperparameters, backbone fingerprint, shapes) and
-``head.safetensors`` (projection, regressor weights or prototypes)."""
+"""Save / load a fitted LandmarkHead: ``head.json`` (hyperparameters, backbone fingerprint, shapes, the ridge
+head's validated choices) and ``head.safetensors`` (PCA projection; readout + filters, regressor weights or
+prototypes). Format 2 adds the ridge head and learned descriptors; format-1 heads (hyperland 0.1) still load.
+The estimator class is passed in, so this module imports no head code at run time (no import cycle)."""
 
 from __future__ import annotations
 
@@ -13,19 +15,21 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save
 
-from ._io import atomic_write_bytes, atomic_write_text
-from .errors import BackboneMismatchError, InvalidKeypointsError, WeightsMismatchError
-from .features import Projection
+from .._io import atomic_write_bytes, atomic_write_text
+from ..errors import BackboneMismatchError, InvalidKeypointsError, WeightsMismatchError
+from ..features import Projection
 from .regressor import IntermediateRegressor
+from .ridge import Readout
 
 if TYPE_CHECKING:
-    from .head import LandmarkHead
-    from .model import HyperlandModel
+    from ..model import HyperlandModel
+    from .estimator import LandmarkHead
 
 logger = logging.getLogger(__name__)
 HEAD_CONFIG = "head.json"
 HEAD_WEIGHTS = "head.safetensors"
-HEAD_FORMAT = 1
+HEAD_FORMAT = 2
+READS_FORMATS = (1, 2)
 
 
 def save_head(head: LandmarkHead, path: str | os.PathLike) -> Path:
@@ -35,7 +39,10 @@ def save_head(head: LandmarkHead, path: str | os.PathLike) -> Path:
     if head.projection_ is not None:
         tensors["projection.mean"] = head.projection_.mean
         tensors["projection.components"] = head.projection_.components
-    if head.method == "prototype":
+    if head.method == "ridge":
+        tensors["readout.coef"], tensors["readout.intercept"] = head.readout_.coef, head.readout_.intercept
+        tensors["filters"] = head.filters_
+    elif head.method == "prototype":
         tensors["prototypes"] = head.prototypes_
         tensors["prior.mean"], tensors["prior.std"] = head.prior_mean_, head.prior_std_
     else:
@@ -43,11 +50,13 @@ def save_head(head: LandmarkHead, path: str | os.PathLike) -> Path:
     params = head.get_params()
     params["layers"] = None if params["layers"] is None else list(params["layers"])
     params["scale"] = list(params["scale"])
+    params.pop("progress", None)  # a display choice of the session that fitted it, not of the head
     cfg: dict[str, Any] = {
         "format": HEAD_FORMAT, "params": params, "fingerprint": head.fingerprint_, "model": head.model_.name,
         "layers": list(head.layers_), "grid": list(head.grid_), "n_features_in": head.n_features_in_,
         "explained_variance": None if head.projection_ is None else head.projection_.explained,
-        "history": getattr(head, "history_", None),
+        "history": getattr(head, "history_", None), "learned": bool(getattr(head, "learned_", False)),
+        "selection": getattr(head, "selection_", None),
     }
     atomic_write_bytes(d / HEAD_WEIGHTS, save({k: v.detach().cpu().contiguous() for k, v in tensors.items()},
                                               metadata={"format": "pt"}))
@@ -75,10 +84,15 @@ def load_head(cls: type[LandmarkHead], path: str | os.PathLike, *, model: Hyperl
         tensors = load_file(str(d / HEAD_WEIGHTS))
     except (json.JSONDecodeError, SafetensorError, OSError) as exc:
         raise WeightsMismatchError(f"Cannot read the head in '{d}' ({exc}). Save it again.") from exc
-    if cfg.get("format") != HEAD_FORMAT:
-        raise WeightsMismatchError(f"{d / HEAD_CONFIG}: head format {cfg.get('format')!r}; expected {HEAD_FORMAT}.")
+    if cfg.get("format") not in READS_FORMATS:
+        raise WeightsMismatchError(f"{d / HEAD_CONFIG}: head format {cfg.get('format')!r}; this hyperland reads "
+                                   f"formats {READS_FORMATS}. Refit the head with `hyperland fit` (or "
+                                   "LandmarkHead.fit) and save it again.")
     params = dict(cfg["params"])
     params["scale"] = tuple(params["scale"])
+    if cfg["format"] == 1:  # hyperland 0.1: regressor default, PCA descriptors, pool 2
+        params.setdefault("method", "regressor")
+        params.setdefault("descriptor", "pca")
     head = cls(**params)
     k = head.n_landmarks
     if n_landmarks is not None and n_landmarks != k:
@@ -97,7 +111,17 @@ def load_head(cls: type[LandmarkHead], path: str | os.PathLike, *, model: Hyperl
     c = int(cfg["n_features_in"])
     head.model_, head.projection_, head.layers_ = model, proj, tuple(cfg["layers"])
     head.fingerprint_, head.grid_, head.n_features_in_ = cfg["fingerprint"], tuple(cfg["grid"]), c
-    if head.method == "prototype":
+    head.learned_ = bool(cfg.get("learned", False))
+    if head.method == "ridge":
+        coef, icpt, filt = (tensors.get(n) for n in ("readout.coef", "readout.intercept", "filters"))
+        sel = cfg.get("selection")
+        if coef is None or icpt is None or filt is None or not isinstance(sel, dict) \
+                or tuple(icpt.shape) != (2 * k,) or coef.shape[0] != 2 * k or tuple(filt.shape) != (c + 1, k):
+            raise WeightsMismatchError(f"'{d}': the ridge head's readout/filters/selection do not match head.json "
+                                       f"(K={k}, C={c}). Save it again.")
+        head.readout_ = Readout(coef, icpt, list(sel.get("ridge_alpha") or []))
+        head.filters_, head.selection_ = filt, sel
+    elif head.method == "prototype":
         protos = tensors.get("prototypes")
         if protos is None or tuple(protos.shape) != (k, c):
             raise WeightsMismatchError(f"'{d}': prototypes of shape {None if protos is None else tuple(protos.shape)}; "

@@ -17,7 +17,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from .hypercolumn import grid_centers
+from ..hypercolumn import grid_centers
 
 logger = logging.getLogger(__name__)
 _FLOAT32_BUDGET = 1 << 30  # bytes: training maps up to this size are converted to float32 once

@@ -1,0 +1,398 @@
+"""LandmarkHead: fit a landmark detector on a few annotated images on top of a frozen HyperlandModel.
+
+Methods (one module each in :mod:`hyperland.heads`):
+
+* ``"ridge"`` (default, :mod:`.ridge`): a global ridge readout, refined per landmark by a linear filter on the
+  descriptor map; every setting is chosen on held-out labelled images and recorded in ``selection_``.
+* ``"regressor"`` (:mod:`.regressor`): the DVE-style soft-argmax regressor of the paper's protocol.
+* ``"prototype"``: training-free: the mean descriptor of each landmark, located by cosine correlation.
+
+Descriptors (``descriptor=``): the model's learned projection where it has one (models trained with the dense
+objective), else a PCA of the hypercolumn fitted on the labelled images (:mod:`hyperland.features`); the
+projection is part of the fitted (and saved) head.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, Literal
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from sklearn.base import BaseEstimator
+
+from ..errors import BackboneMismatchError, InvalidKeypointsError, InvalidOptionError, NotFittedError
+from ..features import Features, Projection, encode, fit_projection
+from ..images import Images, as_list, image_size
+from . import ridge
+from .checks import augment_images, check_points, split_validation, warn_outside
+from .geometry import gaussian_log_prior, normalised_to_pixels, pixels_to_normalised, window_soft_argmax
+from .io import load_head, save_head
+from .regressor import IntermediateRegressor, Schedule, predict_normalised, train_regressor
+
+if TYPE_CHECKING:
+    from ..model import HyperlandModel
+
+logger = logging.getLogger(__name__)
+Method = Literal["ridge", "regressor", "prototype"]
+METHODS: tuple[str, ...] = ("ridge", "regressor", "prototype")
+Descriptor = Literal["auto", "learned", "pca"]
+ValData = tuple[Images | Features, Any]
+
+
+class LandmarkHead(BaseEstimator):
+    """K landmarks from hypercolumns. Hyperparameters here; fitted state in attributes ending with ``_``.
+
+    ``method="ridge"`` (default): ``readout_grid`` (pooled grid of the ridge readout), ``refine`` (True, False or
+    "auto": chosen on held-out labelled images), ``filter_alpha`` (shrinkage of the per-landmark filters);
+    ``pool`` defaults to 1 (the full descriptor grid) for it and to 2 for the other methods.
+
+    Few-shot fits (``augment="auto"``: at most ``augment_max`` training images) add ``n_augment`` TPS-warped
+    copies of every training image, extracted once. A validation split (``val_fraction`` of the labelled
+    images, when at least ``min_val`` images are left over, or ``val=``) picks the best weights.
+    ``steps=None`` chooses ``clip(20 · N / batch_size, 150, 1500)`` Adam steps (N counts augmented copies)
+    with a cosine decay; ``epochs`` overrides it (the paper used 1,000 epochs few-shot, 200 on full sets).
+    ``weight_decay="auto"`` is ``clip(0.5 / N labelled, 1e-5, 1e-2)``. ``softmax_scale`` defaults to 10, not
+    the paper's 100: on projected random-r18 features 100 saturates the softmax (see docs/head.md).
+    """
+
+    def __init__(
+        self,
+        n_landmarks: int = 5,
+        *,
+        method: Method = "ridge",
+        layers: Sequence[int] | None = None,
+        descriptor: Descriptor = "auto",
+        readout_grid: int = 8,
+        refine: bool | Literal["auto"] = "auto",
+        filter_alpha: float = 0.1,
+        n_intermediate: int = 50,
+        softmax_scale: float = 10.0,
+        n_components: int | None = 128,
+        pool: int | None = None,
+        augment: bool | Literal["auto"] = "auto",
+        augment_max: int = 100,
+        n_augment: int = 8,
+        tps: float = 0.05,
+        rotation: float = 10.0,
+        scale: tuple[float, float] = (0.9, 1.1),
+        epochs: int | None = None,
+        steps: int | None = None,
+        batch_size: int = 32,
+        lr: float = 3e-3,
+        weight_decay: float | Literal["auto"] = "auto",
+        val_fraction: float = 0.1,
+        min_val: int = 10,
+        window: int | None = 3,
+        prior: bool = True,
+        random_state: int | None = None,
+        progress: bool | None = None,
+    ) -> None:
+        self.n_landmarks = n_landmarks
+        self.method = method
+        self.layers = layers
+        self.descriptor = descriptor
+        self.readout_grid = readout_grid
+        self.refine = refine
+        self.filter_alpha = filter_alpha
+        self.n_intermediate = n_intermediate
+        self.softmax_scale = softmax_scale
+        self.n_components = n_components
+        self.pool = pool
+        self.augment = augment
+        self.augment_max = augment_max
+        self.n_augment = n_augment
+        self.tps = tps
+        self.rotation = rotation
+        self.scale = scale
+        self.epochs = epochs
+        self.steps = steps
+        self.batch_size = batch_size
+        self.lr = lr
+        self.weight_decay = weight_decay
+        self.val_fraction = val_fraction
+        self.min_val = min_val
+        self.window = window
+        self.prior = prior
+        self.random_state = random_state
+        self.progress = progress
+
+    # ------------------------------------------------------------------ fitting
+    def fit(self, model: HyperlandModel, images: Images | None = None, points: Any = None, *,
+            features: Features | None = None, val: ValData | None = None) -> LandmarkHead:
+        """Fit on images (or precomputed ``features`` of them; pass both to augment few-shot fits without
+        re-extracting the originals) and (N, K, 2) pixel points, NaN where missing."""
+        self._check_params()
+        if images is None and features is None:
+            raise InvalidKeypointsError("fit() got neither images nor features. Pass images, features=, or both.")
+        items = as_list(images) if images is not None else None
+        n = len(features) if features is not None else len(items)  # type: ignore[arg-type]
+        if items is not None and len(items) != n:
+            raise InvalidKeypointsError(f"Got {len(items)} images but {n} feature maps. Expected one per image.")
+        pts = check_points(points, n=n, k=self.n_landmarks, what="points")
+        sizes = features.sizes if features is not None else [image_size(im) for im in items]  # type: ignore[union-attr]
+        warn_outside(pts, sizes)
+        seed = self.random_state if self.random_state is not None else int(np.random.SeedSequence().entropy % 2**31)
+        rng = np.random.default_rng(seed)
+        gen = torch.Generator().manual_seed(seed)
+        if val is None and self.method != "ridge":  # the ridge head holds out its own folds (ridge.select)
+            train_idx, val_idx = split_validation(n, self.val_fraction, self.min_val, rng)
+        else:
+            train_idx, val_idx = np.arange(n), np.arange(0)
+        if features is None:
+            features = self.encode_for(model, items, fit_on=[items[i] for i in train_idx], seed=seed)  # type: ignore[index, arg-type]
+        self._check_features(model, features)
+        self.model_, self.projection_, self.layers_ = model, features.projection, features.layers
+        self.learned_ = features.learned
+        self.fingerprint_, self.grid_ = model.fingerprint, features.grid
+        self.n_features_in_ = features.channels
+        if self.method == "ridge":
+            return self._fit_ridge(model, items, features, pts, sizes, gen, rng)
+        tr_maps, tr_pts = features.maps[train_idx], pts[train_idx]
+        tr_sizes = [sizes[i] for i in train_idx]
+        if self.method == "prototype":
+            self.prototypes_ = self._prototypes(model, tr_maps, tr_pts, tr_sizes)
+            norm = pixels_to_normalised(model, torch.from_numpy(tr_pts), tr_sizes)
+            self.prior_mean_ = torch.nanmean(norm, dim=0)  # (K, 2)
+            spread = torch.nanmean((norm - self.prior_mean_).pow(2).sum(-1), dim=0).nan_to_num(0.0)
+            self.prior_std_ = (spread / 2 + PRIOR_MIN_STD ** 2).sqrt()  # (K,) per-axis
+            return self
+        val_pair = self._val_pair(model, features, pts, sizes, val_idx, val)
+        if self._augments(len(train_idx)) and items is not None and self.n_augment > 0:
+            imgs, apts = augment_images([items[i] for i in train_idx], tr_pts, n=self.n_augment, tps=self.tps,
+                                        rotation=self.rotation, scale=self.scale, generator=gen)
+            af = self._encode(model, imgs)
+            tr_maps = torch.cat([tr_maps, af.maps])
+            tr_pts = np.concatenate([tr_pts, apts])
+            tr_sizes = tr_sizes + af.sizes
+        targets = pixels_to_normalised(model, torch.from_numpy(tr_pts), tr_sizes)
+        torch.manual_seed(seed)
+        net = IntermediateRegressor(features.channels, self.n_landmarks, n_intermediate=self.n_intermediate,
+                                    softmax_scale=self.softmax_scale)
+        sched = self._schedule(len(tr_maps), len(train_idx))
+        hist = train_regressor(net, tr_maps, targets, sched, val=val_pair, generator=gen, progress=self.progress)
+        self.history_ = {**hist, "steps": sched.steps, "weight_decay": sched.weight_decay,
+                         "n_train_maps": len(tr_maps), "n_val": 0 if val_pair is None else len(val_pair[0])}
+        self.regressor_ = net
+        return self
+
+    # ------------------------------------------------------------------ descriptors
+    def _check_params(self) -> None:
+        if self.method not in METHODS:
+            raise InvalidOptionError(f"method={self.method!r}. Expected one of {', '.join(METHODS)}.")
+        if not isinstance(self.n_landmarks, (int, np.integer)) or self.n_landmarks < 1:
+            raise InvalidOptionError(f"n_landmarks={self.n_landmarks!r}. Expected a positive integer.")
+        if self.descriptor not in ("auto", "learned", "pca"):
+            raise InvalidOptionError(f"descriptor={self.descriptor!r}. Expected 'auto', 'learned' or 'pca'.")
+        if self.refine not in (True, False, "auto"):
+            raise InvalidOptionError(f"refine={self.refine!r}. Expected True, False or 'auto'.")
+        if self.readout_grid < 1 or self.filter_alpha <= 0:
+            raise InvalidOptionError(f"readout_grid={self.readout_grid}, filter_alpha={self.filter_alpha}: expected "
+                                     "a positive grid and a positive alpha.")
+
+    @property
+    def pool_(self) -> int:
+        """Average-pooling of the descriptor grid: ``pool``, or 1 for the ridge head and 2 for the others."""
+        return int(self.pool) if self.pool is not None else (1 if self.method == "ridge" else 2)
+
+    def uses_learned(self, model: HyperlandModel) -> bool:
+        if self.descriptor == "learned" and model.projection is None:
+            raise InvalidOptionError(f"descriptor='learned': model '{model.name}' has no learned projection. Use "
+                                     "descriptor='pca' (or 'auto').")
+        return self.descriptor == "learned" or (self.descriptor == "auto" and model.projection is not None
+                                                and self.layers is None)
+
+    def encode_for(self, model: HyperlandModel, images: Images, *, fit_on: Images | None = None,
+                   seed: int | None = 0) -> Features:
+        """Features of ``images`` for this (unfitted) head: the learned projection, or a PCA fitted on ``fit_on``."""
+        if self.uses_learned(model):
+            return encode(model, images, learned=True, pool=self.pool_, progress=self.progress)
+        proj = None
+        if self.n_components:
+            proj = fit_projection(model, fit_on if fit_on is not None else images, n_components=self.n_components,
+                                  layers=self.layers, random_state=seed, progress=self.progress)
+        return encode(model, images, layers=self.layers, projection=proj, pool=self.pool_, progress=self.progress)
+
+    def _encode(self, model: HyperlandModel, images: Images) -> Features:
+        """Features of ``images`` as this fitted head reads them."""
+        if getattr(self, "learned_", False):
+            return encode(model, images, learned=True, pool=self.pool_, progress=self.progress)
+        return encode(model, images, layers=self.layers_, projection=self.projection_, pool=self.pool_,
+                      progress=self.progress)
+
+    # ------------------------------------------------------------------ ridge head
+    def _fit_ridge(self, model: HyperlandModel, items: list | None, features: Features, pts: np.ndarray,
+                   sizes: list, gen: torch.Generator, rng: np.random.Generator) -> LandmarkHead:
+        n = len(features)
+        maps = features.maps
+        targets = pixels_to_normalised(model, torch.from_numpy(pts), sizes)
+        groups = np.arange(n)
+        if self._augments(n) and items is not None and self.n_augment > 0:
+            imgs, apts = augment_images(items, pts, n=self.n_augment, tps=self.tps, rotation=self.rotation,
+                                        scale=self.scale, generator=gen)
+            af = self._encode(model, imgs)
+            maps = torch.cat([maps, af.maps])
+            targets = torch.cat([targets, pixels_to_normalised(model, torch.from_numpy(apts), af.sizes)])
+            groups = np.concatenate([groups, np.repeat(np.arange(n), self.n_augment)])
+        pooled = ridge.readout_inputs(maps, self.readout_grid)
+        choice = ridge.select(maps, pooled, targets, groups, readout_grid=self.readout_grid,
+                              filter_alpha=self.filter_alpha, refine_mode=self.refine, rng=rng)
+        self.readout_ = ridge.fit_readout(pooled, targets)
+        self.filters_ = ridge.fit_filters(maps, targets, alpha=self.filter_alpha)
+        self.selection_ = {"refine": choice.refine, "tau": choice.tau, "prior_std": choice.prior_std,
+                           "val_error": choice.val_error, "folds": choice.folds,
+                           "ridge_alpha": self.readout_.alpha, "n_train_maps": int(len(maps)), "n_labelled": n}
+        return self
+
+    def _predict_ridge(self, maps: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        sel = self.selection_
+        pts, conf = [], []
+        for i in range(0, len(maps), 256):
+            m = maps[i:i + 256]
+            coarse = self.readout_(ridge.readout_inputs(m, self.readout_grid))
+            xy, c = ridge.refine(ridge.filter_scores(self.filters_, m), coarse, tuple(m.shape[-2:]),  # type: ignore[arg-type]
+                                 tau=float(sel["tau"]), prior_std=float(sel["prior_std"]))
+            pts.append(xy if sel["refine"] else coarse)
+            conf.append(c)
+        return torch.cat(pts), torch.cat(conf)
+
+    def _augments(self, n_train: int) -> bool:
+        return bool(self.augment) if self.augment != "auto" else n_train <= self.augment_max
+
+    def _schedule(self, n: int, n_labelled: int | None = None) -> Schedule:
+        if self.steps is not None:
+            steps = self.steps
+        elif self.epochs is not None:
+            steps = math.ceil(self.epochs * n / self.batch_size)
+        else:
+            steps = int(np.clip(math.ceil(EPOCHS_AUTO * n / self.batch_size), MIN_STEPS, MAX_STEPS))
+        wd = self.weight_decay
+        if wd == "auto":  # a fixed prior: its weight relative to the mean loss shrinks as 1/N labelled images
+            wd = float(np.clip(WD_AUTO / max(1, n_labelled or n), 1e-5, 1e-2))
+        return Schedule(steps=max(1, steps), batch_size=self.batch_size, lr=self.lr, weight_decay=float(wd))
+
+    def _val_pair(self, model: HyperlandModel, features: Features, pts: np.ndarray, sizes: list,
+                  val_idx: np.ndarray, val: ValData | None) -> tuple[torch.Tensor, torch.Tensor] | None:
+        if val is not None:
+            vx, vp = val
+            vf = vx if isinstance(vx, Features) else encode(model, vx, layers=self.layers_, projection=self.projection_,
+                                                            pool=self.pool, progress=self.progress)
+            self._check_features(model, vf)
+            vpts = check_points(vp, n=len(vf), k=self.n_landmarks, what="val points")
+            return vf.maps, pixels_to_normalised(model, torch.from_numpy(vpts), vf.sizes)
+        if len(val_idx) == 0:
+            return None
+        return features.maps[val_idx], pixels_to_normalised(model, torch.from_numpy(pts[val_idx]),
+                                                             [sizes[i] for i in val_idx])
+
+    def _prototypes(self, model: HyperlandModel, maps: torch.Tensor, pts: np.ndarray, sizes: list) -> torch.Tensor:
+        grid = pixels_to_normalised(model, torch.from_numpy(pts), sizes)
+        ok = torch.isfinite(grid).all(-1)  # (N, K)
+        d = F.grid_sample(maps.float(), torch.nan_to_num(grid).unsqueeze(1), mode="bilinear",
+                          padding_mode="border", align_corners=False).squeeze(2).transpose(1, 2)  # (N, K, C)
+        d = F.normalize(d, dim=-1) * ok.unsqueeze(-1)
+        return d.sum(0) / ok.sum(0).clamp_min(1).unsqueeze(-1)
+
+    def _check_features(self, model: HyperlandModel, features: Features) -> None:
+        if features.fingerprint != model.fingerprint:
+            raise BackboneMismatchError(
+                f"Features were extracted with backbone {features.fingerprint}, the model is {model.fingerprint}. "
+                "Encode the images with this model (hyperland.features.encode)."
+            )
+        mine = getattr(self, "projection_", None)
+        if hasattr(self, "layers_") and (_key(features.projection) != _key(mine) or features.layers != self.layers_
+                                         or features.grid != self.grid_
+                                         or features.learned != getattr(self, "learned_", False)):
+            raise BackboneMismatchError(
+                f"Features use projection {_key(features.projection)}, layers {features.layers} and grid "
+                f"{features.grid}; this head needs projection {_key(mine)}, layers {self.layers_} and grid "
+                f"{self.grid_}. Encode with encode(model, images, layers=head.layers_, projection=head.projection_, "
+                "pool=head.pool_, learned=head.learned_)."
+            )
+
+    # ------------------------------------------------------------------ inference
+    def _require_fitted(self) -> None:
+        if not hasattr(self, "fingerprint_"):
+            raise NotFittedError("This LandmarkHead is not fitted yet. Call fit(model, images, points) or "
+                                 "LandmarkHead.load(path, model=model) first.")
+
+    def predict(self, images: Images | None = None, *, model: HyperlandModel | None = None,
+                features: Features | None = None, return_confidence: bool = False
+                ) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
+        """(M, K, 2) landmarks in the pixel frame of each image as passed in; with ``return_confidence`` also
+        (M, K) confidences in [0, 1] (the share of the landmark's posterior in its peak window: ridge and
+        prototype heads)."""
+        self._require_fitted()
+        model = model or self.model_
+        if model.fingerprint != self.fingerprint_ and not getattr(self, "backbone_override_", False):
+            raise BackboneMismatchError(f"This head was fitted on backbone {self.fingerprint_}; got "
+                                        f"{model.fingerprint}. Pass the model it was fitted with.")
+        if features is None:
+            if images is None:
+                raise InvalidKeypointsError("predict() got neither images nor features.")
+            features = self._encode(model, images)
+        elif not getattr(self, "backbone_override_", False):
+            self._check_features(model, features)
+        conf: torch.Tensor | None = None
+        if self.method == "ridge":
+            xy, conf = self._predict_ridge(features.maps)
+        elif self.method == "prototype":
+            lp = gaussian_log_prior(self.prior_mean_, self.prior_std_, features.grid) if self.prior else None
+            parts = [window_soft_argmax(self._similarity(features.maps[i:i + 64], lp), features.grid,
+                                        window=self.window) for i in range(0, len(features), 64)]
+            xy, conf = torch.cat([p[0] for p in parts]), torch.cat([p[1] for p in parts])
+        else:
+            if return_confidence:
+                raise InvalidOptionError("return_confidence=True: the regressor head has no per-landmark "
+                                         "confidence. Use method='ridge' (the default) or 'prototype'.")
+            xy = predict_normalised(self.regressor_, features.maps)
+        out = normalised_to_pixels(model, xy, features.sizes).numpy()
+        if return_confidence:
+            return out, conf.numpy()  # type: ignore[union-attr]
+        return out
+
+    def _similarity(self, maps: torch.Tensor, log_prior: torch.Tensor | None) -> torch.Tensor:
+        desc = F.normalize(self.prototypes_.float(), dim=-1)
+        sim = torch.einsum("kc,bcn->bkn", desc, F.normalize(maps.float().flatten(2), dim=1)) * self.softmax_scale
+        return sim if log_prior is None else sim + log_prior
+
+    def score(self, images: Images | None = None, points: Any = None, *, features: Features | None = None,
+              eyes: tuple[int, int] = (0, 1)) -> float:
+        """Mean inter-ocular NME in percent (missing landmarks excluded)."""
+        from .metrics import nme
+
+        pred = self.predict(images, features=features)
+        assert isinstance(pred, np.ndarray)
+        gt = check_points(points, n=len(pred), k=self.n_landmarks, what="points", allow_all_nan=True)
+        return 100.0 * float(nme(pred, gt, eyes=eyes))
+
+    # ------------------------------------------------------------------ persistence
+    def save(self, path: str | os.PathLike) -> None:
+        """Write ``path/head.json`` and ``path/head.safetensors``."""
+        self._require_fitted()
+        save_head(self, path)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike, *, model: HyperlandModel, allow_backbone_mismatch: bool = False,
+             n_landmarks: int | None = None) -> LandmarkHead:
+        """Read a saved head for ``model``; a different backbone raises BackboneMismatchError unless allowed,
+        and ``n_landmarks`` (when given) must match the saved K."""
+        return load_head(cls, path, model=model, allow_backbone_mismatch=allow_backbone_mismatch,
+                         n_landmarks=n_landmarks)
+
+
+def _key(p: Projection | None) -> str | None:
+    return None if p is None else p.key
+
+
+EPOCHS_AUTO = 20
+MIN_STEPS = 150
+MAX_STEPS = 1500
+WD_AUTO = 0.5
+PRIOR_MIN_STD = 0.1  # normalised units (5% of the input side): the spread assumed from a single labelled image
+
+__all__ = ["LandmarkHead"]
