@@ -10,6 +10,7 @@ from typing import Any
 
 import torch
 
+from ._defaults import DEFAULT_MODEL
 from .assets import embedded_dir
 from .backbone import create_backbone, load_state, read_weights
 from .config import CONFIG_NAME, WEIGHTS_NAME, ModelConfig
@@ -19,7 +20,6 @@ from .manifest import ManifestEntry, load_manifest
 from .model import HyperlandModel, split_projection
 
 logger = logging.getLogger(__name__)
-DEFAULT_MODEL = "mtfl-r18"
 
 
 def _from_files(config_path: Path, weights_path: Path, **overrides: Any) -> HyperlandModel:

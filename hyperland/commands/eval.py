@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, Union
 
 from ..errors import DatasetError
+from ._args import add_model_argument, add_quiet_argument, progress
 
 logger = logging.getLogger(__name__)
 Shot = Union[int, str]  # noqa: UP007 (a runtime alias)
@@ -204,7 +205,7 @@ def evaluate(args: argparse.Namespace) -> dict[str, Any]:
     t0 = time.perf_counter()
     for layers in sweep:
         kwargs: dict[str, Any] = {"shots": tuple(shots), "seeds": args.seeds, "methods": methods,
-                                  "layers": layers, "metric": spec.metric, "progress": None}
+                                  "layers": layers, "metric": spec.metric, "progress": progress(args)}
         if spec.eyes is not None:
             kwargs["eyes"] = spec.eyes
         if head_options:
@@ -276,10 +277,10 @@ def run(args: argparse.Namespace) -> int:
 
 def register(sub: argparse._SubParsersAction) -> None:
     from hyperland.data import DATASETS
-    from hyperland.loading import DEFAULT_MODEL
 
     p = sub.add_parser("eval", help="few-shot benchmark: shots x seeds x methods → JSON, markdown table, PNG plot")
-    p.add_argument("--model", default=DEFAULT_MODEL, help=f"model (default {DEFAULT_MODEL})")
+    add_model_argument(p)
+    add_quiet_argument(p)
     p.add_argument("--dataset", choices=sorted(DATASETS), help="dataset layout (required unless --compare)")
     p.add_argument("--root", help="dataset folder (required unless --compare)")
     p.add_argument("--compare", nargs="+", metavar="RUN.json", help="no evaluation: tabulate and plot earlier "

@@ -21,6 +21,7 @@ import torch
 
 from .. import __version__
 from ..errors import InvalidImageError
+from ._args import add_model_argument, add_quiet_argument, progress
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
 _ST_DTYPES = {torch.float32: "F32", torch.float16: "F16", torch.bfloat16: "BF16"}
@@ -162,21 +163,18 @@ def run(args: argparse.Namespace) -> int:
     path = extract_to_file(model, images, args.out, layers=args.layers, size=args.size,
                            normalize=None if args.normalize == "none" else args.normalize,
                            dtype=DTYPES[args.dtype], batch_size=args.batch_size,
-                           progress=False if args.quiet else None)
+                           progress=progress(args))
     c = model.num_channels(args.layers)
     sys.stdout.write(f"wrote {len(images)} hypercolumns ({c} channels, {args.dtype}) from {model.name} to {path}\n")
     return 0
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    from ..loading import DEFAULT_MODEL
-
     p = sub.add_parser("extract", help="write hypercolumns of images to a .safetensors file (streamed)",
                        description="Hypercolumns of IMAGES (files or directories) streamed into one "
                                    "safetensors file: tensor 'features' (N, C, H, W) plus metadata.")
     p.add_argument("images", nargs="+", metavar="IMAGES", help="image files or directories of images")
-    p.add_argument("--model", default=DEFAULT_MODEL, help=f"model name, hf-hub:..., timm:... or directory "
-                                                           f"(default {DEFAULT_MODEL})")
+    add_model_argument(p)
     p.add_argument("--out", required=True, help="output .safetensors file")
     p.add_argument("--layers", type=_ints, default=None, help="feature indices, e.g. 1,2,3,4 (default: model's)")
     p.add_argument("--size", type=_size, default=None, help="output grid H,W or S (default: finest layer's grid)")
@@ -184,5 +182,5 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--dtype", choices=tuple(DTYPES), default="float32", help="stored precision (default float32)")
     p.add_argument("--batch-size", type=int, default=32, help="images per forward pass (default 32)")
     p.add_argument("--device", default=None, help="torch device, e.g. cuda:0 (default cpu)")
-    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    add_quiet_argument(p)
     p.set_defaults(func=run)

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from ..data import Sample
+from ._args import add_model_argument, add_quiet_argument, progress
 
 MTFL_SPLITS = ("training", "testing")
 
@@ -47,7 +48,7 @@ def run(args: argparse.Namespace) -> int:
     model = hyperland.load(args.model)
     imgs, pts = load_samples(samples, size=model.config.resize)
     options: dict[str, Any] = json.loads(args.options) if args.options else {}
-    head = LandmarkHead(pts.shape[1], method=args.method, random_state=args.seed, progress=args.progress, **options)
+    head = LandmarkHead(pts.shape[1], method=args.method, random_state=args.seed, progress=progress(args), **options)
     t0 = time.perf_counter()
     head.fit(model, imgs, pts)
     seconds = time.perf_counter() - t0
@@ -62,7 +63,7 @@ def run(args: argparse.Namespace) -> int:
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("fit", help="fit a landmark head on labelled images and save it")
-    p.add_argument("--model", default="random-r18", help="model name, hf-hub:org/repo or directory")
+    add_model_argument(p)
     p.add_argument("--train", required=True, help="MTFL training.txt/testing.txt or a generic .csv/.json keypoint file")
     p.add_argument("--out", required=True, help="output folder (head.json + head.safetensors)")
     p.add_argument("--method", choices=("regressor", "prototype"), default="regressor")
@@ -71,5 +72,5 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--limit", type=int, default=0, help="use only the first N samples")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--options", default="", help='extra LandmarkHead options as JSON, e.g. \'{"steps": 300}\'')
-    p.add_argument("--progress", action="store_true", default=None, help="show progress bars")
+    add_quiet_argument(p)
     p.set_defaults(func=run)

@@ -9,6 +9,8 @@ import json
 import sys
 from pathlib import Path
 
+from ._args import add_model_argument, add_quiet_argument, progress
+
 
 def run(args: argparse.Namespace) -> int:
     import hyperland
@@ -17,6 +19,7 @@ def run(args: argparse.Namespace) -> int:
 
     model = hyperland.load(args.model or recorded_model(args.head) or hyperland.DEFAULT_MODEL)
     head = LandmarkHead.load(args.head, model=model, allow_backbone_mismatch=args.allow_backbone_mismatch)
+    head.progress = progress(args)
     pred = head.predict([str(p) for p in args.images])
     if args.format == "csv":
         buf = io.StringIO()
@@ -40,7 +43,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("predict", help="predict landmarks with a saved head")
     p.add_argument("--head", required=True, help="folder written by `hyperland fit` / LandmarkHead.save")
     p.add_argument("images", nargs="+", help="image files")
-    p.add_argument("--model", default=None, help="backbone (default: the one named in head.json)")
+    add_model_argument(p, from_head=True)
+    add_quiet_argument(p)
     p.add_argument("--format", choices=("json", "csv"), default="json")
     p.add_argument("--out", default=None, help="write here instead of stdout")
     p.add_argument("--allow-backbone-mismatch", action="store_true")

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import HyperlandError, InvalidKeypointsError
+from ._args import add_model_argument, add_quiet_argument, progress
 
 
 def _layers(text: str | None) -> list[int] | None:
@@ -22,7 +23,7 @@ def run_pca(args: argparse.Namespace) -> int:
 
     model = hyperland.load(args.model)
     images = [Path(p) for p in args.images]
-    rgb = pca_rgb(model, images, layers=_layers(args.layers), size=args.size)
+    rgb = pca_rgb(model, images, layers=_layers(args.layers), size=args.size, progress=progress(args))
     view = model_view(model, images)
     if args.size and args.size != view.shape[1]:
         from PIL import Image
@@ -66,6 +67,7 @@ def run_landmarks(args: argparse.Namespace) -> int:
 
     model = hyperland.load(args.model or recorded_model(args.head) or hyperland.DEFAULT_MODEL)
     head = LandmarkHead.load(args.head, model=model)
+    head.progress = progress(args)
     images = [Path(p) for p in args.images]
     truth = _truth(args.truth, images)
     pred = head.predict(images)
@@ -90,13 +92,12 @@ def run(args: argparse.Namespace) -> int:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    from hyperland.loading import DEFAULT_MODEL
-
     p = sub.add_parser("viz", help="PNG pictures: PCA-RGB hypercolumns, landmark overlays")
     kinds = p.add_subparsers(dest="viz", required=True, metavar="KIND")
     pca = kinds.add_parser("pca", help="hypercolumns projected to 3 PCA channels as RGB (one PCA over all images)")
     pca.add_argument("images", nargs="+", metavar="IMAGE")
-    pca.add_argument("--model", default=DEFAULT_MODEL, help=f"model (default {DEFAULT_MODEL})")
+    add_model_argument(pca)
+    add_quiet_argument(pca)
     pca.add_argument("--layers", default=None, help="feature layers, e.g. 1,2,3,4 (default: the model's)")
     pca.add_argument("--size", type=int, default=None, help="output side in px (default: the model input size)")
     pca.add_argument("--out", required=True, help="output folder")
@@ -104,8 +105,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     lm = kinds.add_parser("landmarks", help="predicted (dots) vs true (white rings) landmarks")
     lm.add_argument("images", nargs="+", metavar="IMAGE")
     lm.add_argument("--head", required=True, help="a head saved by LandmarkHead.save / hyperland fit")
-    lm.add_argument("--model", default=None, help="the model the head was fitted on (default: the one named in "
-                    f"head.json, else {DEFAULT_MODEL})")
+    add_model_argument(lm, from_head=True)
+    add_quiet_argument(lm)
     lm.add_argument("--truth", default=None, help="keypoint CSV/JSON with the true points of the images")
     lm.add_argument("--eyes", default="0,1", help="landmark indices normalising the printed NME (default 0,1)")
     lm.add_argument("--scale", type=int, default=2, help="enlarge each image this many times (default 2)")
