@@ -24,7 +24,7 @@ from .backbone import FeatureRunner, backbone_state
 from .config import CONFIG_NAME, WEIGHTS_NAME, ModelConfig
 from .errors import InvalidKeypointsError, InvalidOptionError
 from .hypercolumn import Normalize, check_normalize, sample_layers, stack_layers
-from .images import ImageLike, Images, as_list, image_size, is_single, load_image
+from .images import MIN_SIDE, ImageLike, Images, as_list, image_size, is_single, load_image
 from .modelcard import model_card
 
 logger = logging.getLogger(__name__)
@@ -148,7 +148,7 @@ class HyperlandModel(nn.Module):
 
         Images of one size are resized in one batched call; mixed sizes one by one.
         """
-        loaded = [load_image(im) for im in as_list(images)]
+        loaded = [load_image(im, max_side=2 * self.config.resize, min_side=MIN_SIDE) for im in as_list(images)]
         if len({tuple(t.shape) for t in loaded}) == 1:
             batch = self._resize_crop(torch.stack(loaded))
         else:

@@ -16,6 +16,7 @@ import numpy as np
 from PIL import Image, ImageOps
 
 from ..errors import DatasetError, InvalidImageError
+from ..images import open_image
 
 Box = tuple[float, float, float, float]
 
@@ -70,7 +71,7 @@ def crop_resize(image: Image.Image, box: Optional[Box], size: Optional[int]) -> 
 def open_rgb(path: Path) -> Image.Image:
     """Decode ``path`` at full resolution, EXIF orientation applied, RGB (InvalidImageError when unreadable)."""
     try:
-        with Image.open(path) as im:
+        with open_image(Path(path)) as im:
             return ImageOps.exif_transpose(im).convert("RGB")
     except (OSError, ValueError, SyntaxError) as exc:
         raise InvalidImageError(f"Cannot read '{path}' ({exc}).") from exc
