@@ -9,6 +9,7 @@ reuses the features across shot counts, seeds and head methods. ``--layers 1``, 
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import logging
 import math
@@ -19,7 +20,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Union
 
+from .._io import atomic_write_bytes, atomic_write_text, check_writable
 from ..errors import DatasetError
+from ..head_params import EVAL_FLAGS, check_methods, parse_head_options
 from ._args import add_model_argument, add_quiet_argument, progress
 
 logger = logging.getLogger(__name__)
@@ -166,20 +169,13 @@ def _plot(runs: Sequence[dict[str, Any]], path: Path, *, title: str) -> Path | N
     except ImportError as exc:
         logger.warning("No plot: %s", exc)
         return None
-    fig.savefig(path)
-    return path
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    return atomic_write_bytes(path, buf.getvalue())
 
 
 def _json_options(text: str | None) -> dict[str, Any]:
-    if not text:
-        return {}
-    try:
-        opts = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise DatasetError(f"--head-options is not valid JSON ({exc.msg}): {text!r}. Example: '{{\"steps\": 300}}'.") from exc
-    if not isinstance(opts, dict):
-        raise DatasetError(f"--head-options must be a JSON object, got {type(opts).__name__}.")
-    return opts
+    return parse_head_options(text, flag="--head-options", own=EVAL_FLAGS)
 
 
 def evaluate(args: argparse.Namespace) -> dict[str, Any]:
@@ -194,6 +190,7 @@ def evaluate(args: argparse.Namespace) -> dict[str, Any]:
     if args.seeds < 1:
         raise DatasetError(f"--seeds {args.seeds}: expected at least 1.")
     head_options = _json_options(args.head_options)
+    check_methods(methods)
     spec, (pool, test) = dataset_protocol(args.dataset, args.root, args.protocol)
     if args.limit_pool:
         pool = pool[:args.limit_pool]
@@ -247,6 +244,7 @@ def compare(paths: Sequence[str]) -> dict[str, Any]:
 
 
 def run(args: argparse.Namespace) -> int:
+    out = check_writable(args.out, flag="--out", folder=True)  # now, not after minutes of extraction
     if args.compare:
         doc = compare(args.compare)
         title = args.title or f"{doc['dataset']} / {doc['protocol']} · {' vs '.join(doc['models'])}"
@@ -258,17 +256,16 @@ def run(args: argparse.Namespace) -> int:
         doc = evaluate(args)
         title = args.title or f"{doc['dataset']} / {doc['protocol']} · {args.model} ({doc['fingerprint']})"
         default_name = f"{doc['dataset']}-{doc['protocol']}-{Path(str(args.model)).name.replace(':', '_')}"
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
     name = args.name or default_name
-    (out / f"{name}.json").write_text(json.dumps(doc, indent=2, default=str) + "\n", encoding="utf-8")
     table = markdown(doc["runs"], title=title)
     rel = relative_markdown(doc["runs"])
     if rel:
         table += "\n" + rel
-    (out / f"{name}.md").write_text(table, encoding="utf-8")
+    sys.stdout.write(table)  # before any file: a write that fails still leaves the table on the terminal
+    sys.stdout.flush()
+    atomic_write_text(out / f"{name}.json", json.dumps(doc, indent=2, default=str) + "\n")
+    atomic_write_text(out / f"{name}.md", table)
     png = _plot(doc["runs"], out / f"{name}.png", title=title)
-    sys.stdout.write(table)
     took = f" ({doc['wall_seconds']:.0f} s)" if "wall_seconds" in doc else ""
     sys.stdout.write(f"\nwrote {out / (name + '.json')}, {out / (name + '.md')}" + (f", {png}" if png else "") +
                      took + "\n")

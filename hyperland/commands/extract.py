@@ -12,14 +12,13 @@ import json
 import os
 import struct
 import sys
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
-from typing import BinaryIO
 
 import torch
 
 from .. import __version__
+from .._io import AtomicFile, check_writable
 from ..errors import InvalidImageError
 from ._args import add_model_argument, add_quiet_argument, progress
 
@@ -58,11 +57,9 @@ class SafetensorsStreamWriter:
             header["__metadata__"] = {str(k): str(v) for k, v in metadata.items()}
         raw = json.dumps(header, separators=(",", ":")).encode("utf-8")
         raw += b" " * (-len(raw) % 8)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, self._tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".tmp", dir=self.path.parent)
-        self._f: BinaryIO = os.fdopen(fd, "wb")
-        self._f.write(struct.pack("<Q", len(raw)))
-        self._f.write(raw)
+        self._out = AtomicFile(self.path)  # the one atomic writer: umask permissions, disk-full errors
+        self._out.write(struct.pack("<Q", len(raw)))
+        self._out.write(raw)
 
     def write(self, part: torch.Tensor) -> None:
         if tuple(part.shape[1:]) != self.shape[1:] or part.dtype != self.dtype:
@@ -72,7 +69,7 @@ class SafetensorsStreamWriter:
         data = part.detach().to("cpu").contiguous().view(-1).view(torch.uint8).numpy()
         if sys.byteorder != "little":  # pragma: no cover - safetensors is little-endian
             data = part.detach().cpu().contiguous().numpy().byteswap().view("u1").reshape(-1)
-        self._f.write(memoryview(data))  # type: ignore[arg-type]  # ndarray is a buffer
+        self._out.write(memoryview(data))  # type: ignore[arg-type]  # ndarray is a buffer
         self.rows += part.shape[0]
 
     def close(self) -> Path:
@@ -80,16 +77,10 @@ class SafetensorsStreamWriter:
         if self.rows != self.shape[0]:
             self.abort()
             raise ValueError(f"wrote {self.rows} of {self.shape[0]} rows; file discarded.")
-        self._f.flush()
-        os.fsync(self._f.fileno())
-        self._f.close()
-        os.replace(self._tmp, self.path)
-        return self.path
+        return self._out.commit()
 
     def abort(self) -> None:
-        if not self._f.closed:
-            self._f.close()
-        Path(self._tmp).unlink(missing_ok=True)
+        self._out.abort()
 
 
 def expand_images(items: Sequence[str]) -> list[str]:
@@ -159,6 +150,7 @@ def run(args: argparse.Namespace) -> int:
     from ..loading import load
 
     images = expand_images(args.images)
+    check_writable(args.out, flag="--out")
     model = load(args.model, device=args.device)
     path = extract_to_file(model, images, args.out, layers=args.layers, size=args.size,
                            normalize=None if args.normalize == "none" else args.normalize,

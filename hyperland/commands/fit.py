@@ -13,9 +13,11 @@ import json
 import sys
 import time
 from pathlib import Path
-from typing import Any
 
+from .._io import check_writable
 from ..data import Sample
+from ..errors import InvalidOptionError
+from ..head_params import parse_head_options
 from ._args import add_model_argument, add_quiet_argument, progress
 
 MTFL_SPLITS = ("training", "testing")
@@ -40,6 +42,10 @@ def run(args: argparse.Namespace) -> int:
     from hyperland.data import centroid_box, load_samples
     from hyperland.head import LandmarkHead
 
+    if args.limit < 0:
+        raise InvalidOptionError(f"--limit {args.limit}: expected 0 (all samples) or a positive number of samples.")
+    options = parse_head_options(args.options, flag="--options")  # checked before any data or model is read
+    check_writable(args.out, flag="--out", folder=True)
     samples = read_list(args.train)
     if args.crop == "centroid":
         samples = [Sample(s.image, s.points, s.visible, s.meta, centroid_box(s.points)) for s in samples]
@@ -47,7 +53,6 @@ def run(args: argparse.Namespace) -> int:
         samples = samples[:args.limit]
     model = hyperland.load(args.model)
     imgs, pts = load_samples(samples, size=model.config.resize)
-    options: dict[str, Any] = json.loads(args.options) if args.options else {}
     head = LandmarkHead(pts.shape[1], method=args.method, random_state=args.seed, progress=progress(args), **options)
     t0 = time.perf_counter()
     head.fit(model, imgs, pts)

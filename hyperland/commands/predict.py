@@ -9,6 +9,7 @@ import json
 import sys
 from pathlib import Path
 
+from .._io import atomic_write_text, check_writable
 from ._args import add_model_argument, add_quiet_argument, progress
 
 
@@ -17,6 +18,8 @@ def run(args: argparse.Namespace) -> int:
     from hyperland.head import LandmarkHead
     from hyperland.head_io import recorded_model
 
+    if args.out:
+        check_writable(args.out, flag="--out")
     model = hyperland.load(args.model or recorded_model(args.head) or hyperland.DEFAULT_MODEL)
     head = LandmarkHead.load(args.head, model=model, allow_backbone_mismatch=args.allow_backbone_mismatch)
     head.progress = progress(args)
@@ -33,7 +36,7 @@ def run(args: argparse.Namespace) -> int:
         text = json.dumps([{"image": str(path), "points": [[round(float(x), 3), round(float(y), 3)] for x, y in p]}
                            for path, p in zip(args.images, pred)], indent=1) + "\n"
     if args.out:
-        Path(args.out).write_text(text, encoding="utf-8")
+        atomic_write_text(args.out, text)
     else:
         sys.stdout.write(text)
     return 0

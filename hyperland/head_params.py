@@ -1,0 +1,118 @@
+"""Validation of LandmarkHead hyperparameters: one table of rules, used by the constructor (``LandmarkHead(0)``),
+by head loading (an edited head.json) and by the CLI (``--options`` / ``--head-options`` JSON, before any
+heavy work). Errors name the parameter, the value received and what is expected."""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from .errors import InvalidOptionError
+
+METHODS = ("regressor", "prototype")
+
+
+def _int(lo: int) -> Callable[[Any], bool]:
+    return lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= lo
+
+
+def _num(lo: float, *, strict: bool = False, hi: float = math.inf) -> Callable[[Any], bool]:
+    def ok(v: Any) -> bool:
+        return (isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+                and (v > lo if strict else v >= lo) and v < hi)
+    return ok
+
+
+def _optional(check: Callable[[Any], bool]) -> Callable[[Any], bool]:
+    return lambda v: v is None or check(v)
+
+
+def _bool(v: Any) -> bool:
+    return isinstance(v, bool)
+
+
+def _layers(v: Any) -> bool:
+    return v is None or (isinstance(v, (list, tuple)) and len(v) > 0 and all(_int(0)(i) for i in v))
+
+
+def _scale(v: Any) -> bool:
+    return (isinstance(v, (list, tuple)) and len(v) == 2 and all(_num(0.0, strict=True)(x) for x in v)
+            and v[0] <= v[1])
+
+
+RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
+    "n_landmarks": (_int(1), "an integer >= 1 (the number of landmarks K)"),
+    "method": (lambda v: v in METHODS, f"one of {list(METHODS)}"),
+    "layers": (_layers, "null or a non-empty list of feature indices such as [1, 2, 3, 4]"),
+    "n_intermediate": (_int(1), "an integer >= 1"),
+    "softmax_scale": (_num(0.0, strict=True), "a number > 0"),
+    "n_components": (_optional(_int(1)), "null or an integer >= 1"),
+    "pool": (_int(1), "an integer >= 1"),
+    "augment": (lambda v: isinstance(v, bool) or v == "auto", 'true, false or "auto"'),
+    "augment_max": (_int(0), "an integer >= 0"),
+    "n_augment": (_int(0), "an integer >= 0"),
+    "tps": (_num(0.0), "a number >= 0"),
+    "rotation": (_num(0.0), "a number >= 0 (degrees)"),
+    "scale": (_scale, "two numbers 0 < low <= high, e.g. [0.9, 1.1]"),
+    "epochs": (_optional(_int(1)), "null or an integer >= 1"),
+    "steps": (_optional(_int(1)), "null or an integer >= 1"),
+    "batch_size": (_int(1), "an integer >= 1"),
+    "lr": (_num(0.0, strict=True), "a number > 0"),
+    "weight_decay": (lambda v: v == "auto" or _num(0.0)(v), 'a number >= 0 or "auto"'),
+    "val_fraction": (_num(0.0, hi=1.0), "a number in [0, 1)"),
+    "min_val": (_int(0), "an integer >= 0"),
+    "window": (_optional(_int(1)), "null or an integer >= 1 (cells)"),
+    "prior": (_bool, "true or false"),
+    "random_state": (_optional(_int(0)), "null or an integer >= 0"),
+    "progress": (lambda v: v is None or isinstance(v, bool), "null, true or false"),
+}
+
+
+def check_head_params(params: Mapping[str, Any], *, where: str = "LandmarkHead") -> None:
+    """Raise InvalidOptionError for the first unknown name or bad value in ``params``."""
+    unknown = sorted(set(params) - set(RULES))
+    if unknown:
+        raise InvalidOptionError(f"{where}: unknown option(s) {unknown}. Known: {sorted(RULES)}.")
+    for name, value in params.items():
+        check, expected = RULES[name]
+        if not check(value):
+            raise InvalidOptionError(f"{where}: {name}={value!r}. Expected {expected}.")
+
+
+FIT_FLAGS = {"n_landmarks": "the data", "method": "--method", "random_state": "--seed", "progress": "-q/--quiet"}
+EVAL_FLAGS = {**FIT_FLAGS, "method": "--methods", "random_state": "--seeds", "layers": "--layers",
+              "val_fraction": "the protocol"}
+
+
+def parse_head_options(text: str | None, *, flag: str, own: Mapping[str, str] = FIT_FLAGS) -> dict[str, Any]:
+    """A CLI JSON object of LandmarkHead options (``--options`` / ``--head-options``), checked now. ``own``: the
+    options that the command sets itself (name → the flag that sets them), refused in the JSON."""
+    if not text:
+        return {}
+    example = f"Example: {flag} '{{\"steps\": 300}}'."
+    try:
+        opts = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InvalidOptionError(f"{flag} is not valid JSON ({exc.msg}): {text!r}. {example}") from exc
+    if not isinstance(opts, dict):
+        raise InvalidOptionError(f"{flag} must be a JSON object, got {type(opts).__name__}: {text!r}. {example}")
+    taken = [f"{k} (set by {own[k]})" for k in opts if k in own]
+    if taken:
+        raise InvalidOptionError(f"{flag} sets {', '.join(taken)}; drop them from the JSON.")
+    check_head_params(opts, where=flag)
+    return opts
+
+
+def check_methods(methods: Sequence[str]) -> None:
+    """``hyperland eval --methods`` checked before the dataset is read."""
+    if not methods:
+        raise InvalidOptionError(f"--methods is empty. Expected a comma-separated list of {list(METHODS)}.")
+    bad = [m for m in methods if m not in METHODS]
+    if bad:
+        raise InvalidOptionError(f"--methods {','.join(methods)}: unknown {bad}. Expected a comma-separated list of "
+                                 f"{list(METHODS)}.")
+
+
+__all__ = ["EVAL_FLAGS", "FIT_FLAGS", "METHODS", "RULES", "check_head_params", "check_methods", "parse_head_options"]

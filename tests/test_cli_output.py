@@ -1,0 +1,104 @@
+"""Every CLI output goes through the atomic writer, and every argument is checked before heavy work
+(issue 12, item 3)."""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import re
+from pathlib import Path
+
+import pytest
+
+from hyperland.cli import main
+
+FACES = Path(__file__).resolve().parents[1] / "hyperland" / "assets" / "faces"
+
+
+@pytest.mark.parametrize("argv, match", [
+    (["--out", "{blocker}"], "--out .*this is a file; expected a folder"),
+    (["--methods", "regressor,ridge"], r"--methods regressor,ridge: unknown \['ridge'\]"),
+    (["--head-options", '{"stpes": 3}'], r"--head-options: unknown option\(s\) \['stpes'\]"),
+    (["--head-options", '{"steps": -3}'], "--head-options: steps=-3. Expected null or an integer >= 1"),
+    (["--head-options", '{"layers": [4]}'], r"--head-options sets layers \(set by --layers\)"),
+])
+def test_eval_checks_every_argument_before_reading_data(tmp_path, capsys, argv, match):
+    blocker = tmp_path / "blocker"
+    blocker.write_text("x")
+    argv = [a.replace("{blocker}", str(blocker)) for a in argv]
+    out = [] if "--out" in argv else ["--out", str(tmp_path / "res")]
+    # --root does not exist: the error must be about the argument, found before the dataset is read
+    assert main(["eval", "--dataset", "mtfl", "--root", str(tmp_path / "no-data"), *out, *argv]) == 2
+    err = capsys.readouterr().err
+    assert re.search(match, err), err
+    assert not (tmp_path / "res").exists()
+
+
+def test_eval_prints_the_table_even_when_writing_fails(tmp_path, capsys, monkeypatch):
+    import hyperland._io as io_mod
+
+    def full(fd):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(io_mod.os, "fsync", full)
+    code = main(["eval", "--dataset", "generic", "--root", str(FACES), "--shots", "1", "--seeds", "1",
+                 "--methods", "prototype", "--limit-test", "3", "--out", str(tmp_path / "res"), "--name", "t", "-q"])
+    cap = capsys.readouterr()
+    assert code == 2 and "| prototype | 1,2,3,4 |" in cap.out
+    assert "t.json': the disk is full" in cap.err
+    assert sorted(os.listdir(tmp_path / "res")) == []  # no truncated file, no temporary file
+
+
+def test_fit_checks_options_and_limit_before_loading(tmp_path, capsys):
+    base = ["fit", "--train", str(tmp_path / "missing.csv"), "--out", str(tmp_path / "head")]
+    for extra, match in [(["--options", "{steps: 3}"], "--options is not valid JSON"),
+                         (["--options", "[1]"], "--options must be a JSON object, got list"),
+                         (["--options", '{"steps": 0}'], "--options: steps=0. Expected null or an integer >= 1"),
+                         (["--options", '{"lr": "fast"}'], "--options: lr='fast'. Expected a number > 0"),
+                         (["--options", '{"seed": 1}'], r"unknown option\(s\) \['seed'\]"),
+                         (["--options", '{"random_state": 1}'], r"random_state \(set by --seed\)"),
+                         (["--limit", "-2"], "--limit -2: expected 0 .* or a positive number")]:
+        assert main([*base, *extra]) == 2
+        err = capsys.readouterr().err
+        assert match in err or re.search(match, err), err
+    assert not (tmp_path / "head").exists()
+
+
+def test_predict_out_keeps_the_old_file_when_the_disk_is_full(tmp_path, capsys, monkeypatch):
+    faces = sorted(FACES.glob("*.jpg"))[:2]
+    head = tmp_path / "head"
+    assert main(["fit", "--train", str(FACES / "train.csv"), "--limit", "4", "--method", "prototype",
+                 "--model", "random-r18", "--out", str(head), "-q"]) == 0
+    out = tmp_path / "pred.json"
+    assert main(["predict", "--head", str(head), str(faces[0]), "--out", str(out), "-q"]) == 0
+    old = out.read_text()
+    assert len(json.loads(old)) == 1 and out.stat().st_mode & 0o777 == 0o666 & ~_umask()
+    import hyperland._io as io_mod
+
+    monkeypatch.setattr(io_mod.os, "fsync", lambda fd: (_ for _ in ()).throw(OSError(errno.ENOSPC, "No space")))
+    capsys.readouterr()
+    assert main(["predict", "--head", str(head), *map(str, faces), "--out", str(out), "-q"]) == 2
+    assert "pred.json': the disk is full" in capsys.readouterr().err
+    assert out.read_text() == old and sorted(p.name for p in tmp_path.iterdir()) == ["head", "pred.json"]
+
+
+def test_extract_writes_with_the_umasks_permissions(tmp_path):
+    old = os.umask(0o022)
+    try:
+        out = tmp_path / "f.safetensors"
+        assert main(["extract", "--model", "random-r18", str(sorted(FACES.glob("*.jpg"))[0]), "--out", str(out),
+                     "--size", "4", "-q"]) == 0
+    finally:
+        os.umask(old)
+    assert out.stat().st_mode & 0o777 == 0o644
+
+def test_extract_refuses_a_folder_as_out_before_loading(tmp_path, capsys):
+    assert main(["extract", str(FACES / "x.jpg"), "--out", str(tmp_path), "-q"]) == 2
+    assert f"--out {tmp_path}: this is a folder; expected a file path" in capsys.readouterr().err
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
