@@ -22,6 +22,7 @@ from sklearn.base import BaseEstimator
 
 from .errors import BackboneMismatchError, InvalidKeypointsError, NotFittedError
 from .features import Features, Projection, encode, fit_projection
+from .head_params import check_head_params
 from .head_utils import augment_images, check_points, split_validation, warn_outside
 from .images import Images, as_list, image_size
 from .match import correlation_soft_argmax, gaussian_log_prior, normalised_to_pixels, pixels_to_normalised
@@ -99,6 +100,7 @@ class LandmarkHead(BaseEstimator):
         self.prior = prior
         self.random_state = random_state
         self.progress = progress
+        check_head_params(self.get_params(deep=False))  # LandmarkHead(0) etc.: a clear error now, not in fit()
 
     # ------------------------------------------------------------------ fitting
     def fit(self, model: HyperlandModel, images: Images | None = None, points: Any = None, *,

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -16,6 +17,8 @@ from safetensors.torch import load_file, save
 from ._io import atomic_write_bytes, atomic_write_text
 from .errors import BackboneMismatchError, InvalidKeypointsError, WeightsMismatchError
 from .features import Projection
+from .head_params import check_head_json
+from .integrity import check_finite, verify_recorded_sha256
 from .regressor import IntermediateRegressor
 
 if TYPE_CHECKING:
@@ -49,8 +52,9 @@ def save_head(head: LandmarkHead, path: str | os.PathLike) -> Path:
         "explained_variance": None if head.projection_ is None else head.projection_.explained,
         "history": getattr(head, "history_", None),
     }
-    atomic_write_bytes(d / HEAD_WEIGHTS, save({k: v.detach().cpu().contiguous() for k, v in tensors.items()},
-                                              metadata={"format": "pt"}))
+    data = save({k: v.detach().cpu().contiguous() for k, v in tensors.items()}, metadata={"format": "pt"})
+    cfg["weights_sha256"] = hashlib.sha256(data).hexdigest()  # verified by load_head
+    atomic_write_bytes(d / HEAD_WEIGHTS, data)
     atomic_write_text(d / HEAD_CONFIG, json.dumps(cfg, indent=2) + "\n")
     return d
 
@@ -75,8 +79,9 @@ def load_head(cls: type[LandmarkHead], path: str | os.PathLike, *, model: Hyperl
         tensors = load_file(str(d / HEAD_WEIGHTS))
     except (json.JSONDecodeError, SafetensorError, OSError) as exc:
         raise WeightsMismatchError(f"Cannot read the head in '{d}' ({exc}). Save it again.") from exc
-    if cfg.get("format") != HEAD_FORMAT:
-        raise WeightsMismatchError(f"{d / HEAD_CONFIG}: head format {cfg.get('format')!r}; expected {HEAD_FORMAT}.")
+    check_head_json(cfg, source=d / HEAD_CONFIG, version=HEAD_FORMAT)  # format, keys, types, hyperparameters
+    verify_recorded_sha256(d / HEAD_WEIGHTS, cfg.get("weights_sha256"), record=d / HEAD_CONFIG)
+    check_finite(tensors, path=d / HEAD_WEIGHTS)
     params = dict(cfg["params"])
     params["scale"] = tuple(params["scale"])
     head = cls(**params)

@@ -6,10 +6,11 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from .errors import InvalidOptionError
+from .errors import InvalidOptionError, WeightsMismatchError
 
 METHODS = ("regressor", "prototype")
 
@@ -70,15 +71,61 @@ RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
 }
 
 
-def check_head_params(params: Mapping[str, Any], *, where: str = "LandmarkHead") -> None:
-    """Raise InvalidOptionError for the first unknown name or bad value in ``params``."""
-    unknown = sorted(set(params) - set(RULES))
+def known_params() -> list[str]:
+    """The hyperparameter names LandmarkHead accepts (from its signature)."""
+    import inspect
+
+    from .head import LandmarkHead
+
+    return sorted(inspect.signature(LandmarkHead).parameters)
+
+
+def check_head_params(params: Mapping[str, Any], *, where: str = "LandmarkHead",
+                      known: Sequence[str] | None = None) -> None:
+    """Raise InvalidOptionError for the first unknown name (not in ``known``, default the LandmarkHead
+    signature) or bad value (by :data:`RULES`) in ``params``."""
+    if not isinstance(params, Mapping):
+        raise InvalidOptionError(f"{where}: expected an object of hyperparameters, got {type(params).__name__}.")
+    known = known_params() if known is None else known
+    unknown = sorted(set(params) - set(known))
     if unknown:
-        raise InvalidOptionError(f"{where}: unknown option(s) {unknown}. Known: {sorted(RULES)}.")
+        raise InvalidOptionError(f"{where}: unknown option(s) {unknown}. Known: {sorted(known)}.")
     for name, value in params.items():
-        check, expected = RULES[name]
+        check, expected = RULES.get(name, (lambda v: True, ""))
         if not check(value):
             raise InvalidOptionError(f"{where}: {name}={value!r}. Expected {expected}.")
+
+
+def check_head_json(cfg: Any, *, source: str | os.PathLike, version: int) -> None:
+    """A saved head's head.json (perhaps edited by hand): keys, types and hyperparameters, as one clear error."""
+    def bad(what: str) -> WeightsMismatchError:
+        return WeightsMismatchError(f"{source}: {what}. This head.json was edited or damaged: restore it, or fit "
+                                    "and save the head again.")
+
+    if not isinstance(cfg, dict):
+        raise bad(f"expected a JSON object, got {type(cfg).__name__}")
+    if cfg.get("format") != version:
+        raise WeightsMismatchError(f"{source}: head format {cfg.get('format')!r}; this hyperland reads format "
+                                   f"{version}. Fit and save the head again with this version.")
+    types: dict[str, tuple[Callable[[Any], bool], str]] = {
+        "params": (lambda v: isinstance(v, dict), "an object"),
+        "fingerprint": (lambda v: isinstance(v, str) and bool(v), "a backbone fingerprint string"),
+        "layers": (lambda v: _layers(v) and v is not None, "a list of feature indices"),
+        "grid": (lambda v: isinstance(v, list) and len(v) == 2 and all(_int(1)(i) for i in v), "[H, W]"),
+        "n_features_in": (_int(1), "an integer >= 1"),
+    }
+    for key, (check, expected) in types.items():
+        if key not in cfg:
+            raise bad(f"missing key '{key}' ({expected})")
+        if not check(cfg[key]):
+            raise bad(f"'{key}' is {cfg[key]!r}; expected {expected}")
+    sha = cfg.get("weights_sha256")
+    if sha is not None and not (isinstance(sha, str) and len(sha) == 64):
+        raise bad(f"'weights_sha256' is {sha!r}; expected 64 hex digits")
+    try:
+        check_head_params(cfg["params"], where=f"{source}: params")
+    except InvalidOptionError as exc:
+        raise bad(str(exc).removeprefix(f"{source}: ")) from exc
 
 
 FIT_FLAGS = {"n_landmarks": "the data", "method": "--method", "random_state": "--seed", "progress": "-q/--quiet"}
@@ -115,4 +162,5 @@ def check_methods(methods: Sequence[str]) -> None:
                                  f"{list(METHODS)}.")
 
 
-__all__ = ["EVAL_FLAGS", "FIT_FLAGS", "METHODS", "RULES", "check_head_params", "check_methods", "parse_head_options"]
+__all__ = ["EVAL_FLAGS", "FIT_FLAGS", "METHODS", "RULES", "check_head_json", "check_head_params", "check_methods",
+           "known_params", "parse_head_options"]

@@ -15,7 +15,8 @@ from .assets import embedded_dir
 from .backbone import create_backbone, load_state, read_weights
 from .config import CONFIG_NAME, WEIGHTS_NAME, ModelConfig
 from .errors import ModelNotFoundError, OfflineModeError
-from .hub import fetch_model_dir, parse_source, require_published, sha256_file
+from .hub import fetch_model_dir, parse_source, require_published
+from .integrity import check_finite, sha256_file, verify_recorded_sha256
 from .manifest import ManifestEntry, load_manifest
 from .model import HyperlandModel, split_projection
 
@@ -24,10 +25,12 @@ logger = logging.getLogger(__name__)
 
 def _from_files(config_path: Path, weights_path: Path, **overrides: Any) -> HyperlandModel:
     config = ModelConfig.from_file(config_path)
+    verify_recorded_sha256(weights_path, config.weights_sha256, record=config_path)
     if overrides:
         config = replace(config, **overrides)
     backbone = create_backbone(config, seed=None)
     state = read_weights(weights_path)
+    check_finite(state, path=weights_path)
     projection = split_projection(state, config, source=str(weights_path))
     load_state(backbone, state, source=str(weights_path))
     return HyperlandModel(config, backbone, projection=projection)

@@ -8,6 +8,7 @@ import logging
 import os
 import tempfile
 from collections.abc import Iterator, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -368,8 +369,9 @@ class HyperlandModel(nn.Module):
                           + card_extra)
         # One metadata key only: safetensors writes a multi-key metadata map in a per-process random order, which
         # would change the file's sha256 from one export of the same weights to the next.
-        atomic_write_bytes(d / WEIGHTS_NAME, save(state, metadata={"format": "pt"}))
-        atomic_write_text(d / CONFIG_NAME, self.config.to_json())
+        data = save(state, metadata={"format": "pt"})
+        atomic_write_bytes(d / WEIGHTS_NAME, data)  # config.json records its sha256; load() verifies it
+        atomic_write_text(d / CONFIG_NAME, replace(self.config, weights_sha256=hashlib.sha256(data).hexdigest()).to_json())
         atomic_write_text(d / "README.md", model_card(self.config, extra=card_extra))
         return d
 
