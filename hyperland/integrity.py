@@ -11,12 +11,14 @@ import hashlib
 import os
 from collections.abc import Mapping
 from pathlib import Path
-
-import torch
+from typing import TYPE_CHECKING
 
 from .errors import ChecksumMismatchError, WeightsMismatchError
 
 SKIP_ENV = "HYPERLAND_SKIP_CHECKSUMS"
+
+if TYPE_CHECKING:
+    import torch
 
 
 def sha256_file(path: str | os.PathLike, *, chunk: int = 1 << 20) -> str:
@@ -47,6 +49,8 @@ def verify_recorded_sha256(path: str | os.PathLike, expected: str | None, *, rec
 
 def check_finite(tensors: Mapping[str, torch.Tensor], *, path: str | os.PathLike) -> None:
     """WeightsMismatchError when a floating-point tensor holds NaN or inf."""
+    import torch
+
     bad = [k for k, v in tensors.items() if v.is_floating_point() and not bool(torch.isfinite(v).all())]
     if bad:
         raise WeightsMismatchError(

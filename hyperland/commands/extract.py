@@ -14,17 +14,19 @@ import struct
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import torch
-
-from .. import __version__
+from .. import __version__  # hyperland/__init__ is light: its public API is imported on first use
 from .._io import AtomicFile, check_writable
 from ..errors import InvalidImageError
 from ._args import add_model_argument, add_quiet_argument, progress
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
-_ST_DTYPES = {torch.float32: "F32", torch.float16: "F16", torch.bfloat16: "BF16"}
-DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
+_ST_DTYPES = {"float32": "F32", "float16": "F16", "bfloat16": "BF16"}  # torch dtype name → safetensors dtype
+DTYPES = tuple(_ST_DTYPES)  # --dtype choices (torch is imported only when a command runs)
+
+if TYPE_CHECKING:
+    import torch
 
 
 class SafetensorsStreamWriter:
@@ -41,7 +43,10 @@ class SafetensorsStreamWriter:
 
     def __init__(self, path: str | os.PathLike, name: str, shape: Sequence[int], dtype: torch.dtype,
                  metadata: dict[str, str] | None = None) -> None:
-        if dtype not in _ST_DTYPES:
+        import torch
+
+        st_dtype = _ST_DTYPES.get(str(dtype).removeprefix("torch."))
+        if st_dtype is None:
             raise ValueError(f"dtype {dtype} cannot be streamed; use one of {list(_ST_DTYPES)}.")
         self.path = Path(path)
         self.shape = tuple(int(s) for s in shape)
@@ -51,7 +56,7 @@ class SafetensorsStreamWriter:
             self.row_bytes *= s
         self.nbytes = self.row_bytes * self.shape[0]
         self.rows = 0
-        header: dict[str, object] = {name: {"dtype": _ST_DTYPES[dtype], "shape": list(self.shape),
+        header: dict[str, object] = {name: {"dtype": st_dtype, "shape": list(self.shape),
                                             "data_offsets": [0, self.nbytes]}}
         if metadata:
             header["__metadata__"] = {str(k): str(v) for k, v in metadata.items()}
@@ -66,6 +71,8 @@ class SafetensorsStreamWriter:
             raise ValueError(f"batch {tuple(part.shape)} {part.dtype} does not fit {self.shape} {self.dtype}.")
         if self.rows + part.shape[0] > self.shape[0]:
             raise ValueError(f"more than {self.shape[0]} rows written.")
+        import torch
+
         data = part.detach().to("cpu").contiguous().view(-1).view(torch.uint8).numpy()
         if sys.byteorder != "little":  # pragma: no cover - safetensors is little-endian
             data = part.detach().cpu().contiguous().numpy().byteswap().view("u1").reshape(-1)
@@ -117,9 +124,13 @@ def _size(text: str) -> tuple[int, int]:
 
 def extract_to_file(model, images: Sequence[str], out: str | os.PathLike, *, layers: Sequence[int] | None = None,
                     size: tuple[int, int] | None = None, normalize: str | None = "l2",
-                    dtype: torch.dtype = torch.float32, batch_size: int = 32,
+                    dtype: torch.dtype | None = None, batch_size: int = 32,
                     progress: bool | None = None) -> Path:
-    """Stream ``model.extract`` of ``images`` into ``out`` (see :class:`SafetensorsStreamWriter`)."""
+    """Stream ``model.extract`` of ``images`` into ``out`` (see :class:`SafetensorsStreamWriter`); ``dtype``
+    defaults to torch.float32."""
+    import torch
+
+    dtype = torch.float32 if dtype is None else dtype
     layers = tuple(layers) if layers is not None else model.layers
     writer: SafetensorsStreamWriter | None = None
     try:
@@ -147,6 +158,8 @@ def extract_to_file(model, images: Sequence[str], out: str | os.PathLike, *, lay
 
 
 def run(args: argparse.Namespace) -> int:
+    import torch
+
     from ..loading import load
 
     images = expand_images(args.images)
@@ -154,7 +167,7 @@ def run(args: argparse.Namespace) -> int:
     model = load(args.model, device=args.device)
     path = extract_to_file(model, images, args.out, layers=args.layers, size=args.size,
                            normalize=None if args.normalize == "none" else args.normalize,
-                           dtype=DTYPES[args.dtype], batch_size=args.batch_size,
+                           dtype=getattr(torch, args.dtype), batch_size=args.batch_size,
                            progress=progress(args))
     c = model.num_channels(args.layers)
     sys.stdout.write(f"wrote {len(images)} hypercolumns ({c} channels, {args.dtype}) from {model.name} to {path}\n")
@@ -171,7 +184,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--layers", type=_ints, default=None, help="feature indices, e.g. 1,2,3,4 (default: model's)")
     p.add_argument("--size", type=_size, default=None, help="output grid H,W or S (default: finest layer's grid)")
     p.add_argument("--normalize", choices=("l2", "none"), default="l2", help="per-layer normalisation (default l2)")
-    p.add_argument("--dtype", choices=tuple(DTYPES), default="float32", help="stored precision (default float32)")
+    p.add_argument("--dtype", choices=DTYPES, default="float32", help="stored precision (default float32)")
     p.add_argument("--batch-size", type=int, default=32, help="images per forward pass (default 32)")
     p.add_argument("--device", default=None, help="torch device, e.g. cuda:0 (default cpu)")
     add_quiet_argument(p)

@@ -16,7 +16,6 @@ import numpy as np
 from PIL import Image, ImageOps
 
 from ..errors import DatasetError, InvalidImageError
-from ..images import open_image
 
 Box = tuple[float, float, float, float]
 
@@ -70,6 +69,8 @@ def crop_resize(image: Image.Image, box: Optional[Box], size: Optional[int]) -> 
 
 def open_rgb(path: Path) -> Image.Image:
     """Decode ``path`` at full resolution, EXIF orientation applied, RGB (InvalidImageError when unreadable)."""
+    from ..images import open_image  # here: the CLI's --help reads the dataset registry without torch
+
     try:
         with open_image(Path(path)) as im:
             return ImageOps.exif_transpose(im).convert("RGB")
