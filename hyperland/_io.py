@@ -59,15 +59,16 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def remove_stale_temps(path: str | os.PathLike) -> list[Path]:
-    """Remove ``.NAME.PID.*.tmp`` files beside ``path`` whose writer process is gone (killed mid-write)."""
+def remove_stale_temps(path: str | os.PathLike, *, any_pid: bool = False) -> list[Path]:
+    """Remove ``.NAME.PID.*.tmp`` files beside ``path`` whose writer process is gone (killed mid-write).
+    ``any_pid``: every such file but this process's (the caller knows no other writer runs: a resumed run)."""
     p = Path(path)
     removed = []
     if not p.parent.is_dir():
         return removed
     for tmp in p.parent.glob(f".{p.name}.*.tmp"):
         pid = tmp.name[len(p.name) + 2:].split(".", 1)[0]
-        if pid.isdigit() and int(pid) != os.getpid() and not _alive(int(pid)):
+        if (any_pid and pid != str(os.getpid())) or (pid.isdigit() and int(pid) != os.getpid() and not _alive(int(pid))):
             tmp.unlink(missing_ok=True)
             removed.append(tmp)
     return removed

@@ -14,6 +14,7 @@ import argparse
 import json
 import logging
 import os
+import signal
 import sys
 import types
 from collections.abc import Sequence
@@ -131,7 +132,7 @@ def _configs(args: argparse.Namespace) -> tuple[TrainConfig, Path, bool]:
 
 def _train(argv: Sequence[str]) -> int:
     from . import dist
-    from .trainer import RunFinishedError, Trainer
+    from .trainer import RunFinishedError, start
 
     args = build_parser().parse_args(argv)
     info = dist.init_from_env()
@@ -139,7 +140,7 @@ def _train(argv: Sequence[str]) -> int:
     try:
         config, run_dir, resume = _configs(args)
         try:
-            trainer = Trainer(config, run_dir, resume=resume)
+            trainer = start(config, run_dir, resume=resume)
         except RunFinishedError as exc:
             if info.is_main:
                 sys.stdout.write(f"{exc}\n")
@@ -149,6 +150,15 @@ def _train(argv: Sequence[str]) -> int:
                              f"{config.epochs} epochs on {info.world_size} process(es), {trainer.device}"
                              f"{', bf16' if trainer.amp else ''}; starting at step {trainer.state.step}\n")
         state = trainer.fit()
+        stopped_by = trainer.stopped_by
+        if stopped_by is not None:  # SIGTERM / SIGINT: a checkpoint was written after the current step
+            if info.is_main:
+                sys.stdout.write(f"stopped by {signal.Signals(stopped_by).name} at epoch {state.epoch}, step "
+                                 f"{state.step}; checkpoint {run_dir / 'last.pt'}; continue with "
+                                 f"`{PROG} --resume {run_dir}`\n")
+            del trainer
+            dist.barrier()
+            return 128 + stopped_by
         if info.is_main:
             what = "finished" if state.finished else "paused"
             sys.stdout.write(f"{what} at epoch {state.epoch}, step {state.step}; {state.images_skipped} unreadable "
