@@ -102,3 +102,23 @@ def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask
+
+
+@pytest.mark.parametrize("argv, match", [
+    (["eval", "--dataset", "generic", "--root", str(FACES), "--limit-pool", "-1"], "--limit-pool -1: expected a positive"),
+    (["eval", "--dataset", "generic", "--root", str(FACES), "--limit-test", "0"], "--limit-test 0: expected a positive"),
+    (["demo", "--steps", "-1"], r"--steps -1\. Expected null or an integer >= 1"),
+    (["extract", str(FACES), "--batch-size", "-1", "--out", "{tmp}/x.st"], "--batch-size -1; expected a positive"),
+])
+def test_bad_numbers_are_one_line_errors(tmp_path, capsys, argv, match):
+    argv = [a.replace("{tmp}", str(tmp_path)) for a in argv]
+    out = [] if "--out" in argv else ["--out", str(tmp_path / "o")]
+    assert main([*argv, *out, "-q", *(["--model", "random-r18"] if argv[0] != "eval" else [])]) == 2
+    err = capsys.readouterr().err
+    assert re.search(match, err) and err.count("\n") == 1, err
+
+
+def test_viz_layers_must_be_integers(tmp_path, capsys):
+    with pytest.raises(SystemExit) as info:
+        main(["viz", "pca", str(FACES / "x.jpg"), "--out", str(tmp_path), "--layers", "a"])
+    assert info.value.code == 2 and "expected comma-separated integers such as 1,2,3,4" in capsys.readouterr().err

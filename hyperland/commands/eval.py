@@ -189,6 +189,9 @@ def evaluate(args: argparse.Namespace) -> dict[str, Any]:
     methods = tuple(m.strip() for m in args.methods.split(",") if m.strip())
     if args.seeds < 1:
         raise DatasetError(f"--seeds {args.seeds}: expected at least 1.")
+    for flag, value in (("--limit-pool", args.limit_pool), ("--limit-test", args.limit_test)):
+        if value is not None and value < 1:
+            raise DatasetError(f"{flag} {value}: expected a positive number of samples (leave it out for all).")
     head_options = _json_options(args.head_options)
     check_methods(methods)
     spec, (pool, test) = dataset_protocol(args.dataset, args.root, args.protocol)

@@ -11,10 +11,11 @@ import numpy as np
 
 from ..errors import HyperlandError, InvalidKeypointsError
 from ._args import add_model_argument, add_quiet_argument, progress
+from .extract import _ints
 
 
-def _layers(text: str | None) -> list[int] | None:
-    return [int(v) for v in text.split(",")] if text else None
+def _layers(layers: tuple[int, ...] | None) -> list[int] | None:
+    return list(layers) if layers else None
 
 
 def run_pca(args: argparse.Namespace) -> int:
@@ -98,7 +99,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     pca.add_argument("images", nargs="+", metavar="IMAGE")
     add_model_argument(pca)
     add_quiet_argument(pca)
-    pca.add_argument("--layers", default=None, help="feature layers, e.g. 1,2,3,4 (default: the model's)")
+    pca.add_argument("--layers", type=_ints, default=None, help="feature layers, e.g. 1,2,3,4 (default: the model's)")
     pca.add_argument("--size", type=int, default=None, help="output side in px (default: the model input size)")
     pca.add_argument("--out", required=True, help="output folder")
     pca.set_defaults(func=run)
