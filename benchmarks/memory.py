@@ -11,7 +11,9 @@ random-r18, before any image, is the "base"):
 The photos are smooth synthetic gradients written to a temporary folder (nothing large is committed).
 Run it alone on a shared machine (it needs about 8 GB free for the full-decode cases):
 
-    nice -n 19 flock "${BENCH_LOCK:-/tmp/bench.lock}" python benchmarks/memory.py
+    nice -n 19 flock "$BENCH_LOCK" python benchmarks/memory.py
+
+(``BENCH_LOCK``: a lock file that every benchmark on the machine shares, so that none runs beside another.)
 """
 
 from __future__ import annotations

@@ -5,7 +5,9 @@ Each case runs ``python -m hyperland.cli ARGS`` in a fresh process, 5 times (med
 imported the library before parsing its arguments — so the ratio is measured in one run. ``--tree DIR``
 measures another checkout (e.g. the commit before the lazy imports) with the same interpreter.
 
-    nice -n 19 flock "${BENCH_LOCK:-/tmp/bench.lock}" python benchmarks/startup.py
+    nice -n 19 flock "$BENCH_LOCK" python benchmarks/startup.py
+
+(``BENCH_LOCK``: a lock file that every benchmark on the machine shares, so that none runs beside another.)
 """
 
 from __future__ import annotations
