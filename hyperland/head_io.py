@@ -50,7 +50,7 @@ def save_head(head: LandmarkHead, path: str | os.PathLike) -> Path:
         "format": HEAD_FORMAT, "params": params, "fingerprint": head.fingerprint_, "model": head.model_.name,
         "layers": list(head.layers_), "grid": list(head.grid_), "n_features_in": head.n_features_in_,
         "explained_variance": None if head.projection_ is None else head.projection_.explained,
-        "history": getattr(head, "history_", None),
+        "history": getattr(head, "history_", None), "landmarks": getattr(head, "landmark_names_", None),
     }
     data = save({k: v.detach().cpu().contiguous() for k, v in tensors.items()}, metadata={"format": "pt"})
     cfg["weights_sha256"] = hashlib.sha256(data).hexdigest()  # verified by load_head
@@ -122,6 +122,7 @@ def load_head(cls: type[LandmarkHead], path: str | os.PathLike, *, model: Hyperl
         head.regressor_ = net.eval()
     if cfg.get("history"):
         head.history_ = cfg["history"]
+    head.landmark_names_ = cfg.get("landmarks")  # names for CSV columns etc., or None
     return head
 
 

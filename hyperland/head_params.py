@@ -119,6 +119,11 @@ def check_head_json(cfg: Any, *, source: str | os.PathLike, version: int) -> Non
             raise bad(f"missing key '{key}' ({expected})")
         if not check(cfg[key]):
             raise bad(f"'{key}' is {cfg[key]!r}; expected {expected}")
+    names = cfg.get("landmarks")
+    k = cfg["params"].get("n_landmarks", 5)
+    if names is not None and not (isinstance(names, list) and len(names) == k and all(isinstance(n, str) and n
+                                                                                        for n in names)):
+        raise bad(f"'landmarks' is {names!r}; expected null or {k} landmark names")
     sha = cfg.get("weights_sha256")
     if sha is not None and not (isinstance(sha, str) and len(sha) == 64):
         raise bad(f"'weights_sha256' is {sha!r}; expected 64 hex digits")

@@ -87,6 +87,7 @@ def test_head_without_a_recorded_checksum_still_loads(r18, saved, tmp_path):
     ({"params": {"n_landmarks": 5, "stpes": 1}}, r"params: unknown option\(s\) \['stpes'\]"),
     ({"params": {"n_landmarks": 5, "scale": "big"}}, r"params: scale='big'\. Expected two numbers"),
     ({"format": 7}, "head format 7; this hyperland reads format 1"),
+    ({"landmarks": ["a"]}, r"'landmarks' is \['a'\]; expected null or 5 landmark names"),
 ])
 def test_edited_head_json_is_a_clear_error(r18, saved, tmp_path, capsys, change, match):
     d = _edit(_copy(saved, tmp_path / "h"), **change)

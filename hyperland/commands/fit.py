@@ -35,6 +35,17 @@ def read_list(path: str | Path) -> list[Sample]:
     return read_keypoints(p)
 
 
+def landmark_names(path: str | Path, samples: list[Sample], k: int) -> list[str] | None:
+    """The landmark names of a training list: MTFL's five, or those of a generic keypoint file, if any."""
+    p = Path(path)
+    if p.suffix.lower() == ".txt" and p.stem in MTFL_SPLITS:
+        from ..data.mtfl import LANDMARKS
+
+        return list(LANDMARKS)
+    names = samples[0].meta.get("landmarks") if samples else None
+    return [str(n) for n in names] if names and len(names) == k else None
+
+
 def run(args: argparse.Namespace) -> int:
     import numpy as np
 
@@ -56,6 +67,7 @@ def run(args: argparse.Namespace) -> int:
     head = LandmarkHead(pts.shape[1], method=args.method, random_state=args.seed, progress=progress(args), **options)
     t0 = time.perf_counter()
     head.fit(model, imgs, pts)
+    head.landmark_names_ = landmark_names(args.train, samples, int(pts.shape[1]))  # saved in head.json
     seconds = time.perf_counter() - t0
     head.save(args.out)
     info = {"out": str(args.out), "model": model.name, "n_images": len(imgs), "landmarks": int(pts.shape[1]),
