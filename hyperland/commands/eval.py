@@ -135,11 +135,13 @@ def markdown(runs: Sequence[dict[str, Any]], *, title: str) -> str:
     unit = "NME (%), lower is better" if metric == "nme" else "PCK (%), higher is better"
     by_model = len(_models(runs)) > 1
     first = "| model | method | layers | " if by_model else "| method | layers | "
-    lines = [f"### {title}", "", f"{unit}; mean ± std over seeds.", "",
+    one_seed = all(r.get("n") == 1 for run in runs for r in run["summary"])  # no spread to show
+    lines = [f"### {title}", "", f"{unit}; " + ("one seed." if one_seed else "mean ± std over seeds."), "",
              first + " | ".join(head) + " |", "|---|---|" + "---|" * (len(shots) + by_model)]
     for run in runs:
         for label, m in _rows(run, by_model):
-            cells = {str(r["shots"]): _fmt(r["mean"], r.get("std")) for r in run["summary"] if r["method"] == m}
+            cells = {str(r["shots"]): _fmt(r["mean"], None if r.get("n") == 1 else r.get("std"))
+                     for r in run["summary"] if r["method"] == m}
             lines.append(f"| {label} | " + " | ".join(cells.get(str(s), "–") for s in shots) + " |")
     if metric == "nme" and any(_baseline(runs[0], s) is not None for s in shots):
         base = [_fmt(_baseline(runs[0], s), None) for s in shots]
