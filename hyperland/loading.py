@@ -11,7 +11,7 @@ from typing import Any
 import torch
 
 from ._defaults import DEFAULT_MODEL
-from .assets import embedded_dir
+from .assets import embedded_dir, repair_advice
 from .backbone import create_backbone, load_state, read_weights
 from .config import CONFIG_NAME, WEIGHTS_NAME, ModelConfig
 from .errors import ModelNotFoundError, OfflineModeError
@@ -51,8 +51,8 @@ def _manifest_files(e: ManifestEntry, *, cache_dir: str | Path | None,
                 return local / CONFIG_NAME, weights
             why_not = (f"The embedded copy of '{e.name}' ({weights}) is damaged: sha256 {got[:12]}... is not the "
                        f"manifest's {str(e.sha256)[:12]}....")
-            logger.warning("%s Using the Hub copy %s instead; `pip install --force-reinstall hyperland` repairs "
-                           "the package.", why_not, e.repo_id)
+            logger.warning("%s Using the Hub copy %s instead; to repair the package, %s.", why_not, e.repo_id,
+                           repair_advice(weights))
         else:
             why_not = f"The embedded copy of '{e.name}' is missing from this install ({local})."
             logger.warning("%s Using the Hub copy %s instead.", why_not, e.repo_id)
@@ -62,8 +62,8 @@ def _manifest_files(e: ManifestEntry, *, cache_dir: str | Path | None,
     except (OfflineModeError, ModelNotFoundError) as exc:
         if not why_not:
             raise
-        raise type(exc)(f"{why_not} The Hub copy could not be fetched either: {exc} Reinstall hyperland "
-                        "(`pip install --force-reinstall hyperland`) to restore the embedded weights.") from exc
+        raise type(exc)(f"{why_not} The Hub copy could not be fetched either: {exc} To restore the embedded weights, "
+                        f"{repair_advice(embedded_dir(e.embedded or '') / e.filename)}.") from exc
 
 
 def _timm_config(arch: str, **overrides: Any) -> ModelConfig:

@@ -130,6 +130,15 @@ class HyperlandModel(nn.Module):
             self._fingerprint = h.hexdigest()[:16]
         return self._fingerprint
 
+    def __repr__(self) -> str:
+        """One line that identifies the model (``print(model)``), not the whole module tree."""
+        c, proj = self.config, ""
+        if self.projection is not None:
+            proj = f", projection={self.projection_dim} channels from layers {c.projection_layers}"
+        return (f"HyperlandModel(name={self.name!r}, fingerprint={self.fingerprint!r}, architecture={c.architecture!r}, "
+                f"layers={self.layers} of {c.out_indices} ({self.num_channels()} channels), input={c.input_size}x"
+                f"{c.input_size} (resize {c.resize}, border {c.border}){proj}, device={self.device})")
+
     def train(self, mode: bool = True) -> HyperlandModel:
         """The backbone stays in eval mode (frozen BN statistics); use hyperland.train to train it."""
         super().train(False)
