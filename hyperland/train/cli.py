@@ -43,7 +43,28 @@ def _flag_kwargs(tp: Any) -> dict[str, Any]:
     return {"type": tp, "metavar": tp.__name__.upper()}
 
 
-def build_parser() -> argparse.ArgumentParser:
+def _recipe_values(recipe: str | None) -> dict[str, Any] | None:
+    """The field values of ``--recipe`` (for --help), or None when none is given or it does not load."""
+    if not recipe:
+        return None
+    try:
+        return load_recipe(recipe).to_dict()
+    except HyperlandError:
+        return None
+
+
+def peek_recipe(argv: Sequence[str]) -> str | None:
+    """``--recipe`` from ``argv`` before the full parser exists (so that --help can show its values)."""
+    pre = argparse.ArgumentParser(add_help=False)
+    pre.add_argument("--recipe")
+    return pre.parse_known_args(list(argv))[0].recipe
+
+
+def build_parser(recipe: str | None = None) -> argparse.ArgumentParser:
+    """The training parser; every TrainConfig field is a flag, documented from the dataclass (field_help), with
+    its default and, when ``recipe`` is given, the recipe's value."""
+    from .field_help import field_help
+
     p = argparse.ArgumentParser(prog=PROG, description="Train a hyperland backbone with MoCo (one process, one GPU, "
                                 "or many processes under torchrun). Subcommands: export, recipes.",
                                 epilog="Every TrainConfig field is a flag; see docs/training.md.")
@@ -53,11 +74,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--config", metavar="JSON", help="a JSON file of TrainConfig fields (instead of --recipe)")
     p.add_argument("-v", "--verbose", action="store_true", help="log at INFO level")
     hints = get_type_hints(TrainConfig)
-    group = p.add_argument_group("TrainConfig fields (override the recipe)")
+    docs, values = field_help(), _recipe_values(recipe)
+    title = f"TrainConfig fields (override recipe {recipe})" if values else "TrainConfig fields (override the recipe)"
+    group = p.add_argument_group(title)
     for f in fields(TrainConfig):
         default = f.default if f.default is not MISSING else None
-        helptext = "recipe name (" + ", ".join(list_recipes()) + ") or a JSON file" if f.name == "recipe" else \
-            f"default {default!r}" + (" (may change on --resume)" if f.name in RUNTIME_FIELDS else "")
+        if f.name == "recipe":
+            helptext = f"{docs['recipe']}: " + ", ".join(list_recipes())
+        else:
+            shown = f"recipe {recipe}: {values[f.name]!r}; " if values else ""
+            helptext = f"{docs[f.name]} ({shown}default {default!r}" + \
+                (", may change on --resume)" if f.name in RUNTIME_FIELDS else ")")
+        helptext = helptext.replace("%", "%%")
         group.add_argument("--" + f.name.replace("_", "-"), dest=f.name, default=None, help=helptext,
                            **_flag_kwargs(hints[f.name]))
     return p
@@ -134,7 +162,7 @@ def _train(argv: Sequence[str]) -> int:
     from . import dist
     from .trainer import RunFinishedError, start
 
-    args = build_parser().parse_args(argv)
+    args = build_parser(peek_recipe(argv)).parse_args(argv)
     info = dist.init_from_env()
     _logging(args.verbose and info.is_main)
     try:
