@@ -63,7 +63,7 @@ def remove_stale_temps(path: str | os.PathLike, *, any_pid: bool = False) -> lis
     """Remove ``.NAME.PID.*.tmp`` files beside ``path`` whose writer process is gone (killed mid-write).
     ``any_pid``: every such file but this process's (the caller knows no other writer runs: a resumed run)."""
     p = Path(path)
-    removed = []
+    removed: list[Path] = []
     if not p.parent.is_dir():
         return removed
     for tmp in p.parent.glob(f".{p.name}.*.tmp"):

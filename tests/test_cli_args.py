@@ -63,7 +63,7 @@ def test_library_keywords_become_flags_in_cli_errors(tmp_path, capsys):
     cfg = _json.loads((head / "head.json").read_text())
     cfg["fingerprint"] = "0123456789abcdef"  # as if fitted on another backbone
     (head / "head.json").write_text(_json.dumps(cfg))
-    img = str(sorted(faces.glob("*.jpg"))[0])
+    img = str(min(faces.glob("*.jpg")))
     assert main(["predict", "--head", str(head), "--model", "random-r18", img]) == 2
     err = capsys.readouterr().err
     assert "pass --allow-backbone-mismatch." in err and "allow_backbone_mismatch" not in err
@@ -73,8 +73,8 @@ def test_library_keywords_become_flags_in_cli_errors(tmp_path, capsys):
 
 
 def test_ctrl_c_is_one_line_and_exit_130(monkeypatch, capsys):
-    import hyperland.commands.models as models
     from hyperland.cli import main
+    from hyperland.commands import models
 
     def interrupted(args):
         raise KeyboardInterrupt
@@ -120,7 +120,8 @@ def test_help_version_and_models_import_no_torch(argv):
             "heavy = sorted(m for m in ('torch', 'timm', 'sklearn', 'scipy', 'huggingface_hub', 'safetensors') "
             "if m in sys.modules)\nprint('HEAVY', heavy)\n")
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
-    res = subprocess.run([sys.executable, "-c", code, *argv], capture_output=True, text=True, env=env, timeout=120)
+    res = subprocess.run([sys.executable, "-c", code, *argv], capture_output=True, text=True, env=env, timeout=120,
+                         check=False)
     assert res.stdout.strip().splitlines()[-1] == "HEAVY []", res.stdout + res.stderr
 
 
@@ -131,5 +132,6 @@ def test_public_api_is_imported_on_first_use():
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
     code = ("import sys, hyperland\nassert 'torch' not in sys.modules\nm = hyperland.LandmarkHead\n"
             "print('torch' in sys.modules, m.__module__, hyperland.load.__module__, hyperland.metrics.__name__)")
-    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120,
+                         check=False)
     assert res.stdout.split() == ["True", "hyperland.head", "hyperland.loading", "hyperland.metrics"], res.stderr

@@ -87,7 +87,7 @@ def test_extract_writes_with_the_umasks_permissions(tmp_path):
     old = os.umask(0o022)
     try:
         out = tmp_path / "f.safetensors"
-        assert main(["extract", "--model", "random-r18", str(sorted(FACES.glob("*.jpg"))[0]), "--out", str(out),
+        assert main(["extract", "--model", "random-r18", str(min(FACES.glob("*.jpg"))), "--out", str(out),
                      "--size", "4", "-q"]) == 0
     finally:
         os.umask(old)

@@ -93,7 +93,7 @@ def test_edited_head_json_is_a_clear_error(r18, saved, tmp_path, capsys, change,
     d = _edit(_copy(saved, tmp_path / "h"), **change)
     with pytest.raises(WeightsMismatchError, match=match):
         LandmarkHead.load(d, model=r18)
-    assert main(["predict", "--head", str(d), "--model", "random-r18", str(sorted(FACES.glob("*.jpg"))[0])]) == 2
+    assert main(["predict", "--head", str(d), "--model", "random-r18", str(min(FACES.glob("*.jpg")))]) == 2
     err = capsys.readouterr().err
     assert err.startswith("hyperland predict: error: ") and err.count("\n") == 1
 

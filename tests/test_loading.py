@@ -189,7 +189,7 @@ def test_bit_flipped_folder_is_refused_naming_the_file(tmp_path, saved, r18, mon
         hyperland.load(d)
     from hyperland.cli import main
 
-    img = sorted((Path(hyperland.__file__).parent / "assets" / "faces").glob("*.jpg"))[0]
+    img = min((Path(hyperland.__file__).parent / "assets" / "faces").glob("*.jpg"))
     assert main(["extract", "--model", str(d), str(img), "--out", str(tmp_path / "f.st"), "-q"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "is not the file that was saved" in err and "Traceback" not in err

@@ -6,7 +6,6 @@ import argparse
 import sys
 
 
-
 def run(args: argparse.Namespace) -> int:
     from ..config import WEIGHTS_NAME
     from ..convert import convert_checkpoint

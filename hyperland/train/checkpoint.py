@@ -46,7 +46,7 @@ def save_checkpoint(path: str | Path, state: dict[str, Any]) -> Path:
     def write(f: BinaryIO) -> None:
         w = _PythonWriter(f)
         try:
-            torch.save({"format": CHECKPOINT_FORMAT, **state}, w)
+            torch.save({"format": CHECKPOINT_FORMAT, **state}, w)  # type: ignore[arg-type]  # a binary writer
         except RuntimeError as exc:
             if w.error is None:
                 raise
