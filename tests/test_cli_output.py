@@ -122,3 +122,16 @@ def test_viz_layers_must_be_integers(tmp_path, capsys):
     with pytest.raises(SystemExit) as info:
         main(["viz", "pca", str(FACES / "x.jpg"), "--out", str(tmp_path), "--layers", "a"])
     assert info.value.code == 2 and "expected comma-separated integers such as 1,2,3,4" in capsys.readouterr().err
+
+
+def test_eval_checks_layers_against_the_model_before_reading_images(tmp_path, capsys, monkeypatch):
+    import hyperland.data.base as base
+
+    def no_images(*a, **k):
+        raise AssertionError("images were read before --layers was checked")
+
+    monkeypatch.setattr(base, "load_sample", no_images)
+    assert main(["eval", "--dataset", "generic", "--root", str(FACES), "--shots", "5", "--model", "random-r18", "--layers-sweep",
+                 "4;7", "--out", str(tmp_path / "o"), "-q"]) == 2
+    err = capsys.readouterr().err
+    assert "--layers (7,) is not valid for resnet18" in err, err

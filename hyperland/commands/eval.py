@@ -203,6 +203,8 @@ def evaluate(args: argparse.Namespace) -> dict[str, Any]:
         test = test[:args.limit_test]
     check_shots(shots, len(pool))
     model = hyperland.load(args.model)
+    for layers in sweep:
+        model.num_channels(layers)  # an InvalidLayerError now, before any image is read
     runs = []
     t0 = time.perf_counter()
     for layers in sweep:
