@@ -125,7 +125,7 @@ def test_viz_layers_must_be_integers(tmp_path, capsys):
 
 
 def test_eval_checks_layers_against_the_model_before_reading_images(tmp_path, capsys, monkeypatch):
-    import hyperland.data.base as base
+    from hyperland.data import base
 
     def no_images(*a, **k):
         raise AssertionError("images were read before --layers was checked")
