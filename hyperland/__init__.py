@@ -7,6 +7,8 @@ The public names below are imported on first use (PEP 562), so that ``import hyp
 from __future__ import annotations
 
 import importlib
+import sys
+import types
 from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
@@ -34,8 +36,7 @@ from .errors import (  # noqa: E402
 
 _LAZY = {
     "ModelConfig": "config", "LandmarkHead": "head", "load_image": "images", "list_models": "loading",
-    "load": "loading", "ManifestEntry": "manifest", "load_manifest": "manifest", "match": "match",
-    "HyperlandModel": "model",
+    "load": "loading", "ManifestEntry": "manifest", "load_manifest": "manifest", "HyperlandModel": "model",
 }
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
@@ -60,7 +61,25 @@ def __getattr__(name: str) -> Any:
 
 
 def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_LAZY) | {"metrics"})
+    return sorted(set(globals()) | set(_LAZY) | {"metrics", "match"})
+
+
+class _Package(types.ModuleType):
+    """``hyperland.match`` is the function, as with eager imports, although a submodule of that name exists:
+    importing the submodule sets the package attribute, which this property ignores."""
+
+    @property
+    def match(self) -> Any:
+        from .match import match
+
+        return match
+
+    @match.setter
+    def match(self, value: Any) -> None:
+        pass
+
+
+sys.modules[__name__].__class__ = _Package
 
 
 __all__ = [

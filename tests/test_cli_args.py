@@ -131,6 +131,7 @@ def test_public_api_is_imported_on_first_use():
 
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
     code = ("import sys, hyperland\nassert 'torch' not in sys.modules\nm = hyperland.LandmarkHead\n"
+            "import hyperland.match\nfrom hyperland import match\nassert match is hyperland.match and callable(match)\n"
             "print('torch' in sys.modules, m.__module__, hyperland.load.__module__, hyperland.metrics.__name__)")
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120,
                          check=False)
