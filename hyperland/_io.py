@@ -4,7 +4,8 @@ the target, fsync the folder; the result has the usual permissions of a new file
 
 Write failures become an :class:`~hyperland.errors.OutputError` that names the file and, for ENOSPC / EDQUOT,
 says the disk is full; the old file is then unchanged and the temporary file is gone. A temporary file left by a
-killed process (its PID no longer runs) is removed the next time the same target is written.
+killed process (SIGKILL, a power cut: its PID no longer runs) is removed the next time anything is written in
+that folder.
 """
 
 from __future__ import annotations
@@ -74,15 +75,31 @@ def remove_stale_temps(path: str | os.PathLike, *, any_pid: bool = False) -> lis
     return removed
 
 
+def remove_dead_writers_temps(folder: str | os.PathLike) -> list[Path]:
+    """Remove every ``.NAME.PID.XXXX.tmp`` in ``folder`` whose writer process is gone, whatever NAME: a killed
+    ``extract --out a.safetensors`` leaves nothing behind once anything is written in that folder again."""
+    removed: list[Path] = []
+    d = Path(folder)
+    if not d.is_dir():
+        return removed
+    for tmp in d.glob(".*.tmp"):
+        parts = tmp.name[1:].rsplit(".", 3)  # NAME, PID, XXXX (mkstemp: no dots), "tmp"
+        if len(parts) == 4 and parts[1].isdigit() and int(parts[1]) != os.getpid() and not _alive(int(parts[1])):
+            tmp.unlink(missing_ok=True)
+            removed.append(tmp)
+    return removed
+
+
 class AtomicFile:
-    """A temporary file beside ``path`` that :meth:`commit` renames over it and :meth:`abort` removes.
+    """A temporary file beside ``path`` that :meth:`commit` renames over it and :meth:`abort` removes (making one
+    first removes the temporary files of dead writers in that folder).
     For writers that stream (extract); :func:`atomic_write` covers the rest."""
 
     def __init__(self, path: str | os.PathLike) -> None:
         self.path = Path(path)
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            remove_stale_temps(self.path)
+            remove_dead_writers_temps(self.path.parent)
             fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.{os.getpid()}.", suffix=".tmp",
                                        dir=self.path.parent)
         except OSError as exc:
@@ -166,4 +183,4 @@ def check_writable(path: str | os.PathLike, *, flag: str, folder: bool = False) 
 
 
 __all__ = ["AtomicFile", "atomic_write", "atomic_write_bytes", "atomic_write_text", "check_writable",
-           "output_error", "remove_stale_temps"]
+           "output_error", "remove_dead_writers_temps", "remove_stale_temps"]

@@ -60,8 +60,11 @@ def test_stale_temp_files_of_dead_writers_are_removed(tmp_path):
         p.write_bytes(b"x" * 100)
     assert remove_stale_temps(tmp_path / "feats.safetensors") == [dead]
     assert not dead.exists() and mine.exists() and other.exists()
-    f = AtomicFile(tmp_path / "other.bin")  # a new write of the same target cleans up too
-    assert not other.exists() and f.tmp.name.startswith(f".other.bin.{os.getpid()}.")
+    big = tmp_path / ".feats2.safetensors.99999999.a_b1.tmp"  # a killed extract with another --out
+    big.write_bytes(b"x")
+    f = AtomicFile(tmp_path / "new.bin")  # any new write in the folder removes dead writers' temps
+    assert not other.exists() and not big.exists() and mine.exists()
+    assert f.tmp.name.startswith(f".new.bin.{os.getpid()}.")
     f.abort()
     assert not f.tmp.exists()
 
