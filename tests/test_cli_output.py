@@ -135,3 +135,12 @@ def test_eval_checks_layers_against_the_model_before_reading_images(tmp_path, ca
                  "4;7", "--out", str(tmp_path / "o"), "-q"]) == 2
     err = capsys.readouterr().err
     assert "--layers (7,) is not valid for resnet18" in err, err
+
+
+def test_viz_eyes_must_be_two_integers(tmp_path, capsys):
+    with pytest.raises(SystemExit) as info:
+        main(["viz", "landmarks", str(FACES / "x.jpg"), "--head", "h", "--out", str(tmp_path), "--eyes", "a,b"])
+    assert info.value.code == 2 and "expected comma-separated integers" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["viz", "landmarks", str(FACES / "x.jpg"), "--head", "h", "--out", str(tmp_path), "--eyes", "0,1,2"])
+    assert "expected two landmark indices such as 0,1; got '0,1,2'" in capsys.readouterr().err

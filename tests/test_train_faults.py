@@ -92,3 +92,15 @@ def _cfg(tmp_path: Path, data: Path) -> str:
     p = tmp_path / "cfg.json"
     p.write_text(tiny_config(data).to_json())
     return str(p)
+
+
+def test_ctrl_c_outside_the_loop_is_one_line(monkeypatch, capsys):
+    import hyperland.train.cli as cli
+
+    def interrupted(argv):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli, "_train", interrupted)
+    assert train_main(["--out", "x"]) == 130
+    assert capsys.readouterr().err == ("hyperland-train: interrupted (Ctrl-C); files being written were discarded and "
+                                       "the last checkpoint, if any, is intact.\n")

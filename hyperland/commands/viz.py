@@ -14,6 +14,13 @@ from ._args import add_model_argument, add_quiet_argument, progress
 from .extract import _ints
 
 
+def _pair(text: str) -> tuple[int, int]:
+    vals = _ints(text)
+    if len(vals) != 2:
+        raise argparse.ArgumentTypeError(f"expected two landmark indices such as 0,1; got '{text}'")
+    return (vals[0], vals[1])
+
+
 def _layers(layers: tuple[int, ...] | None) -> list[int] | None:
     return list(layers) if layers else None
 
@@ -79,8 +86,7 @@ def run_landmarks(args: argparse.Namespace) -> int:
     if len(images) > 1:
         sys.stdout.write(f"{save_png(overlay_grid(images, pred, truth), out / 'landmarks_grid.png')}\n")
     if truth is not None and truth.shape[1] == pred.shape[1] and pred.shape[1] > 1:
-        a, b = (int(v) for v in args.eyes.split(","))
-        eyes = (a, b)
+        eyes = (args.eyes[0], args.eyes[1])
         sys.stdout.write(f"NME {100 * float(nme(pred, truth, eyes=eyes)):.2f} % over {len(images)} images "
                          f"(normalised by landmarks {eyes})\n")
     return 0
@@ -109,7 +115,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_model_argument(lm, from_head=True)
     add_quiet_argument(lm)
     lm.add_argument("--truth", default=None, help="keypoint CSV/JSON with the true points of the images")
-    lm.add_argument("--eyes", default="0,1", help="landmark indices normalising the printed NME (default 0,1)")
+    lm.add_argument("--eyes", type=_pair, default=(0, 1), help="landmark indices normalising the printed NME (default 0,1)")
     lm.add_argument("--scale", type=int, default=2, help="enlarge each image this many times (default 2)")
     lm.add_argument("--out", required=True, help="output folder")
     lm.set_defaults(func=run)

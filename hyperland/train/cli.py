@@ -215,6 +215,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except HyperlandError as exc:
         sys.stderr.write(f"{PROG}: error: {exc}\n")
         rc = 2
+    except KeyboardInterrupt:  # outside the training loop (which checkpoints and returns on one signal), or a second
+        sys.stderr.write(f"{PROG}: interrupted (Ctrl-C); files being written were discarded and the last "
+                         "checkpoint, if any, is intact.\n")
+        rc = 130
     if int(os.environ.get("WORLD_SIZE", "1")) > 1:
         # Under torchrun, everything is written and the process group is gone: leave without running C++
         # static destructors, which now and then abort a gloo rank at interpreter exit ("terminate called
