@@ -95,7 +95,7 @@ def _cfg(tmp_path: Path, data: Path) -> str:
 
 
 def test_ctrl_c_outside_the_loop_is_one_line(monkeypatch, capsys):
-    import hyperland.train.cli as cli
+    from hyperland.train import cli
 
     def interrupted(argv):
         raise KeyboardInterrupt
