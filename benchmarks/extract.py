@@ -7,9 +7,9 @@
 (c) ``hyperland extract`` over 1,000 MTFL images into one file: peak RSS of the child process (< 2 GB).
 
 Every variant runs once per round, rounds interleave the variants (so load from other processes hits them
-alike), and the medians of the rounds are reported. Run under ``flock /work/bench.lock`` on shared machines:
+alike), and the medians of the rounds are reported. Run under ``flock "$BENCH_LOCK"`` on shared machines:
 
-    flock /work/bench.lock python benchmarks/extract.py
+    flock "$BENCH_LOCK" python benchmarks/extract.py
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ Parts (each merges its figures into the JSON file, so they can run separately):
   protocol  run_protocol: 1/5/10/20/50/100/all shots × 3 seeds × (regressor, prototype) + mean-shape baseline
   paper     the paper's schedule (Adam, cosine, 1,000 epochs with TPS) vs the default fit, 50 shots, same features
 
-    flock /work/bench.lock python benchmarks/head.py fit50 fitall paper protocol --protocols mtfl-aflw,aflw,lfwnet
+    flock "$BENCH_LOCK" python benchmarks/head.py fit50 fitall paper protocol --protocols mtfl-aflw,aflw,lfwnet
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Training throughput of the full MoCo step (device-side augmentation + query/key encoders + SGD) on this machine.
 
-    flock /work/bench.lock /work/venv/bin/python benchmarks/train.py [--arch resnet18 --batch 64 --steps 8]
+    flock "$BENCH_LOCK" python benchmarks/train.py [--arch resnet18 --batch 64 --steps 8]
 
 Writes benchmarks/results/train.json: images/s of the whole step (data wait + augmentation + model) and the
 share of step time spent in each part, measured in one run on real MTFL faces (training.txt only).

@@ -38,6 +38,7 @@ class ModelConfig:
     name: str | None = None
     recipe: str | None = None
     provenance: dict[str, Any] = field(default_factory=dict)
+    weights_sha256: str | None = None  # of model.safetensors, recorded by save_pretrained, verified by load
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "out_indices", tuple(int(i) for i in self.out_indices))
@@ -60,6 +61,9 @@ class ModelConfig:
             problems.append(f"resize={self.resize}, border={self.border} leave fewer than 8 input pixels")
         if len(self.mean) != 3 or len(self.std) != 3 or min(self.std) <= 0:
             problems.append("'mean' and 'std' need 3 values each, std > 0")
+        if self.weights_sha256 is not None and not (isinstance(self.weights_sha256, str) and len(self.weights_sha256)
+                                                     == 64 and all(c in "0123456789abcdef" for c in self.weights_sha256)):
+            problems.append(f"'weights_sha256' {self.weights_sha256!r} is not 64 lower-case hex digits")
         if problems:
             raise ManifestError("Invalid model config: " + "; ".join(problems) + ".")
 
@@ -73,6 +77,8 @@ class ModelConfig:
         d["format"] = CONFIG_FORMAT
         for k in ("out_indices", "layers", "mean", "std"):
             d[k] = list(d[k])
+        if d["weights_sha256"] is None:
+            del d["weights_sha256"]  # folders written without a checksum stay as they were
         if d["projection_layers"] is None:
             del d["projection_layers"]  # configs without a projection stay as they were
         else:

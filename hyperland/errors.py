@@ -20,7 +20,8 @@ class OfflineModeError(ModelNotFoundError):
 
 
 class ChecksumMismatchError(HyperlandError):
-    """A downloaded file whose sha256 differs from the pinned one. The bad file is removed from the cache."""
+    """A file whose sha256 differs from the pinned or recorded one: a download (the bad file is removed from the
+    cache), a model folder's model.safetensors (config.json) or a saved head's head.safetensors (head.json)."""
 
 
 class ManifestError(HyperlandError, ValueError):
@@ -67,6 +68,10 @@ class TrainConfigError(HyperlandError, ValueError):
     """A training recipe, config file or flag with an invalid value."""
 
 
+class OutputError(HyperlandError, OSError):
+    """An output file or folder that cannot be written (disk full, permissions, a file where a folder belongs)."""
+
+
 __all__ = [
     "BackboneMismatchError",
     "CheckpointError",
@@ -81,6 +86,7 @@ __all__ = [
     "ModelNotFoundError",
     "NotFittedError",
     "OfflineModeError",
+    "OutputError",
     "TrainConfigError",
     "WeightsMismatchError",
     "WeightsNotPublishedError",

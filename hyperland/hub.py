@@ -11,7 +11,6 @@ Sources, parsed here and nowhere else (see :func:`parse_source`):
 from __future__ import annotations
 
 import difflib
-import hashlib
 import logging
 import os
 from dataclasses import dataclass
@@ -31,6 +30,7 @@ from huggingface_hub.errors import (
 from . import __version__
 from .config import CONFIG_NAME, WEIGHTS_NAME
 from .errors import ChecksumMismatchError, ModelNotFoundError, OfflineModeError, WeightsNotPublishedError
+from .integrity import sha256_file
 from .manifest import ManifestEntry, load_manifest
 
 logger = logging.getLogger(__name__)
@@ -92,14 +92,6 @@ def offline_requested(local_files_only: bool | None = None) -> bool:
     if local_files_only is not None:
         return bool(local_files_only)
     return os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in _TRUE
-
-
-def sha256_file(path: str | Path, *, chunk: int = 1 << 20) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(chunk):
-            h.update(block)
-    return h.hexdigest()
 
 
 def _evict(path: Path) -> None:

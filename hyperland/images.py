@@ -22,6 +22,11 @@ ImageLike = str | os.PathLike | Image.Image | np.ndarray | torch.Tensor
 Images = ImageLike | Sequence[ImageLike]
 
 _INT_MAX = {np.dtype(np.uint8): 255.0, np.dtype(np.uint16): 65535.0, np.dtype(np.int32): 65535.0}
+MIN_SIDE = 8  # model.preprocess refuses smaller images: they hold no landmark information
+MAX_PIXELS_ENV = "HYPERLAND_MAX_IMAGE_PIXELS"  # overrides PIL's decompression-bomb limit (0: no limit)
+_TRANSPOSE = {2: Image.Transpose.FLIP_LEFT_RIGHT, 3: Image.Transpose.ROTATE_180, 4: Image.Transpose.FLIP_TOP_BOTTOM,
+              5: Image.Transpose.TRANSPOSE, 6: Image.Transpose.ROTATE_270, 7: Image.Transpose.TRANSVERSE,
+              8: Image.Transpose.ROTATE_90}
 
 
 def _describe(x: Any) -> str:
@@ -30,12 +35,26 @@ def _describe(x: Any) -> str:
     return type(x).__name__
 
 
-def _from_pil(img: Image.Image, *, source: str) -> torch.Tensor:
+def _shrink(img: Image.Image, max_side: int | None) -> Image.Image:
+    """Each side above ``max_side`` resized down to ``max_side`` (antialiased), EXIF orientation applied."""
+    orient = img.getexif().get(0x0112, 1)
+    if max_side is not None and (img.width > max_side or img.height > max_side) and img.mode not in _WIDE_MODES:
+        if img.mode not in ("RGB", "L"):
+            img = img.convert("RGBA" if img.mode == "P" and "transparency" in img.info else "RGB")
+        img = img.resize((min(img.width, max_side), min(img.height, max_side)), Image.Resampling.BILINEAR,
+                         reducing_gap=2.0)
+    return img.transpose(_TRANSPOSE[orient]) if orient in _TRANSPOSE else img
+
+
+_WIDE_MODES = ("I;16", "I;16B", "I;16L", "I;16N", "I", "F")
+
+
+def _from_pil(img: Image.Image, *, source: str, max_side: int | None = None) -> torch.Tensor:
     if img.width == 0 or img.height == 0:
         raise InvalidImageError(f"{source}: image has zero size {img.size}. Expected at least 1x1 pixels.")
     try:
-        img = ImageOps.exif_transpose(img)
-        if img.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
+        img = _shrink(img, max_side)
+        if img.mode in _WIDE_MODES:
             arr = np.asarray(img)
             scale = 65535.0 if img.mode.startswith("I;16") else max(float(arr.max()), 1.0)
             if img.mode == "F":
@@ -51,16 +70,34 @@ def _from_pil(img: Image.Image, *, source: str) -> torch.Tensor:
     return torch.from_numpy(arr.copy()).permute(2, 0, 1).float().div_(255.0)
 
 
-def _from_path(path: str | os.PathLike) -> torch.Tensor:
+def open_image(p: Path) -> Image.Image:
+    """Image.open with the decompression-bomb limit of HYPERLAND_MAX_IMAGE_PIXELS, as an InvalidImageError."""
+    raw = os.environ.get(MAX_PIXELS_ENV, "").strip()
+    if raw:
+        if not raw.isdigit():
+            raise InvalidImageError(f"{MAX_PIXELS_ENV}={raw!r}: expected a whole number of pixels (0: no limit).")
+        Image.MAX_IMAGE_PIXELS = int(raw) or None
+    try:
+        return Image.open(p)
+    except Image.DecompressionBombError as exc:
+        raise InvalidImageError(
+            f"'{p}' is refused as a possible decompression bomb: {exc} If you trust the file, raise the limit: set "
+            f"the environment variable {MAX_PIXELS_ENV} to its pixel count (0 for no limit), or "
+            "PIL.Image.MAX_IMAGE_PIXELS in Python.") from exc
+
+
+def _from_path(path: str | os.PathLike, *, max_side: int | None = None) -> torch.Tensor:
     p = Path(path)
     if not p.is_file():
         raise InvalidImageError(f"Image file not found: '{p}'. Check the path (relative paths start at {Path.cwd()}).")
     if p.stat().st_size == 0:
         raise InvalidImageError(f"Image file is empty (0 bytes): '{p}'.")
     try:
-        with Image.open(p) as img:
+        with open_image(p) as img:
+            if max_side is not None and img.format == "JPEG":
+                img.draft(img.mode, (max_side, max_side))  # DCT-domain downscale: never decodes the full size
             img.load()
-            return _from_pil(img, source=str(p))
+            return _from_pil(img, source=str(p), max_side=max_side)
     except UnidentifiedImageError as exc:
         raise InvalidImageError(f"'{p}' is not an image PIL can read ({exc}).") from exc
     except OSError as exc:
@@ -133,12 +170,28 @@ def _from_tensor_chw(t: torch.Tensor, *, source: str) -> torch.Tensor:
     return _channels_to_rgb(_check_values(t.clone(), source=desc), source=desc)
 
 
-def load_image(image: ImageLike) -> torch.Tensor:
-    """Read one image into a float32 RGB tensor (3, H, W) with values in [0, 1]."""
+def load_image(image: ImageLike, *, max_side: int | None = None, min_side: int = 1) -> torch.Tensor:
+    """Read one image into a float32 RGB tensor (3, H, W) with values in [0, 1].
+
+    ``max_side``: files and PIL images with a side longer than this are decoded straight to at most ``max_side``
+    on that side (JPEG DCT draft, then an antialiased resize; each side on its own, so the aspect ratio may
+    change), so memory stays bounded whatever the photo size; :meth:`HyperlandModel.preprocess` passes twice its
+    resize. Arrays and tensors are already in memory and are not resized. ``min_side``: images with a shorter
+    side are refused (:meth:`HyperlandModel.preprocess` passes :data:`MIN_SIDE`).
+    """
+    t = _load(image, max_side=max_side)
+    if min(t.shape[-2:]) < min_side:
+        where = f"'{image}'" if isinstance(image, (str, os.PathLike)) else _describe(image)
+        raise InvalidImageError(f"{where}: image of {t.shape[-1]}x{t.shape[-2]} pixels. Expected at least "
+                                f"{min_side}x{min_side}: smaller images hold no landmark information.")
+    return t
+
+
+def _load(image: ImageLike, *, max_side: int | None) -> torch.Tensor:
     if isinstance(image, (str, os.PathLike)):
-        return _from_path(image)
+        return _from_path(image, max_side=max_side)
     if isinstance(image, Image.Image):
-        return _from_pil(image, source="PIL image")
+        return _from_pil(image, source="PIL image", max_side=max_side)
     if isinstance(image, np.ndarray):
         return _from_numpy(image)
     if isinstance(image, torch.Tensor):
@@ -179,7 +232,7 @@ def image_size(image: ImageLike) -> tuple[int, int]:
     """(H, W) of one image, reading only the header of files."""
     if isinstance(image, (str, os.PathLike)):
         try:
-            with Image.open(image) as img:
+            with open_image(Path(image)) as img:
                 w, h = img.size
                 orient = img.getexif().get(0x0112, 1)
         except (OSError, UnidentifiedImageError) as exc:
@@ -195,4 +248,5 @@ def image_size(image: ImageLike) -> tuple[int, int]:
     raise InvalidImageError(f"Cannot read an image from a {type(image).__name__}.")
 
 
-__all__ = ["ImageLike", "Images", "as_list", "image_size", "is_single", "load_image"]
+__all__ = ["MAX_PIXELS_ENV", "MIN_SIDE", "ImageLike", "Images", "as_list", "image_size", "is_single", "load_image",
+           "open_image"]

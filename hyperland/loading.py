@@ -10,24 +10,27 @@ from typing import Any
 
 import torch
 
-from .assets import embedded_dir
+from ._defaults import DEFAULT_MODEL
+from .assets import embedded_dir, repair_advice
 from .backbone import create_backbone, load_state, read_weights
 from .config import CONFIG_NAME, WEIGHTS_NAME, ModelConfig
 from .errors import ModelNotFoundError, OfflineModeError
-from .hub import fetch_model_dir, parse_source, require_published, sha256_file
+from .hub import fetch_model_dir, parse_source, require_published
+from .integrity import check_finite, sha256_file, verify_recorded_sha256
 from .manifest import ManifestEntry, load_manifest
 from .model import HyperlandModel, split_projection
 
 logger = logging.getLogger(__name__)
-DEFAULT_MODEL = "mtfl-r18"
 
 
 def _from_files(config_path: Path, weights_path: Path, **overrides: Any) -> HyperlandModel:
     config = ModelConfig.from_file(config_path)
+    verify_recorded_sha256(weights_path, config.weights_sha256, record=config_path)
     if overrides:
         config = replace(config, **overrides)
     backbone = create_backbone(config, seed=None)
     state = read_weights(weights_path)
+    check_finite(state, path=weights_path)
     projection = split_projection(state, config, source=str(weights_path))
     load_state(backbone, state, source=str(weights_path))
     return HyperlandModel(config, backbone, projection=projection)
@@ -48,8 +51,8 @@ def _manifest_files(e: ManifestEntry, *, cache_dir: str | Path | None,
                 return local / CONFIG_NAME, weights
             why_not = (f"The embedded copy of '{e.name}' ({weights}) is damaged: sha256 {got[:12]}... is not the "
                        f"manifest's {str(e.sha256)[:12]}....")
-            logger.warning("%s Using the Hub copy %s instead; `pip install --force-reinstall hyperland` repairs "
-                           "the package.", why_not, e.repo_id)
+            logger.warning("%s Using the Hub copy %s instead; to repair the package, %s.", why_not, e.repo_id,
+                           repair_advice(weights))
         else:
             why_not = f"The embedded copy of '{e.name}' is missing from this install ({local})."
             logger.warning("%s Using the Hub copy %s instead.", why_not, e.repo_id)
@@ -59,8 +62,8 @@ def _manifest_files(e: ManifestEntry, *, cache_dir: str | Path | None,
     except (OfflineModeError, ModelNotFoundError) as exc:
         if not why_not:
             raise
-        raise type(exc)(f"{why_not} The Hub copy could not be fetched either: {exc} Reinstall hyperland "
-                        "(`pip install --force-reinstall hyperland`) to restore the embedded weights.") from exc
+        raise type(exc)(f"{why_not} The Hub copy could not be fetched either: {exc} To restore the embedded weights, "
+                        f"{repair_advice(embedded_dir(e.embedded or '') / e.filename)}.") from exc
 
 
 def _timm_config(arch: str, **overrides: Any) -> ModelConfig:

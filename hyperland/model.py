@@ -8,6 +8,7 @@ import logging
 import os
 import tempfile
 from collections.abc import Iterator, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +25,7 @@ from .backbone import FeatureRunner, backbone_state
 from .config import CONFIG_NAME, WEIGHTS_NAME, ModelConfig
 from .errors import InvalidKeypointsError, InvalidOptionError
 from .hypercolumn import Normalize, check_normalize, sample_layers, stack_layers
-from .images import ImageLike, Images, as_list, image_size, is_single, load_image
+from .images import MIN_SIDE, ImageLike, Images, as_list, image_size, is_single, load_image
 from .modelcard import model_card
 
 logger = logging.getLogger(__name__)
@@ -129,6 +130,15 @@ class HyperlandModel(nn.Module):
             self._fingerprint = h.hexdigest()[:16]
         return self._fingerprint
 
+    def __repr__(self) -> str:
+        """One line that identifies the model (``print(model)``), not the whole module tree."""
+        c, proj = self.config, ""
+        if self.projection is not None:
+            proj = f", projection={self.projection_dim} channels from layers {c.projection_layers}"
+        return (f"HyperlandModel(name={self.name!r}, fingerprint={self.fingerprint!r}, architecture={c.architecture!r}, "
+                f"layers={self.layers} of {c.out_indices} ({self.num_channels()} channels), input={c.input_size}x"
+                f"{c.input_size} (resize {c.resize}, border {c.border}){proj}, device={self.device})")
+
     def train(self, mode: bool = True) -> HyperlandModel:
         """The backbone stays in eval mode (frozen BN statistics); use hyperland.train to train it."""
         super().train(False)
@@ -148,7 +158,7 @@ class HyperlandModel(nn.Module):
 
         Images of one size are resized in one batched call; mixed sizes one by one.
         """
-        loaded = [load_image(im) for im in as_list(images)]
+        loaded = [load_image(im, max_side=2 * self.config.resize, min_side=MIN_SIDE) for im in as_list(images)]
         if len({tuple(t.shape) for t in loaded}) == 1:
             batch = self._resize_crop(torch.stack(loaded))
         else:
@@ -368,8 +378,9 @@ class HyperlandModel(nn.Module):
                           + card_extra)
         # One metadata key only: safetensors writes a multi-key metadata map in a per-process random order, which
         # would change the file's sha256 from one export of the same weights to the next.
-        atomic_write_bytes(d / WEIGHTS_NAME, save(state, metadata={"format": "pt"}))
-        atomic_write_text(d / CONFIG_NAME, self.config.to_json())
+        data = save(state, metadata={"format": "pt"})
+        atomic_write_bytes(d / WEIGHTS_NAME, data)  # config.json records its sha256; load() verifies it
+        atomic_write_text(d / CONFIG_NAME, replace(self.config, weights_sha256=hashlib.sha256(data).hexdigest()).to_json())
         atomic_write_text(d / "README.md", model_card(self.config, extra=card_extra))
         return d
 

@@ -16,6 +16,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image, ImageDraw
 
+from ._io import atomic_write
 from .errors import InvalidImageError, InvalidKeypointsError
 from .images import ImageLike, Images, as_list, image_size, load_image
 
@@ -159,10 +160,7 @@ def overlay_grid(images: Images, pred: Any | None = None, truth: Any | None = No
 
 def save_png(array: np.ndarray, path: str | Path) -> Path:
     """Write an (H, W, 3) uint8 array as PNG, creating the folder."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(np.asarray(array, dtype=np.uint8)).save(path)
-    return path
+    return atomic_write(path, lambda f: Image.fromarray(np.asarray(array, dtype=np.uint8)).save(f, format="PNG"))
 
 
 def require_matplotlib() -> Any:

@@ -124,3 +124,13 @@ def test_save_pretrained_refuses_weights_that_overflow_float16(tmp_path):
         model.save_pretrained(tmp_path / "bad", dtype="float16")
     assert not (tmp_path / "bad" / "model.safetensors").exists()
     model.save_pretrained(tmp_path / "ok", dtype="bfloat16")  # bfloat16 has float32's range
+
+
+def test_repair_advice_fits_the_kind_of_install(tmp_path):
+    from hyperland.assets import ROOT, repair_advice
+
+    shipped = ROOT / ENTRY.embedded / ENTRY.filename  # this checkout: an editable install under git
+    advice = repair_advice(shipped)
+    assert "git -C" in advice and "checkout -- hyperland/assets/models/mtfl-r18/model.safetensors" in advice
+    assert repair_advice(tmp_path / "site-packages" / "hyperland" / "x.safetensors") == \
+        "reinstall hyperland: `pip install --force-reinstall hyperland`"

@@ -115,3 +115,14 @@ def test_compare_refuses_mixed_protocols_and_foreign_files(tmp_path, capsys):
         assert main(["eval", *argv, "--out", str(tmp_path / "out")]) == 2
         assert match in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
+
+
+def test_one_seed_shows_no_spread():
+    run = {"layers": [1, 2], "metric": "nme", "n_pool": 30,
+           "summary": [{"method": "regressor", "shots": 1, "mean": 30.0, "std": 0.0, "n": 1},
+                       {"method": "regressor", "shots": "all", "mean": 10.123, "std": 0.0, "n": 1}]}
+    md = markdown([run], title="t")
+    assert "| regressor | 1,2 | 30.00 | 10.12 |" in md and "±" not in md and "one seed." in md
+    run["summary"][0]["n"] = 3  # a mixed table keeps the spread where there is one
+    md = markdown([run], title="t")
+    assert "| regressor | 1,2 | 30.00 ± 0.00 | 10.12 |" in md and "mean ± std over seeds." in md

@@ -202,3 +202,101 @@ def test_bad_batches():
         as_list([])
     with pytest.raises(InvalidImageError, match=r"\(B, C, H, W\)"):
         as_list(torch.zeros(1, 1, 3, 4, 4))
+
+
+# ---------------------------------------------------------------- bounded decode, bombs, tiny images (issue 12.2)
+def _gradient(w: int, h: int) -> Image.Image:
+    x = np.linspace(0, 255, w, dtype=np.float32)[None, :, None]
+    y = np.linspace(0, 255, h, dtype=np.float32)[:, None, None]
+    arr = np.concatenate([np.broadcast_to(x, (h, w, 1)), np.broadcast_to(y, (h, w, 1)),
+                          np.broadcast_to((x + y) / 2, (h, w, 1))], axis=2)
+    return Image.fromarray(arr.astype(np.uint8))
+
+
+@pytest.mark.parametrize("suffix", [".jpg", ".png"])
+def test_large_files_are_decoded_straight_to_max_side(tmp_path, suffix):
+    path = tmp_path / f"big{suffix}"
+    _gradient(3000, 2000).save(path, quality=95)
+    full = load_image(path)
+    small = load_image(path, max_side=272)
+    assert full.shape == (3, 2000, 3000) and small.shape == (3, 272, 272)
+    # The same picture: the full decode resized to 272 x 272 agrees within JPEG/resampling noise.
+    ref = torch.nn.functional.interpolate(full[None], size=(272, 272), mode="bilinear", antialias=True)[0]
+    assert float((ref - small).abs().mean()) < 0.01
+    assert load_image(path, max_side=5000).shape == full.shape  # small enough: untouched
+
+
+def test_shrunk_decode_still_applies_exif_orientation(tmp_path):
+    arr = np.zeros((300, 600, 3), dtype=np.uint8)
+    arr[:, :300, 0] = 255  # stored left half red
+    exif = Image.Exif()
+    exif[0x0112] = 6  # display rotated 90 degrees clockwise: the stored left half becomes the top
+    path = tmp_path / "rot.jpg"
+    Image.fromarray(arr).save(path, exif=exif, quality=95)
+    t = load_image(path, max_side=400)
+    assert t.shape == (3, 400, 300)
+    assert float(t[0, :180].mean()) > 0.9 and float(t[0, 220:].mean()) < 0.1
+
+
+def test_preprocess_of_a_large_photo_matches_its_full_decode(r18, tmp_path):
+    path = tmp_path / "photo.jpg"
+    _gradient(2400, 1800).save(path, quality=95)
+    got = r18.preprocess([path, path])
+    ref = r18.preprocess(load_image(path))  # a tensor: resized from the full size
+    assert got.shape == (2, 3, 96, 96)
+    assert float((got[0] - ref[0]).abs().mean()) < 0.05
+
+
+def _png_header_only(path: Path, w: int, h: int) -> Path:
+    """A PNG that declares w x h pixels but holds almost no data (what a decompression bomb looks like on open)."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    ihdr = struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\x00" * 64))
+                     + chunk(b"IEND", b""))
+    return path
+
+
+def test_decompression_bomb_is_a_clear_error_with_the_override(tmp_path, monkeypatch):
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", Image.MAX_IMAGE_PIXELS)  # restored after the test
+    bomb = _png_header_only(tmp_path / "bomb.png", 20000, 20000)
+    for call in (load_image, image_size):
+        with pytest.raises(InvalidImageError, match="decompression bomb.*HYPERLAND_MAX_IMAGE_PIXELS"):
+            call(bomb)
+    monkeypatch.setenv("HYPERLAND_MAX_IMAGE_PIXELS", "400000000")
+    with pytest.raises(InvalidImageError) as info:  # past the bomb check: this file is only a header
+        load_image(bomb)
+    assert "decompression bomb" not in str(info.value)
+    small = tmp_path / "small.png"
+    Image.new("RGB", (20, 20)).save(small)
+    monkeypatch.setenv("HYPERLAND_MAX_IMAGE_PIXELS", "100")  # 400 pixels > twice the limit: refused
+    with pytest.raises(InvalidImageError, match="decompression bomb"):
+        load_image(small)
+    monkeypatch.setenv("HYPERLAND_MAX_IMAGE_PIXELS", "0")  # no limit
+    assert load_image(small).shape == (3, 20, 20)
+    monkeypatch.setenv("HYPERLAND_MAX_IMAGE_PIXELS", "lots")
+    with pytest.raises(InvalidImageError, match="whole number of pixels"):
+        image_size(bomb)
+
+
+def test_data_loader_reports_bombs_too(tmp_path, monkeypatch):
+    from hyperland.data.base import open_rgb
+
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", Image.MAX_IMAGE_PIXELS)
+    with pytest.raises(InvalidImageError, match="HYPERLAND_MAX_IMAGE_PIXELS"):
+        open_rgb(_png_header_only(tmp_path / "bomb.png", 20000, 20000))
+
+
+@pytest.mark.parametrize("size", [(1, 1), (7, 40)])
+def test_preprocess_refuses_tiny_images(r18, tmp_path, size):
+    path = tmp_path / "tiny.png"
+    Image.new("RGB", size, (90, 90, 90)).save(path)
+    with pytest.raises(InvalidImageError, match=rf"{size[0]}x{size[1]} pixels.*at least 8x8"):
+        r18.preprocess(path)
+    with pytest.raises(InvalidImageError, match="at least 8x8"):
+        r18.extract(torch.rand(3, *size[::-1]))
+    assert r18.preprocess(torch.rand(3, 8, 8)).shape == (1, 3, 96, 96)

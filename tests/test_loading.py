@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
+import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import huggingface_hub.constants
@@ -13,6 +16,7 @@ from safetensors.torch import load_file, save_file
 import hyperland
 from hyperland.backbone import create_backbone, load_weights
 from hyperland.errors import (
+    ChecksumMismatchError,
     ManifestError,
     ModelNotFoundError,
     WeightsMismatchError,
@@ -55,10 +59,12 @@ def test_save_pretrained_round_trip(r18, saved):
     assert cfg["architecture"] == "resnet18" and cfg["out_indices"] == [1, 2, 3, 4] and cfg["format"] == 1
     assert "library_name: hyperland" in (saved / "README.md").read_text()
     keys = set(load_file(str(saved / "model.safetensors")))
+    sha = hashlib.sha256((saved / "model.safetensors").read_bytes()).hexdigest()
+    assert cfg["weights_sha256"] == sha
     assert keys == set(r18.backbone.state_dict()) and "conv1.weight" in keys  # timm key names
     for src in (str(saved), saved):  # str and os.PathLike
         back = hyperland.load(src)
-        assert back.fingerprint == r18.fingerprint and back.config == r18.config
+        assert back.fingerprint == r18.fingerprint and back.config == replace(r18.config, weights_sha256=sha)
         x = torch.rand(2, 3, 50, 60)
         torch.testing.assert_close(back.extract(x), r18.extract(x), rtol=0, atol=0)
         pts = torch.tensor([[[3.0, 4.0], [25.5, 30.0]]] * 2)
@@ -128,6 +134,7 @@ def test_missing_directory_and_missing_files(tmp_path, saved):
 def _copy_dir(src: Path, dst: Path, *, config=None, state=None) -> Path:
     dst.mkdir()
     cfg = json.loads((src / "config.json").read_text())
+    cfg.pop("weights_sha256")  # a hand-edited folder: its weights no longer match the recorded checksum
     cfg.update(config or {})
     (dst / "config.json").write_text(json.dumps(cfg))
     tensors = load_file(str(src / "model.safetensors"))
@@ -164,6 +171,47 @@ def test_corrupt_weights_file(tmp_path, saved):
     data = (d / "model.safetensors").read_bytes()
     (d / "model.safetensors").write_bytes(data[: len(data) // 3])
     with pytest.raises(WeightsMismatchError, match="Cannot read weights file"):
+        hyperland.load(d)
+
+
+def _flip_bit(path: Path, offset_from_end: int) -> None:
+    data = bytearray(path.read_bytes())
+    data[-offset_from_end] ^= 0x40
+    path.write_bytes(bytes(data))
+
+
+def test_bit_flipped_folder_is_refused_naming_the_file(tmp_path, saved, r18, monkeypatch, capsys):
+    d = tmp_path / "copy"
+    shutil.copytree(saved, d)
+    _flip_bit(d / "model.safetensors", 1000)  # inside the tensor data: the file still parses
+    with pytest.raises(ChecksumMismatchError, match=r"model\.safetensors' is not the file that was saved.*"
+                                                    r"HYPERLAND_SKIP_CHECKSUMS=1"):
+        hyperland.load(d)
+    from hyperland.cli import main
+
+    img = min((Path(hyperland.__file__).parent / "assets" / "faces").glob("*.jpg"))
+    assert main(["extract", "--model", str(d), str(img), "--out", str(tmp_path / "f.st"), "-q"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "is not the file that was saved" in err and "Traceback" not in err
+    monkeypatch.setenv("HYPERLAND_SKIP_CHECKSUMS", "1")  # a folder edited on purpose
+    assert hyperland.load(d).fingerprint != r18.fingerprint  # loads, and really is different
+    monkeypatch.delenv("HYPERLAND_SKIP_CHECKSUMS")
+    cfg = json.loads((d / "config.json").read_text())
+    del cfg["weights_sha256"]  # or: drop the recorded checksum (and folders saved before it was recorded)
+    (d / "config.json").write_text(json.dumps(cfg))
+    assert hyperland.load(d).fingerprint != r18.fingerprint
+
+
+def test_non_finite_weights_are_refused(tmp_path, saved, monkeypatch):
+    nan = _copy_dir(saved, tmp_path / "nan", state=lambda t: t | {"bn1.weight": t["bn1.weight"].clone().fill_(float("nan"))})
+    monkeypatch.setenv("HYPERLAND_SKIP_CHECKSUMS", "1")  # not a checksum question: refused whatever
+    with pytest.raises(WeightsMismatchError, match=r"1 weight tensor\(s\) hold NaN or inf values \(e\.g\. \['bn1\.weight'\]\)"):
+        hyperland.load(nan)
+
+
+def test_recorded_checksum_must_look_like_one(tmp_path, saved):
+    d = _copy_dir(saved, tmp_path / "bad", config={"weights_sha256": "abc"})
+    with pytest.raises(ManifestError, match="'weights_sha256' 'abc' is not 64 lower-case hex digits"):
         hyperland.load(d)
 
 

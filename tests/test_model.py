@@ -210,3 +210,11 @@ def test_bad_images_and_options(r18, tmp_path):
         r18.extract(torch.rand(3, 8, 8), batch_size=0)
     with pytest.raises(InvalidOptionError, match="batch_size=0"):
         r18.sample(torch.rand(3, 8, 8), [[1.0, 1.0]], batch_size=0)
+
+
+def test_print_model_is_one_identifying_line(r18):
+    text = repr(r18)
+    assert text == (f"HyperlandModel(name='random-r18', fingerprint='{r18.fingerprint}', architecture='resnet18', "
+                    "layers=(1, 2, 3, 4) of (1, 2, 3, 4) (960 channels), input=96x96 (resize 136, border 20), "
+                    "device=cpu)")
+    assert str(r18) == text and "Conv2d" not in text

@@ -24,4 +24,14 @@ def embedded_dir(relative: str) -> Path:
     return ROOT / relative
 
 
-__all__ = ["ROOT", "embedded_dir", "faces_dir"]
+def repair_advice(path: Path) -> str:
+    """How to restore a damaged or missing packaged file: from git in a source checkout (an editable install),
+    else by reinstalling the package."""
+    for parent in Path(path).absolute().parents:
+        if (parent / ".git").exists():  # a git work tree (a worktree's .git is a file)
+            rel = Path(path).absolute().relative_to(parent).as_posix()
+            return f"restore it from git: `git -C {parent.name} checkout -- {rel}` (an editable install of a checkout)"
+    return "reinstall hyperland: `pip install --force-reinstall hyperland`"
+
+
+__all__ = ["ROOT", "embedded_dir", "faces_dir", "repair_advice"]

@@ -5,12 +5,11 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ..config import WEIGHTS_NAME
-from ..hub import sha256_file
-
 
 def run(args: argparse.Namespace) -> int:
+    from ..config import WEIGHTS_NAME
     from ..convert import convert_checkpoint
+    from ..integrity import sha256_file
 
     model = convert_checkpoint(args.checkpoint, arch=args.arch, out=args.out, name=args.name, resize=args.resize,
                                border=args.border, license=args.license)

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from ..assets import faces_dir
+from ._args import add_model_argument, add_quiet_argument, progress
 
 
 def mean_shape(train_points: np.ndarray, train_sizes: list[tuple[int, int]],
@@ -66,7 +67,7 @@ def run(args: argparse.Namespace) -> int:
         raise DatasetError(f"No faces at '{faces}' (train.csv missing). Pass --faces DIR with train.csv and test.csv "
                            "in hyperland's keypoint CSV format, or leave --faces out to use the bundled faces.")
     r = run_demo(model=args.model, faces=faces, out=Path(args.out), method=args.method, steps=args.steps or None,
-                 n_augment=args.augment, seed=args.seed)
+                 n_augment=args.augment, seed=args.seed, progress=progress(args))
     w = sys.stdout.write
     w(f"model            {r['model']} ({r['fingerprint']})\n")
     w(f"fit              {r['method']} head, {r['n_train']} faces, 5 landmarks, {r['seconds']['fit']:.1f} s\n")
@@ -82,11 +83,9 @@ def run(args: argparse.Namespace) -> int:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    from hyperland.loading import DEFAULT_MODEL
-
     p = sub.add_parser("demo", help="fit a 5-landmark head on 20 bundled faces and score 20 others (offline)")
-    p.add_argument("--model", default=DEFAULT_MODEL, help=f"model name, hf-hub:..., directory or timm:ARCH "
-                                                          f"(default {DEFAULT_MODEL})")
+    add_model_argument(p)
+    add_quiet_argument(p)
     p.add_argument("--out", default="hyperland-demo", help="folder for demo_landmarks.png (default hyperland-demo)")
     p.add_argument("--faces", default=str(faces_dir()), help="folder with train.csv / test.csv (default: the bundled faces)")
     p.add_argument("--method", default="prototype", choices=("prototype", "regressor"),

@@ -9,6 +9,7 @@ reuses the features across shot counts, seeds and head methods. ``--layers 1``, 
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import logging
 import math
@@ -19,7 +20,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Union
 
+from .._io import atomic_write_bytes, atomic_write_text, check_writable
 from ..errors import DatasetError
+from ..heads.params import EVAL_FLAGS, check_methods, parse_head_options
+from ._args import add_model_argument, add_quiet_argument, progress
 
 logger = logging.getLogger(__name__)
 Shot = Union[int, str]  # noqa: UP007 (a runtime alias)
@@ -131,11 +135,13 @@ def markdown(runs: Sequence[dict[str, Any]], *, title: str) -> str:
     unit = "NME (%), lower is better" if metric == "nme" else "PCK (%), higher is better"
     by_model = len(_models(runs)) > 1
     first = "| model | method | layers | " if by_model else "| method | layers | "
-    lines = [f"### {title}", "", f"{unit}; mean ± std over seeds.", "",
+    one_seed = all(r.get("n") == 1 for run in runs for r in run["summary"])  # no spread to show
+    lines = [f"### {title}", "", f"{unit}; " + ("one seed." if one_seed else "mean ± std over seeds."), "",
              first + " | ".join(head) + " |", "|---|---|" + "---|" * (len(shots) + by_model)]
     for run in runs:
         for label, m in _rows(run, by_model):
-            cells = {str(r["shots"]): _fmt(r["mean"], r.get("std")) for r in run["summary"] if r["method"] == m}
+            cells = {str(r["shots"]): _fmt(r["mean"], None if r.get("n") == 1 else r.get("std"))
+                     for r in run["summary"] if r["method"] == m}
             lines.append(f"| {label} | " + " | ".join(cells.get(str(s), "–") for s in shots) + " |")
     has_rows = any(r["method"] == "mean shape" for r in runs[0]["summary"])
     if metric == "nme" and not has_rows and any(_baseline(runs[0], s) is not None for s in shots):
@@ -189,20 +195,13 @@ def _plot(runs: Sequence[dict[str, Any]], path: Path, *, title: str) -> Path | N
     except ImportError as exc:
         logger.warning("No plot: %s", exc)
         return None
-    fig.savefig(path)
-    return path
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    return atomic_write_bytes(path, buf.getvalue())
 
 
 def _json_options(text: str | None) -> dict[str, Any]:
-    if not text:
-        return {}
-    try:
-        opts = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise DatasetError(f"--head-options is not valid JSON ({exc.msg}): {text!r}. Example: '{{\"steps\": 300}}'.") from exc
-    if not isinstance(opts, dict):
-        raise DatasetError(f"--head-options must be a JSON object, got {type(opts).__name__}.")
-    return opts
+    return parse_head_options(text, flag="--head-options", own=EVAL_FLAGS)
 
 
 def evaluate(args: argparse.Namespace) -> dict[str, Any]:
@@ -215,15 +214,15 @@ def evaluate(args: argparse.Namespace) -> dict[str, Any]:
     sweep = [parse_layers(t) for t in args.layers_sweep.split(";")] if args.layers_sweep else [parse_layers(args.layers)]
     methods = tuple(m.strip() for m in args.methods.split(",") if m.strip())
     from hyperland.baselines import BASELINES
-    from hyperland.heads import METHODS
 
-    bad = [m for m in methods if m not in METHODS]
-    if bad or not methods:
-        raise DatasetError(f"--methods {args.methods!r}: expected a comma-separated subset of {', '.join(METHODS)}.")
     baselines = BASELINES if args.baselines else ()
     if args.seeds < 1:
         raise DatasetError(f"--seeds {args.seeds}: expected at least 1.")
+    for flag, value in (("--limit-pool", args.limit_pool), ("--limit-test", args.limit_test)):
+        if value is not None and value < 1:
+            raise DatasetError(f"{flag} {value}: expected a positive number of samples (leave it out for all).")
     head_options = _json_options(args.head_options)
+    check_methods(methods)
     spec, (pool, test) = dataset_protocol(args.dataset, args.root, args.protocol)
     if args.limit_pool:
         pool = pool[:args.limit_pool]
@@ -231,11 +230,14 @@ def evaluate(args: argparse.Namespace) -> dict[str, Any]:
         test = test[:args.limit_test]
     check_shots(shots, len(pool))
     model = hyperland.load(args.model)
+    for layers in sweep:
+        model.num_channels(layers)  # an InvalidLayerError now, before any image is read
     runs = []
     t0 = time.perf_counter()
     for layers in sweep:
         kwargs: dict[str, Any] = {"shots": tuple(shots), "seeds": args.seeds, "methods": methods,
-                                  "baselines": baselines, "layers": layers, "metric": spec.metric, "progress": None}
+                                  "baselines": baselines, "layers": layers, "metric": spec.metric,
+                                  "progress": progress(args)}
         if spec.eyes is not None:
             kwargs["eyes"] = spec.eyes
         if head_options:
@@ -277,6 +279,7 @@ def compare(paths: Sequence[str]) -> dict[str, Any]:
 
 
 def run(args: argparse.Namespace) -> int:
+    out = check_writable(args.out, flag="--out", folder=True)  # now, not after minutes of extraction
     if args.compare:
         doc = compare(args.compare)
         title = args.title or f"{doc['dataset']} / {doc['protocol']} · {' vs '.join(doc['models'])}"
@@ -288,17 +291,16 @@ def run(args: argparse.Namespace) -> int:
         doc = evaluate(args)
         title = args.title or f"{doc['dataset']} / {doc['protocol']} · {args.model} ({doc['fingerprint']})"
         default_name = f"{doc['dataset']}-{doc['protocol']}-{Path(str(args.model)).name.replace(':', '_')}"
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
     name = args.name or default_name
-    (out / f"{name}.json").write_text(json.dumps(doc, indent=2, default=str) + "\n", encoding="utf-8")
     table = markdown(doc["runs"], title=title)
     rel = relative_markdown(doc["runs"])
     if rel:
         table += "\n" + rel
-    (out / f"{name}.md").write_text(table, encoding="utf-8")
+    sys.stdout.write(table)  # before any file: a write that fails still leaves the table on the terminal
+    sys.stdout.flush()
+    atomic_write_text(out / f"{name}.json", json.dumps(doc, indent=2, default=str) + "\n")
+    atomic_write_text(out / f"{name}.md", table)
     png = _plot(doc["runs"], out / f"{name}.png", title=title)
-    sys.stdout.write(table)
     took = f" ({doc['wall_seconds']:.0f} s)" if "wall_seconds" in doc else ""
     sys.stdout.write(f"\nwrote {out / (name + '.json')}, {out / (name + '.md')}" + (f", {png}" if png else "") +
                      took + "\n")
@@ -307,10 +309,10 @@ def run(args: argparse.Namespace) -> int:
 
 def register(sub: argparse._SubParsersAction) -> None:
     from hyperland.data import DATASETS
-    from hyperland.loading import DEFAULT_MODEL
 
     p = sub.add_parser("eval", help="few-shot benchmark: shots x seeds x methods → JSON, markdown table, PNG plot")
-    p.add_argument("--model", default=DEFAULT_MODEL, help=f"model (default {DEFAULT_MODEL})")
+    add_model_argument(p)
+    add_quiet_argument(p)
     p.add_argument("--dataset", choices=sorted(DATASETS), help="dataset layout (required unless --compare)")
     p.add_argument("--root", help="dataset folder (required unless --compare)")
     p.add_argument("--compare", nargs="+", metavar="RUN.json", help="no evaluation: tabulate and plot earlier "

@@ -12,19 +12,21 @@ import json
 import os
 import struct
 import sys
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
-from typing import BinaryIO
+from typing import TYPE_CHECKING
 
-import torch
-
-from .. import __version__
+from .. import __version__  # hyperland/__init__ is light: its public API is imported on first use
+from .._io import AtomicFile, check_writable
 from ..errors import InvalidImageError
+from ._args import add_model_argument, add_quiet_argument, progress
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
-_ST_DTYPES = {torch.float32: "F32", torch.float16: "F16", torch.bfloat16: "BF16"}
-DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
+_ST_DTYPES = {"float32": "F32", "float16": "F16", "bfloat16": "BF16"}  # torch dtype name → safetensors dtype
+DTYPES = tuple(_ST_DTYPES)  # --dtype choices (torch is imported only when a command runs)
+
+if TYPE_CHECKING:
+    import torch
 
 
 class SafetensorsStreamWriter:
@@ -41,7 +43,10 @@ class SafetensorsStreamWriter:
 
     def __init__(self, path: str | os.PathLike, name: str, shape: Sequence[int], dtype: torch.dtype,
                  metadata: dict[str, str] | None = None) -> None:
-        if dtype not in _ST_DTYPES:
+        import torch
+
+        st_dtype = _ST_DTYPES.get(str(dtype).removeprefix("torch."))
+        if st_dtype is None:
             raise ValueError(f"dtype {dtype} cannot be streamed; use one of {list(_ST_DTYPES)}.")
         self.path = Path(path)
         self.shape = tuple(int(s) for s in shape)
@@ -51,27 +56,27 @@ class SafetensorsStreamWriter:
             self.row_bytes *= s
         self.nbytes = self.row_bytes * self.shape[0]
         self.rows = 0
-        header: dict[str, object] = {name: {"dtype": _ST_DTYPES[dtype], "shape": list(self.shape),
+        header: dict[str, object] = {name: {"dtype": st_dtype, "shape": list(self.shape),
                                             "data_offsets": [0, self.nbytes]}}
         if metadata:
             header["__metadata__"] = {str(k): str(v) for k, v in metadata.items()}
         raw = json.dumps(header, separators=(",", ":")).encode("utf-8")
         raw += b" " * (-len(raw) % 8)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, self._tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".tmp", dir=self.path.parent)
-        self._f: BinaryIO = os.fdopen(fd, "wb")
-        self._f.write(struct.pack("<Q", len(raw)))
-        self._f.write(raw)
+        self._out = AtomicFile(self.path)  # the one atomic writer: umask permissions, disk-full errors
+        self._out.write(struct.pack("<Q", len(raw)))
+        self._out.write(raw)
 
     def write(self, part: torch.Tensor) -> None:
         if tuple(part.shape[1:]) != self.shape[1:] or part.dtype != self.dtype:
             raise ValueError(f"batch {tuple(part.shape)} {part.dtype} does not fit {self.shape} {self.dtype}.")
         if self.rows + part.shape[0] > self.shape[0]:
             raise ValueError(f"more than {self.shape[0]} rows written.")
+        import torch
+
         data = part.detach().to("cpu").contiguous().view(-1).view(torch.uint8).numpy()
         if sys.byteorder != "little":  # pragma: no cover - safetensors is little-endian
             data = part.detach().cpu().contiguous().numpy().byteswap().view("u1").reshape(-1)
-        self._f.write(memoryview(data))  # type: ignore[arg-type]  # ndarray is a buffer
+        self._out.write(memoryview(data))  # type: ignore[arg-type]  # ndarray is a buffer
         self.rows += part.shape[0]
 
     def close(self) -> Path:
@@ -79,16 +84,10 @@ class SafetensorsStreamWriter:
         if self.rows != self.shape[0]:
             self.abort()
             raise ValueError(f"wrote {self.rows} of {self.shape[0]} rows; file discarded.")
-        self._f.flush()
-        os.fsync(self._f.fileno())
-        self._f.close()
-        os.replace(self._tmp, self.path)
-        return self.path
+        return self._out.commit()
 
     def abort(self) -> None:
-        if not self._f.closed:
-            self._f.close()
-        Path(self._tmp).unlink(missing_ok=True)
+        self._out.abort()
 
 
 def expand_images(items: Sequence[str]) -> list[str]:
@@ -125,9 +124,13 @@ def _size(text: str) -> tuple[int, int]:
 
 def extract_to_file(model, images: Sequence[str], out: str | os.PathLike, *, layers: Sequence[int] | None = None,
                     size: tuple[int, int] | None = None, normalize: str | None = "l2",
-                    dtype: torch.dtype = torch.float32, batch_size: int = 32,
+                    dtype: torch.dtype | None = None, batch_size: int = 32,
                     progress: bool | None = None) -> Path:
-    """Stream ``model.extract`` of ``images`` into ``out`` (see :class:`SafetensorsStreamWriter`)."""
+    """Stream ``model.extract`` of ``images`` into ``out`` (see :class:`SafetensorsStreamWriter`); ``dtype``
+    defaults to torch.float32."""
+    import torch
+
+    dtype = torch.float32 if dtype is None else dtype
     layers = tuple(layers) if layers is not None else model.layers
     writer: SafetensorsStreamWriter | None = None
     try:
@@ -155,34 +158,34 @@ def extract_to_file(model, images: Sequence[str], out: str | os.PathLike, *, lay
 
 
 def run(args: argparse.Namespace) -> int:
+    import torch
+
     from ..loading import load
 
     images = expand_images(args.images)
+    check_writable(args.out, flag="--out")
     model = load(args.model, device=args.device)
     path = extract_to_file(model, images, args.out, layers=args.layers, size=args.size,
                            normalize=None if args.normalize == "none" else args.normalize,
-                           dtype=DTYPES[args.dtype], batch_size=args.batch_size,
-                           progress=False if args.quiet else None)
+                           dtype=getattr(torch, args.dtype), batch_size=args.batch_size,
+                           progress=progress(args))
     c = model.num_channels(args.layers)
     sys.stdout.write(f"wrote {len(images)} hypercolumns ({c} channels, {args.dtype}) from {model.name} to {path}\n")
     return 0
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    from ..loading import DEFAULT_MODEL
-
     p = sub.add_parser("extract", help="write hypercolumns of images to a .safetensors file (streamed)",
                        description="Hypercolumns of IMAGES (files or directories) streamed into one "
                                    "safetensors file: tensor 'features' (N, C, H, W) plus metadata.")
     p.add_argument("images", nargs="+", metavar="IMAGES", help="image files or directories of images")
-    p.add_argument("--model", default=DEFAULT_MODEL, help=f"model name, hf-hub:..., timm:... or directory "
-                                                           f"(default {DEFAULT_MODEL})")
+    add_model_argument(p)
     p.add_argument("--out", required=True, help="output .safetensors file")
     p.add_argument("--layers", type=_ints, default=None, help="feature indices, e.g. 1,2,3,4 (default: model's)")
     p.add_argument("--size", type=_size, default=None, help="output grid H,W or S (default: finest layer's grid)")
     p.add_argument("--normalize", choices=("l2", "none"), default="l2", help="per-layer normalisation (default l2)")
-    p.add_argument("--dtype", choices=tuple(DTYPES), default="float32", help="stored precision (default float32)")
+    p.add_argument("--dtype", choices=DTYPES, default="float32", help="stored precision (default float32)")
     p.add_argument("--batch-size", type=int, default=32, help="images per forward pass (default 32)")
     p.add_argument("--device", default=None, help="torch device, e.g. cuda:0 (default cpu)")
-    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    add_quiet_argument(p)
     p.set_defaults(func=run)

@@ -13,9 +13,12 @@ import json
 import sys
 import time
 from pathlib import Path
-from typing import Any
 
+from .._io import check_writable
 from ..data import Sample
+from ..errors import InvalidOptionError
+from ..heads.params import parse_head_options
+from ._args import add_model_argument, add_quiet_argument, progress
 
 MTFL_SPLITS = ("training", "testing")
 
@@ -32,6 +35,17 @@ def read_list(path: str | Path) -> list[Sample]:
     return read_keypoints(p)
 
 
+def landmark_names(path: str | Path, samples: list[Sample], k: int) -> list[str] | None:
+    """The landmark names of a training list: MTFL's five, or those of a generic keypoint file, if any."""
+    p = Path(path)
+    if p.suffix.lower() == ".txt" and p.stem in MTFL_SPLITS:
+        from ..data.mtfl import LANDMARKS
+
+        return list(LANDMARKS)
+    names = samples[0].meta.get("landmarks") if samples else None
+    return [str(n) for n in names] if names and len(names) == k else None
+
+
 def run(args: argparse.Namespace) -> int:
     import numpy as np
 
@@ -39,6 +53,10 @@ def run(args: argparse.Namespace) -> int:
     from hyperland.data import centroid_box, load_samples
     from hyperland.heads import LandmarkHead
 
+    if args.limit < 0:
+        raise InvalidOptionError(f"--limit {args.limit}: expected 0 (all samples) or a positive number of samples.")
+    options = parse_head_options(args.options, flag="--options")  # checked before any data or model is read
+    check_writable(args.out, flag="--out", folder=True)
     samples = read_list(args.train)
     if args.crop == "centroid":
         samples = [Sample(s.image, s.points, s.visible, s.meta, centroid_box(s.points)) for s in samples]
@@ -46,10 +64,10 @@ def run(args: argparse.Namespace) -> int:
         samples = samples[:args.limit]
     model = hyperland.load(args.model)
     imgs, pts = load_samples(samples, size=model.config.resize)
-    options: dict[str, Any] = json.loads(args.options) if args.options else {}
-    head = LandmarkHead(pts.shape[1], method=args.method, random_state=args.seed, progress=args.progress, **options)
+    head = LandmarkHead(pts.shape[1], method=args.method, random_state=args.seed, progress=progress(args), **options)
     t0 = time.perf_counter()
     head.fit(model, imgs, pts)
+    head.landmark_names_ = landmark_names(args.train, samples, int(pts.shape[1]))  # saved in head.json
     seconds = time.perf_counter() - t0
     head.save(args.out)
     info = {"out": str(args.out), "model": model.name, "n_images": len(imgs), "landmarks": int(pts.shape[1]),
@@ -62,7 +80,7 @@ def run(args: argparse.Namespace) -> int:
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("fit", help="fit a landmark head on labelled images and save it")
-    p.add_argument("--model", default="random-r18", help="model name, hf-hub:org/repo or directory")
+    add_model_argument(p)
     p.add_argument("--train", required=True, help="MTFL training.txt/testing.txt or a generic .csv/.json keypoint file")
     p.add_argument("--out", required=True, help="output folder (head.json + head.safetensors)")
     p.add_argument("--method", choices=("regressor", "prototype"), default="regressor")
@@ -71,5 +89,5 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--limit", type=int, default=0, help="use only the first N samples")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--options", default="", help='extra LandmarkHead options as JSON, e.g. \'{"steps": 300}\'')
-    p.add_argument("--progress", action="store_true", default=None, help="show progress bars")
+    add_quiet_argument(p)
     p.set_defaults(func=run)

@@ -14,7 +14,7 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         sys.stdout.write(json.dumps({n: e.status for n, e in sorted(entries.items())}, indent=2) + "\n")
         return 0
-    from ..loading import DEFAULT_MODEL
+    from .._defaults import DEFAULT_MODEL
 
     width = max(len(n) for n in entries) + 2
     for name, e in sorted(entries.items()):

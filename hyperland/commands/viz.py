@@ -10,10 +10,19 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import HyperlandError, InvalidKeypointsError
+from ._args import add_model_argument, add_quiet_argument, progress
+from .extract import _ints
 
 
-def _layers(text: str | None) -> list[int] | None:
-    return [int(v) for v in text.split(",")] if text else None
+def _pair(text: str) -> tuple[int, int]:
+    vals = _ints(text)
+    if len(vals) != 2:
+        raise argparse.ArgumentTypeError(f"expected two landmark indices such as 0,1; got '{text}'")
+    return (vals[0], vals[1])
+
+
+def _layers(layers: tuple[int, ...] | None) -> list[int] | None:
+    return list(layers) if layers else None
 
 
 def run_pca(args: argparse.Namespace) -> int:
@@ -22,7 +31,7 @@ def run_pca(args: argparse.Namespace) -> int:
 
     model = hyperland.load(args.model)
     images = [Path(p) for p in args.images]
-    rgb = pca_rgb(model, images, layers=_layers(args.layers), size=args.size)
+    rgb = pca_rgb(model, images, layers=_layers(args.layers), size=args.size, progress=progress(args))
     view = model_view(model, images)
     if args.size and args.size != view.shape[1]:
         from PIL import Image
@@ -66,6 +75,7 @@ def run_landmarks(args: argparse.Namespace) -> int:
 
     model = hyperland.load(args.model or recorded_model(args.head) or hyperland.DEFAULT_MODEL)
     head = LandmarkHead.load(args.head, model=model)
+    head.progress = progress(args)
     images = [Path(p) for p in args.images]
     truth = _truth(args.truth, images)
     pred = head.predict(images)
@@ -76,8 +86,7 @@ def run_landmarks(args: argparse.Namespace) -> int:
     if len(images) > 1:
         sys.stdout.write(f"{save_png(overlay_grid(images, pred, truth), out / 'landmarks_grid.png')}\n")
     if truth is not None and truth.shape[1] == pred.shape[1] and pred.shape[1] > 1:
-        a, b = (int(v) for v in args.eyes.split(","))
-        eyes = (a, b)
+        eyes = (args.eyes[0], args.eyes[1])
         sys.stdout.write(f"NME {100 * float(nme(pred, truth, eyes=eyes)):.2f} % over {len(images)} images "
                          f"(normalised by landmarks {eyes})\n")
     return 0
@@ -90,24 +99,23 @@ def run(args: argparse.Namespace) -> int:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    from hyperland.loading import DEFAULT_MODEL
-
     p = sub.add_parser("viz", help="PNG pictures: PCA-RGB hypercolumns, landmark overlays")
     kinds = p.add_subparsers(dest="viz", required=True, metavar="KIND")
     pca = kinds.add_parser("pca", help="hypercolumns projected to 3 PCA channels as RGB (one PCA over all images)")
     pca.add_argument("images", nargs="+", metavar="IMAGE")
-    pca.add_argument("--model", default=DEFAULT_MODEL, help=f"model (default {DEFAULT_MODEL})")
-    pca.add_argument("--layers", default=None, help="feature layers, e.g. 1,2,3,4 (default: the model's)")
+    add_model_argument(pca)
+    add_quiet_argument(pca)
+    pca.add_argument("--layers", type=_ints, default=None, help="feature layers, e.g. 1,2,3,4 (default: the model's)")
     pca.add_argument("--size", type=int, default=None, help="output side in px (default: the model input size)")
     pca.add_argument("--out", required=True, help="output folder")
     pca.set_defaults(func=run)
     lm = kinds.add_parser("landmarks", help="predicted (dots) vs true (white rings) landmarks")
     lm.add_argument("images", nargs="+", metavar="IMAGE")
     lm.add_argument("--head", required=True, help="a head saved by LandmarkHead.save / hyperland fit")
-    lm.add_argument("--model", default=None, help="the model the head was fitted on (default: the one named in "
-                    f"head.json, else {DEFAULT_MODEL})")
+    add_model_argument(lm, from_head=True)
+    add_quiet_argument(lm)
     lm.add_argument("--truth", default=None, help="keypoint CSV/JSON with the true points of the images")
-    lm.add_argument("--eyes", default="0,1", help="landmark indices normalising the printed NME (default 0,1)")
+    lm.add_argument("--eyes", type=_pair, default=(0, 1), help="landmark indices normalising the printed NME (default 0,1)")
     lm.add_argument("--scale", type=int, default=2, help="enlarge each image this many times (default 2)")
     lm.add_argument("--out", required=True, help="output folder")
     lm.set_defaults(func=run)

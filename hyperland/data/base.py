@@ -69,8 +69,10 @@ def crop_resize(image: Image.Image, box: Optional[Box], size: Optional[int]) -> 
 
 def open_rgb(path: Path) -> Image.Image:
     """Decode ``path`` at full resolution, EXIF orientation applied, RGB (InvalidImageError when unreadable)."""
+    from ..images import open_image  # here: the CLI's --help reads the dataset registry without torch
+
     try:
-        with Image.open(path) as im:
+        with open_image(Path(path)) as im:
             return ImageOps.exif_transpose(im).convert("RGB")
     except (OSError, ValueError, SyntaxError) as exc:
         raise InvalidImageError(f"Cannot read '{path}' ({exc}).") from exc

@@ -21,7 +21,6 @@ from typing import Literal
 import numpy as np
 
 from ..errors import DatasetError, InvalidImageError
-from ..images import image_size
 from .base import Sample
 
 logger = logging.getLogger(__name__)
@@ -85,6 +84,8 @@ def check_in_image(samples: Sequence[Sample], *, outside: Outside = "warn", sour
         raise DatasetError(f"outside={outside!r}. Expected one of {OUTSIDE}.")
     if outside == "ignore":
         return list(samples)
+    from ..images import image_size  # here: reading the dataset registry (the CLI's --help) needs no torch
+
     bad = []
     for s in samples:
         try:

@@ -24,6 +24,7 @@ your file by -1 first if it is 1-based (MATLAB).
 from __future__ import annotations
 
 import csv
+import io
 import json
 from collections.abc import Sequence
 from pathlib import Path
@@ -31,6 +32,7 @@ from typing import Any
 
 import numpy as np
 
+from .._io import atomic_write_text
 from ..errors import DatasetError
 from .base import Sample
 from .checks import Outside, check_in_image, check_landmark_count, check_not_empty, parse_floats, require_file
@@ -126,18 +128,19 @@ def write_csv(samples: Sequence[Sample], path: str | Path, *, names: Sequence[st
     header = ["image"] + [f"{n}_{a}" for n in names for a in ("x", "y")]
     with_box = any(s.box is not None for s in samples)
     header += list(BOX_COLUMNS) if with_box else []
-    with open(path, "w", newline="", encoding="utf-8") as f:
-        w = csv.writer(f)
-        w.writerow(header)
-        for s in samples:
-            rel = Path(s.image).resolve()
-            try:
-                rel = rel.relative_to(base.resolve())
-            except ValueError:
-                pass
-            cells = ["" if not np.isfinite(v) else f"{v:.3f}" for v in s.points.reshape(-1)]
-            box = [f"{v:.3f}" for v in s.box] if s.box is not None else ([""] * 4 if with_box else [])
-            w.writerow([rel.as_posix(), *cells, *box])
+    f = io.StringIO(newline="")  # rows go to memory, then through the one atomic writer
+    w = csv.writer(f)
+    w.writerow(header)
+    for s in samples:
+        rel = Path(s.image).resolve()
+        try:
+            rel = rel.relative_to(base.resolve())
+        except ValueError:
+            pass
+        cells = ["" if not np.isfinite(v) else f"{v:.3f}" for v in s.points.reshape(-1)]
+        box = [f"{v:.3f}" for v in s.box] if s.box is not None else ([""] * 4 if with_box else [])
+        w.writerow([rel.as_posix(), *cells, *box])
+    atomic_write_text(path, f.getvalue())
     return path
 
 

@@ -32,6 +32,7 @@ from . import ridge
 from .checks import augment_images, check_points, split_validation, warn_outside
 from .geometry import gaussian_log_prior, normalised_to_pixels, pixels_to_normalised, window_soft_argmax
 from .io import load_head, save_head
+from .params import METHODS, check_head_params
 from .regressor import IntermediateRegressor, Schedule, predict_normalised, train_regressor
 
 if TYPE_CHECKING:
@@ -39,7 +40,6 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 Method = Literal["ridge", "regressor", "prototype"]
-METHODS: tuple[str, ...] = ("ridge", "regressor", "prototype")
 Descriptor = Literal["auto", "learned", "pca"]
 ValData = tuple[Images | Features, Any]
 
@@ -120,6 +120,7 @@ class LandmarkHead(BaseEstimator):
         self.prior = prior
         self.random_state = random_state
         self.progress = progress
+        check_head_params(self.get_params(deep=False))  # LandmarkHead(0) etc.: a clear error now, not in fit()
 
     # ------------------------------------------------------------------ fitting
     def fit(self, model: HyperlandModel, images: Images | None = None, points: Any = None, *,

@@ -5,6 +5,7 @@ The estimator class is passed in, so this module imports no head code at run tim
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -18,6 +19,8 @@ from safetensors.torch import load_file, save
 from .._io import atomic_write_bytes, atomic_write_text
 from ..errors import BackboneMismatchError, InvalidKeypointsError, WeightsMismatchError
 from ..features import Projection
+from ..integrity import check_finite, verify_recorded_sha256
+from .params import check_head_json
 from .regressor import IntermediateRegressor
 from .ridge import Readout
 
@@ -56,10 +59,11 @@ def save_head(head: LandmarkHead, path: str | os.PathLike) -> Path:
         "layers": list(head.layers_), "grid": list(head.grid_), "n_features_in": head.n_features_in_,
         "explained_variance": None if head.projection_ is None else head.projection_.explained,
         "history": getattr(head, "history_", None), "learned": bool(getattr(head, "learned_", False)),
-        "selection": getattr(head, "selection_", None),
+        "selection": getattr(head, "selection_", None), "landmarks": getattr(head, "landmark_names_", None),
     }
-    atomic_write_bytes(d / HEAD_WEIGHTS, save({k: v.detach().cpu().contiguous() for k, v in tensors.items()},
-                                              metadata={"format": "pt"}))
+    data = save({k: v.detach().cpu().contiguous() for k, v in tensors.items()}, metadata={"format": "pt"})
+    cfg["weights_sha256"] = hashlib.sha256(data).hexdigest()  # verified by load_head
+    atomic_write_bytes(d / HEAD_WEIGHTS, data)
     atomic_write_text(d / HEAD_CONFIG, json.dumps(cfg, indent=2) + "\n")
     return d
 
@@ -84,10 +88,9 @@ def load_head(cls: type[LandmarkHead], path: str | os.PathLike, *, model: Hyperl
         tensors = load_file(str(d / HEAD_WEIGHTS))
     except (json.JSONDecodeError, SafetensorError, OSError) as exc:
         raise WeightsMismatchError(f"Cannot read the head in '{d}' ({exc}). Save it again.") from exc
-    if cfg.get("format") not in READS_FORMATS:
-        raise WeightsMismatchError(f"{d / HEAD_CONFIG}: head format {cfg.get('format')!r}; this hyperland reads "
-                                   f"formats {READS_FORMATS}. Refit the head with `hyperland fit` (or "
-                                   "LandmarkHead.fit) and save it again.")
+    check_head_json(cfg, source=d / HEAD_CONFIG, versions=READS_FORMATS)  # format, keys, types, hyperparameters
+    verify_recorded_sha256(d / HEAD_WEIGHTS, cfg.get("weights_sha256"), record=d / HEAD_CONFIG)
+    check_finite(tensors, path=d / HEAD_WEIGHTS)
     params = dict(cfg["params"])
     params["scale"] = tuple(params["scale"])
     if cfg["format"] == 1:  # hyperland 0.1: regressor default, PCA descriptors, pool 2
@@ -141,6 +144,7 @@ def load_head(cls: type[LandmarkHead], path: str | os.PathLike, *, model: Hyperl
         head.regressor_ = net.eval()
     if cfg.get("history"):
         head.history_ = cfg["history"]
+    head.landmark_names_ = cfg.get("landmarks")  # names for CSV columns etc., or None
     return head
 
 

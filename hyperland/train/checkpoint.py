@@ -8,9 +8,10 @@ unpickling any object.
 
 from __future__ import annotations
 
+import io
 import random
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 import torch
@@ -22,8 +23,36 @@ CHECKPOINT_NAME = "last.pt"
 CHECKPOINT_FORMAT = 1
 
 
+class _PythonWriter(io.RawIOBase):
+    """Makes torch.save write through Python calls: a full disk is then an OSError (ENOSPC), which the atomic
+    writer reports as "the disk is full", instead of torch's cryptic "unexpected pos" RuntimeError."""
+
+    def __init__(self, f: BinaryIO) -> None:
+        self._f = f
+        self.error: OSError | None = None  # the first failed write (torch may raise its own error after it)
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, b: Any) -> int:
+        try:
+            return self._f.write(b)
+        except OSError as exc:
+            self.error = self.error or exc
+            raise
+
+
 def save_checkpoint(path: str | Path, state: dict[str, Any]) -> Path:
-    return atomic_write(path, lambda f: torch.save({"format": CHECKPOINT_FORMAT, **state}, f))
+    def write(f: BinaryIO) -> None:
+        w = _PythonWriter(f)
+        try:
+            torch.save({"format": CHECKPOINT_FORMAT, **state}, w)  # type: ignore[arg-type]  # a binary writer
+        except RuntimeError as exc:
+            if w.error is None:
+                raise
+            raise w.error from exc
+
+    return atomic_write(path, write)
 
 
 def load_checkpoint(path: str | Path) -> dict[str, Any]:

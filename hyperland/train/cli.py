@@ -14,6 +14,7 @@ import argparse
 import json
 import logging
 import os
+import signal
 import sys
 import types
 from collections.abc import Sequence
@@ -42,7 +43,28 @@ def _flag_kwargs(tp: Any) -> dict[str, Any]:
     return {"type": tp, "metavar": tp.__name__.upper()}
 
 
-def build_parser() -> argparse.ArgumentParser:
+def _recipe_values(recipe: str | None) -> dict[str, Any] | None:
+    """The field values of ``--recipe`` (for --help), or None when none is given or it does not load."""
+    if not recipe:
+        return None
+    try:
+        return load_recipe(recipe).to_dict()
+    except HyperlandError:
+        return None
+
+
+def peek_recipe(argv: Sequence[str]) -> str | None:
+    """``--recipe`` from ``argv`` before the full parser exists (so that --help can show its values)."""
+    pre = argparse.ArgumentParser(add_help=False)
+    pre.add_argument("--recipe")
+    return pre.parse_known_args(list(argv))[0].recipe
+
+
+def build_parser(recipe: str | None = None) -> argparse.ArgumentParser:
+    """The training parser; every TrainConfig field is a flag, documented from the dataclass (field_help), with
+    its default and, when ``recipe`` is given, the recipe's value."""
+    from .field_help import field_help
+
     p = argparse.ArgumentParser(prog=PROG, description="Train a hyperland backbone with MoCo (one process, one GPU, "
                                 "or many processes under torchrun). Subcommands: export, recipes.",
                                 epilog="Every TrainConfig field is a flag; see docs/training.md.")
@@ -52,11 +74,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--config", metavar="JSON", help="a JSON file of TrainConfig fields (instead of --recipe)")
     p.add_argument("-v", "--verbose", action="store_true", help="log at INFO level")
     hints = get_type_hints(TrainConfig)
-    group = p.add_argument_group("TrainConfig fields (override the recipe)")
+    docs, values = field_help(), _recipe_values(recipe)
+    title = f"TrainConfig fields (override recipe {recipe})" if values else "TrainConfig fields (override the recipe)"
+    group = p.add_argument_group(title)
     for f in fields(TrainConfig):
         default = f.default if f.default is not MISSING else None
-        helptext = "recipe name (" + ", ".join(list_recipes()) + ") or a JSON file" if f.name == "recipe" else \
-            f"default {default!r}" + (" (may change on --resume)" if f.name in RUNTIME_FIELDS else "")
+        if f.name == "recipe":
+            helptext = f"{docs['recipe']}: " + ", ".join(list_recipes())
+        else:
+            shown = f"recipe {recipe}: {values[f.name]!r}; " if values else ""
+            helptext = f"{docs[f.name]} ({shown}default {default!r}" + \
+                (", may change on --resume)" if f.name in RUNTIME_FIELDS else ")")
+        helptext = helptext.replace("%", "%%")
         group.add_argument("--" + f.name.replace("_", "-"), dest=f.name, default=None, help=helptext,
                            **_flag_kwargs(hints[f.name]))
     return p
@@ -131,15 +160,15 @@ def _configs(args: argparse.Namespace) -> tuple[TrainConfig, Path, bool]:
 
 def _train(argv: Sequence[str]) -> int:
     from . import dist
-    from .trainer import RunFinishedError, Trainer
+    from .trainer import RunFinishedError, start
 
-    args = build_parser().parse_args(argv)
+    args = build_parser(peek_recipe(argv)).parse_args(argv)
     info = dist.init_from_env()
     _logging(args.verbose and info.is_main)
     try:
         config, run_dir, resume = _configs(args)
         try:
-            trainer = Trainer(config, run_dir, resume=resume)
+            trainer = start(config, run_dir, resume=resume)
         except RunFinishedError as exc:
             if info.is_main:
                 sys.stdout.write(f"{exc}\n")
@@ -149,6 +178,15 @@ def _train(argv: Sequence[str]) -> int:
                              f"{config.epochs} epochs on {info.world_size} process(es), {trainer.device}"
                              f"{', bf16' if trainer.amp else ''}; starting at step {trainer.state.step}\n")
         state = trainer.fit()
+        stopped_by = trainer.stopped_by
+        if stopped_by is not None:  # SIGTERM / SIGINT: a checkpoint was written after the current step
+            if info.is_main:
+                sys.stdout.write(f"stopped by {signal.Signals(stopped_by).name} at epoch {state.epoch}, step "
+                                 f"{state.step}; checkpoint {run_dir / 'last.pt'}; continue with "
+                                 f"`{PROG} --resume {run_dir}`\n")
+            del trainer
+            dist.barrier()
+            return 128 + stopped_by
         if info.is_main:
             what = "finished" if state.finished else "paused"
             sys.stdout.write(f"{what} at epoch {state.epoch}, step {state.step}; {state.images_skipped} unreadable "
@@ -177,6 +215,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except HyperlandError as exc:
         sys.stderr.write(f"{PROG}: error: {exc}\n")
         rc = 2
+    except KeyboardInterrupt:  # outside the training loop (which checkpoints and returns on one signal), or a second
+        sys.stderr.write(f"{PROG}: interrupted (Ctrl-C); files being written were discarded and the last "
+                         "checkpoint, if any, is intact.\n")
+        rc = 130
     if int(os.environ.get("WORLD_SIZE", "1")) > 1:
         # Under torchrun, everything is written and the process group is gone: leave without running C++
         # static destructors, which now and then abort a gloo rank at interpreter exit ("terminate called

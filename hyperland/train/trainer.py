@@ -10,6 +10,7 @@ import json
 import logging
 import math
 import random
+import signal
 import time
 from collections.abc import Callable
 from contextlib import nullcontext
@@ -39,6 +40,7 @@ from .checkpoint import (
 from .config import CONFIG_FILE, TrainConfig
 from .data import DataSplit, resolve_data
 from .dense import DenseProjection
+from .faults import StopRequest, clean_for_resume, remove_new_run_dir
 from .moco import DenseTerm, MoCo, build_encoder
 from .probe import run_probe
 from .views import ResumableSampler, TwoViewDataset, ViewAugment, derived_seed
@@ -193,6 +195,7 @@ class Trainer:
             self.model.encoder_q.compile()
             self.model.encoder_k.compile()
         self.timings = {"data": 0.0, "aug": 0.0, "model": 0.0}
+        self.stopped_by: int | None = None  # the signal that stopped fit() early (a checkpoint was written)
         self._tb = _tensorboard(self.run_dir) if config.tensorboard and self.info.is_main else None
 
     def _dense_grid(self) -> int:
@@ -236,6 +239,8 @@ class Trainer:
         self.scaler.load_state_dict(ckpt["scaler"])
         restore_rng(ckpt["rng"])
         self.state = state
+        if self.info.is_main:  # temp files of a kill mid-write; metrics.jsonl lines after the checkpoint's step
+            clean_for_resume(self.run_dir, state.step, metrics_name=METRICS_FILE, names=(CHECKPOINT_NAME, CONFIG_FILE))
         logger.info("Resumed %s at epoch %d, batch %d (step %d).", self.run_dir, state.epoch,
                     state.batch_in_epoch, state.step)
 
@@ -318,7 +323,8 @@ class Trainer:
                    disable=(None if c.progress is None else not c.progress) if self.info.is_main else True)
         sums: dict[str, Any] = {"n": 0}  # running sums stay on the device: no sync per step
         t_log = time.perf_counter()
-        with bar:
+        stop = StopRequest()  # SIGTERM / SIGINT: checkpoint after the current step, then return
+        with bar, stop.installed():
             while s.epoch < c.epochs:
                 self.sampler.set_epoch(s.epoch, skip_batches=s.batch_in_epoch)
                 t_data = time.perf_counter()
@@ -344,6 +350,9 @@ class Trainer:
                         self.save()
                         logger.info("Paused at step %d (max_steps); resume with --resume %s", s.step, self.run_dir)
                         return s
+                    if self._stop_requested(stop):
+                        self.save()
+                        return s
                     t_data = time.perf_counter()
                 s.epoch += 1
                 s.batch_in_epoch = 0
@@ -356,6 +365,15 @@ class Trainer:
         if self._tb is not None:
             self._tb.close()
         return s
+
+    def _stop_requested(self, stop: StopRequest) -> bool:
+        """Whether any process got a stop signal (all processes agree, so they stop at the same step)."""
+        got = int(stop.signum is not None)
+        if self.info.world_size > 1:
+            got = dist.all_reduce_sum_int(got, device=self.device)
+        if got and self.stopped_by is None:
+            self.stopped_by = stop.signum or int(signal.SIGTERM)
+        return bool(got)
 
     def _log_interval(self, sums: dict[str, Any], t_log: float, bar: tqdm) -> float:
         s, now = self.state, time.perf_counter()
@@ -400,9 +418,24 @@ def _seed_worker(worker_id: int) -> None:
     random.seed(seed)
 
 
+def start(config: TrainConfig, run_dir: str | Path, *, resume: bool = False) -> Trainer:
+    """``Trainer(...)``; a new run whose start fails (empty data, a bad option) leaves no run folder behind."""
+    top = Path(run_dir).absolute()  # the outermost folder this start creates, if any
+    while not top.parent.exists():
+        top = top.parent
+    created = not top.exists()
+    try:
+        return Trainer(config, run_dir, resume=resume)
+    except BaseException:
+        if created and dist.info().is_main:
+            remove_new_run_dir(Path(run_dir).absolute(), keep={CONFIG_FILE, "tensorboard"}, up_to=top)
+        raise
+
+
 def train(config: TrainConfig, run_dir: str | Path, *, resume: bool = False) -> TrainState:
     """Train ``config`` into ``run_dir`` (resume=True continues the run there); returns the final state."""
-    return Trainer(config, run_dir, resume=resume).fit()
+    return start(config, run_dir, resume=resume).fit()
 
 
-__all__ = ["METRICS_FILE", "RunFinishedError", "TrainState", "Trainer", "build_moco", "resume_config", "train"]
+__all__ = ["METRICS_FILE", "RunFinishedError", "TrainState", "Trainer", "build_moco", "resume_config", "start",
+           "train"]
