@@ -135,4 +135,4 @@ def test_public_api_is_imported_on_first_use():
             "print('torch' in sys.modules, m.__module__, hyperland.load.__module__, hyperland.metrics.__name__)")
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120,
                          check=False)
-    assert res.stdout.split() == ["True", "hyperland.head", "hyperland.loading", "hyperland.metrics"], res.stderr
+    assert res.stdout.split() == ["True", "hyperland.heads.estimator", "hyperland.loading", "hyperland.metrics"], res.stderr

@@ -18,7 +18,7 @@ FACES = Path(__file__).resolve().parents[1] / "hyperland" / "assets" / "faces"
 
 @pytest.mark.parametrize("argv, match", [
     (["--out", "{blocker}"], "--out .*this is a file; expected a folder"),
-    (["--methods", "regressor,ridge"], r"--methods regressor,ridge: unknown \['ridge'\]"),
+    (["--methods", "ridge,svm"], r"--methods ridge,svm: unknown \['svm'\]"),
     (["--head-options", '{"stpes": 3}'], r"--head-options: unknown option\(s\) \['stpes'\]"),
     (["--head-options", '{"steps": -3}'], "--head-options: steps=-3. Expected null or an integer >= 1"),
     (["--head-options", '{"layers": [4]}'], r"--head-options sets layers \(set by --layers\)"),

@@ -46,11 +46,15 @@ def test_eval_generic_end_to_end(tmp_path, capsys):
     doc = json.loads((tmp_path / "t.json").read_text())
     run = doc["runs"][0]
     assert doc["dataset"] == "generic" and run["n_pool"] == 20 and run["n_test"] == 6
-    assert len(run["results"]) == 3 * 2  # shots x seeds
+    heads = [r for r in run["results"] if not r.get("baseline")]
+    assert len(heads) == 3 * 2 and len(run["results"]) == 3 * 2 * 4  # shots x seeds x (head + 3 baselines)
+    assert {r["method"] for r in run["results"] if r.get("baseline")} == {"mean shape", "HOG → ridge", "ridge probe"}
     table = (tmp_path / "t.md").read_text()
     for row in run["summary"]:
         assert f"{row['mean']:.2f} ± {row['std']:.2f}" in table
-    assert f"| mean shape | – | {run['mean_shape_nme']:.2f}" in table
+    ms_all = next(r for r in run["summary"] if r["method"] == "mean shape" and r["shots"] == "all")
+    assert ms_all["mean"] == pytest.approx(run["mean_shape_nme"], abs=1e-6)  # the whole pool's shape, every seed
+    assert "| mean shape | " in table and "| HOG → ridge | " in table and "Spearman" in table
     assert (tmp_path / "t.png").stat().st_size > 1000
     assert table in out
 
@@ -60,7 +64,8 @@ def test_eval_layers_sweep_one_table(tmp_path, capsys):
                  "--methods", "prototype", "--layers-sweep", "4;1,2,3,4", "--limit-test", "4", "--out", str(tmp_path),
                  "--name", "sweep"])
     assert code == 0
-    rows = [ln for ln in (tmp_path / "sweep.md").read_text().splitlines() if ln.startswith("| prototype")]
+    main_table = (tmp_path / "sweep.md").read_text().split("Confidence per landmark")[0]
+    rows = [ln for ln in main_table.splitlines() if ln.startswith("| prototype")]
     assert [r.split("|")[2].strip() for r in rows] == ["4", "1,2,3,4"]
 
 

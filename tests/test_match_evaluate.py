@@ -39,9 +39,11 @@ def test_run_protocol_structure_and_mean_shape(r18, samples) -> None:
     r = run_protocol(r18, pool, test, shots=(2, "all"), seeds=2, methods=("regressor", "prototype"),
                      n_components=16, head_options={"steps": 5, "n_augment": 1}, progress=False)
     json.dumps(r)  # JSON-serialisable
-    assert len(r["results"]) == 2 * 2 * 2
-    assert {(s["method"], s["shots"], s["n"]) for s in r["summary"]} == {
+    heads = [x for x in r["results"] if not x.get("baseline")]
+    assert len(heads) == 2 * 2 * 2 and len(r["results"]) == 2 * 2 * 5  # + mean shape, HOG → ridge, ridge probe
+    assert {(s["method"], s["shots"], s["n"]) for s in r["summary"] if not s.get("baseline")} == {
         (m, s, 2) for m in ("regressor", "prototype") for s in (2, "all")}
+    assert {c["method"] for c in r["confidence"]} == {"prototype"}  # the regressor has no confidence
     assert all(x["n_images"] == (10 if x["shots"] == "all" else 2) for x in r["results"])
     # mean shape by hand: every face is 150 px resized to 136, so it is the plain mean of the pool points
     _, ppts = load_samples(pool, size=136)

@@ -14,7 +14,7 @@ from hyperland.train.trainer import resume_config
 
 
 def test_recipes_shipped_with_paper_values() -> None:
-    assert list_recipes() == ["celeba-r18", "celeba-r50", "inat-aves-r50", "mtfl-r18", "mtfl-r50"]
+    assert list_recipes() == ["celeba-r18", "celeba-r50", "inat-aves-r50", "mtfl-r18", "mtfl-r18-dense", "mtfl-r50"]
     c = load_recipe("celeba-r50")
     assert (c.recipe, c.architecture, c.epochs, c.batch_size, c.lr, c.schedule) == \
         ("celeba-r50", "resnet50", 800, 256, 0.03, "cosine")
@@ -22,11 +22,15 @@ def test_recipes_shipped_with_paper_values() -> None:
     assert (c.queue_size, c.key_momentum, c.temperature, c.crop_scale, c.color_jitter) == \
         (4096, 0.999, 0.07, (0.2, 1.0), 0.4)
     assert load_recipe("celeba-r18").architecture == "resnet18"
+    assert c.data_crop == "celeba" and not c.zero_init_last  # the paper's aligned-face box, ordinary init
     aves = load_recipe("inat-aves-r50")
     assert (aves.resize, aves.border, aves.input_size) == (96, 0, 96)
     for name in ("mtfl-r18", "mtfl-r50"):
         m = load_recipe(name)
-        assert m.data_format == "mtfl" and m.val_count > 0
+        assert m.data_format == "mtfl" and m.val_count > 0 and m.queue_size == 0  # auto: <= 10% of the data
+    d = load_recipe("mtfl-r18-dense")
+    assert (d.moco_weight, d.dense_weight, d.dense_layers, d.dense_dim, d.optimizer, d.data_crop) == \
+        (0.0, 1.0, (1, 2, 3), 64, "adamw", "centroid")
 
 
 def test_json_round_trip_and_lists_become_tuples(tmp_path: Path) -> None:

@@ -25,7 +25,7 @@ def test_folder_is_recursive_sorted_and_images_only(mtfl_root: Path, tmp_path: P
     split = resolve_data(tiny_config(tmp_path, val_count=1))
     assert [i.path.relative_to(tmp_path).as_posix() for i in split.train + split.val] == ["a.JPG", "b/c.jpeg",
                                                                                           "b/z.jpg"]
-    assert len(split.val) == 1 and split.description.startswith("folder:")
+    assert len(split.val) == 1 and split.description.startswith("folder '") and "/" not in split.description
 
 
 def test_list_file_relative_paths_and_comments(mtfl_root: Path, tmp_path: Path) -> None:
@@ -40,7 +40,7 @@ def test_list_file_relative_paths_and_comments(mtfl_root: Path, tmp_path: Path) 
 def test_mtfl_root_with_centroid_crops(mtfl_root: Path) -> None:
     split = resolve_data(tiny_config(mtfl_root, data_crop="centroid", val_count=4))
     train = read_mtfl(mtfl_root, "training")
-    assert split.description.startswith("mtfl:") and len(split.train) == 8000 - 4
+    assert split.description.startswith("MTFL training.txt without its last 2000 lines") and str(mtfl_root) not in split.description and len(split.train) == 8000 - 4
     assert split.val[-1].path == train[7999].image  # the lfwnet test (last 2,000 lines) is never used
     assert split.train[0].box == pytest.approx(centroid_box(train[0].points))
     v, _ = TwoViewDataset(split.train[:1], resize=40, jpeg_p=0.0)[(0, 0)]

@@ -92,3 +92,25 @@ def test_dense_training_learns_and_exports_its_projection(mtfl_root: Path, tmp_p
     proj = model.extract(torch.rand(3, 40, 40), projected=True)
     assert raw.shape[0] == model.num_channels() and proj.shape == (8, *raw.shape[1:])
     assert torch.allclose(proj.norm(dim=0), torch.ones(proj.shape[1:]), atol=1e-4)
+
+
+def test_init_starts_from_a_model_and_refuses_another_architecture(mtfl_root: Path, tmp_path: Path) -> None:
+    import hyperland
+    from hyperland.errors import TrainConfigError
+    from hyperland.train.export import export_run
+    from hyperland.train.trainer import build_moco
+
+    data = image_list(mtfl_root, tmp_path, 16)
+    cfg = tiny_config(data, moco_weight=0.0, dense_weight=1.0, dense_layers=[1, 2], dense_dim=8, dense_points=16,
+                      optimizer="adamw", lr=3e-3, epochs=1)
+    from hyperland.train.trainer import Trainer
+
+    Trainer(cfg, tmp_path / "run").fit()
+    src = hyperland.load(str(export_run(tmp_path / "run", tmp_path / "m", allow_unfinished=True).directory))
+    moco = build_moco(cfg.override(init=str(tmp_path / "m")), 16)
+    got = moco.encoder_q.backbone.state_dict()
+    for k, v in src.backbone.state_dict().items():
+        assert torch.equal(got[k], v), k
+    assert moco.dense is not None and torch.equal(moco.dense.proj.weight, src.projection.weight)
+    with pytest.raises(TrainConfigError, match="--init"):
+        build_moco(cfg.override(init="random-r18"), 16)

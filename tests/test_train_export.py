@@ -35,7 +35,7 @@ def test_export_round_trip_through_load(finished_run: Path, tmp_path: Path, aflw
     assert (c.architecture, c.name, c.recipe, c.resize, c.border, c.out_indices) == \
         ("test_resnet", "tiny-moco", "tiny-test", 40, 4, (1, 2, 3, 4))
     assert c.provenance["source"] == "hyperland-train" and c.provenance["steps"] == 2
-    assert c.provenance["data"].startswith("list:") and c.provenance["train_config"]["queue_size"] == 16
+    assert c.provenance["data"] == "list 'images.txt' (16 train, 0 val, crop none)" and c.provenance["train_config"]["queue_size"] == 16
     trained = {k[len("encoder_q.backbone."):]: v for k, v in model_state(finished_run).items()
                if k.startswith("encoder_q.backbone.")}
     exported = model.backbone.state_dict()

@@ -36,7 +36,8 @@ def test_loss_goes_down_on_mtfl_faces(faces: Path, tmp_path: Path) -> None:
     import copy
 
     cfg = tiny_config(faces, batch_size=16, queue_size=32, epochs=8, lr=0.1, key_momentum=0.99,
-                      crop_scale=(0.5, 1.0), color_jitter=0.2, jpeg_p=0.0, schedule="constant")
+                      crop_scale=(0.5, 1.0), color_jitter=0.2, jpeg_p=0.0, schedule="constant",
+                      zero_init_last=True)  # the calibration below was measured with timm's init
     t = Trainer(cfg, tmp_path / "run")
     start = copy.deepcopy(t.model.encoder_q)
     losses: list[float] = []

@@ -5,9 +5,28 @@
 * :mod:`.regressor` — the DVE-style soft-argmax regressor of the paper's protocol
 * :mod:`.geometry` — pixel ↔ normalised coordinates and soft-argmax, shared with :mod:`hyperland.match`
 * :mod:`.checks` — input checks, validation splits, few-shot augmentation
+* :mod:`.params` — one rule table for every hyperparameter (constructor, saved heads, CLI options)
 * :mod:`.io` — ``head.json`` + ``head.safetensors``
+
+``LandmarkHead`` is imported on first use, so that the CLI can check options (:mod:`.params`, no torch) fast.
 """
 
-from .estimator import METHODS, LandmarkHead
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from .params import METHODS
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .estimator import LandmarkHead
+
+
+def __getattr__(name: str) -> Any:
+    if name == "LandmarkHead":
+        from .estimator import LandmarkHead
+
+        return LandmarkHead
+    raise AttributeError(f"module 'hyperland.heads' has no attribute {name!r}")
+
 
 __all__ = ["METHODS", "LandmarkHead"]

@@ -281,7 +281,7 @@ class LandmarkHead(BaseEstimator):
         if val is not None:
             vx, vp = val
             vf = vx if isinstance(vx, Features) else encode(model, vx, layers=self.layers_, projection=self.projection_,
-                                                            pool=self.pool, progress=self.progress)
+                                                            pool=self.pool_, progress=self.progress)
             self._check_features(model, vf)
             vpts = check_points(vp, n=len(vf), k=self.n_landmarks, what="val points")
             return vf.maps, pixels_to_normalised(model, torch.from_numpy(vpts), vf.sizes)
@@ -364,7 +364,7 @@ class LandmarkHead(BaseEstimator):
     def score(self, images: Images | None = None, points: Any = None, *, features: Features | None = None,
               eyes: tuple[int, int] = (0, 1)) -> float:
         """Mean inter-ocular NME in percent (missing landmarks excluded)."""
-        from .metrics import nme
+        from ..metrics import nme
 
         pred = self.predict(images, features=features)
         assert isinstance(pred, np.ndarray)

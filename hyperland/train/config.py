@@ -38,6 +38,7 @@ class TrainConfig:
     out_indices: tuple[int, ...] = (1, 2, 3, 4)
     feature_dim: int = 128
     hidden_dim: int = 0  # projection MLP hidden width; 0 = the backbone's last channel count (MoCo v2)
+    init: str | None = None  # start from this model's weights (a name, hf-hub:..., or model directory): adaptation
     zero_init_last: bool = False  # timm's zero-gamma init of each residual block's last BN (off: ordinary init)
     queue_size: int = 0  # MoCo negatives; 0 = auto: min(4096, 10% of the training images, rounded to the batch)
     key_momentum: float = 0.999

@@ -27,6 +27,7 @@ EXTRA = {
     "hue": "hue jitter strength",
     "pca_lighting": "AlexNet-style PCA lighting noise strength",
     "jpeg_p": "probability of the JPEG re-encoding of a view",
+    "init": "start from this model's weights (manifest name, hf-hub:org/name or model directory): adaptation",
     "tps": "thin-plate-spline warp strength (control-point shift, fraction of the side)",
     "rotation": "warp rotation ~ U(+-rotation) degrees",
     "scale": "warp scale ~ U(low, high)",

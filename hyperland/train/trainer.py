@@ -95,9 +95,29 @@ def build_moco(config: TrainConfig, n_images: int | None = None) -> MoCo:
         dense = DenseTerm(DenseProjection(channels, config.dense_dim), positions=positions,
                           weight=config.dense_weight, points=config.dense_points,
                           temperature=config.dense_temperature, other_images=config.dense_other_images)
+    if config.init:
+        _initialise(backbone, dense, config)
     size = queue_size(config, n_images if n_images is not None else 10 * max(config.queue_size, 4096))
     return MoCo(encoder, queue_size=size, momentum=config.key_momentum, temperature=config.temperature,
                 groups=config.shuffle_groups, seed=config.seed, moco_weight=config.moco_weight, dense=dense)
+
+
+def _initialise(backbone: torch.nn.Module, dense: DenseTerm | None, config: TrainConfig) -> None:
+    """Adaptation: copy the backbone (and, when the layers agree, the learned projection) of ``config.init``."""
+    from ..backbone import backbone_state, load_state
+    from ..loading import load
+
+    src = load(config.init)
+    if src.config.architecture != config.architecture or tuple(src.config.out_indices) != tuple(config.out_indices):
+        raise TrainConfigError(f"--init {config.init}: it is a {src.config.architecture} with feature indices "
+                               f"{src.config.out_indices}; this run trains a {config.architecture} with "
+                               f"{config.out_indices}. Pass --architecture {src.config.architecture} or another --init.")
+    load_state(backbone, backbone_state(src.backbone), source=str(config.init))
+    if dense is not None and src.projection is not None \
+            and tuple(src.projection_layers or ()) == tuple(config.dense_layers) \
+            and src.projection.out_channels == dense.projection.proj.out_channels:
+        dense.projection.proj.load_state_dict(src.projection.state_dict())
+    logger.info("Initialised from %s (fingerprint %s).", config.init, src.fingerprint)
 
 
 def build_optimizer(config: TrainConfig, params: list[torch.nn.Parameter]) -> torch.optim.Optimizer:
