@@ -5,8 +5,11 @@ Parts (each merges its figures into the JSON file, so they can run separately):
   fitall    a fit on all 10,000 training images: wall seconds, peak RSS (run it in its own process)
   protocol  run_protocol: 1/5/10/20/50/100/all shots × 3 seeds × (regressor, prototype) + mean-shape baseline
   paper     the paper's schedule (Adam, cosine, 1,000 epochs with TPS) vs the default fit, 50 shots, same features
+  aflw      the issue-11 speed gates on the headline protocol: a 50-shot and an all-1,000 fit on the aflw pool with
+            the default head, extraction included (goals 20 s and 120 s), and their NME on the 1,995 test faces
 
     flock "$BENCH_LOCK" python benchmarks/head.py fit50 fitall paper protocol --protocols mtfl-aflw,aflw,lfwnet
+    flock "$BENCH_LOCK" python benchmarks/head.py aflw --model mtfl-dense-r18
 """
 
 from __future__ import annotations
@@ -62,7 +65,7 @@ def fit50(model: hyperland.HyperlandModel, n: int = 50) -> dict[str, Any]:
     wall = time.perf_counter() - t0
     timgs, tpts = _test_set(model)
     pred = head.predict(timgs)
-    return {"shots": n, "wall_seconds": round(wall, 2), "goal_seconds": 20, "history": head.history_,
+    return {"shots": n, "wall_seconds": round(wall, 2), "goal_seconds": 20, "history": _record(head),
             "nme_aflw": 100.0 * float(nme(pred, tpts)), "train_nme": 100.0 * float(nme(head.predict(imgs), pts)),
             "mean_shape_nme_aflw": _baseline(model, pts, [(im.height, im.width) for im in imgs], tpts,
                                              [(im.height, im.width) for im in timgs]), "crop": CROP}
@@ -81,11 +84,35 @@ def fitall(model: hyperland.HyperlandModel) -> dict[str, Any]:
     timgs, tpts = _test_set(model)
     pred = head.predict(timgs)
     return {"n_images": len(pool), "wall_seconds": round(wall, 1), "load_seconds": round(t_load, 1),
-            "goal_seconds": 1800, "peak_rss_gb": round(rss, 2), "goal_rss_gb": 8, "history": head.history_,
+            "goal_seconds": 1800, "peak_rss_gb": round(rss, 2), "goal_rss_gb": 8, "history": _record(head),
             "nme_aflw": 100.0 * float(nme(pred, tpts)),
             "mean_shape_nme_aflw": _baseline(model, pts, sizes, tpts, [(im.height, im.width) for im in timgs]),
             "memory": "PCA-128 projection fitted on 256 pool images, 2x2 average pooling, float16: "
                       "128x12x12x2 B = 37 KB per image", "crop": CROP}
+
+
+def _record(head: LandmarkHead) -> Any:
+    """What the fit chose: the ridge head's validated selection, or the regressor's training history."""
+    return getattr(head, "selection_", None) or getattr(head, "history_", None)
+
+
+def aflw(model: hyperland.HyperlandModel) -> dict[str, Any]:
+    """Wall time of the default head's fit (loading and extraction included) at 50 shots and on all 1,000."""
+    pool, test = mtfl_protocol(MTFL, "aflw")
+    timgs, tpts = load_samples(test, size=model.config.resize)
+    out: dict[str, Any] = {"model": model.name, "fingerprint": model.fingerprint, "threads": torch.get_num_threads()}
+    for n, goal in ((50, 20), ("all", 120)):
+        idx = np.arange(len(pool)) if n == "all" else np.random.default_rng(0).permutation(len(pool))[:n]
+        t0 = time.perf_counter()
+        imgs, pts = load_samples([pool[i] for i in idx], size=model.config.resize)
+        head = LandmarkHead(5, random_state=0, progress=False).fit(model, imgs, pts)
+        wall = time.perf_counter() - t0
+        t1 = time.perf_counter()
+        pred = head.predict(timgs)
+        out[str(n)] = {"fit_wall_seconds": round(wall, 2), "goal_seconds": goal,
+                       "predict_seconds_1995": round(time.perf_counter() - t1, 2),
+                       "nme_test": 100.0 * float(nme(pred, tpts)), "selection": _record(head)}
+    return out
 
 
 def paper(model: hyperland.HyperlandModel, n: int = 50, seeds: int = 3) -> dict[str, Any]:
@@ -138,7 +165,7 @@ def _merge(part: dict[str, Any]) -> None:
         else:
             doc[k] = v
     doc["environment"] = {"cpu_threads": torch.get_num_threads(), "torch": torch.__version__,
-                          "model": "random-r18", "input": "resize 136, border 20 -> 96 px",
+                          "input": "resize 136, border 20 -> 96 px",
                           "note": "2-core CPU shared with other engineers while measured"}
     OUT.parent.mkdir(parents=True, exist_ok=True)
     OUT.write_text(json.dumps(doc, indent=1) + "\n")
@@ -146,13 +173,19 @@ def _merge(part: dict[str, Any]) -> None:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("parts", nargs="+", choices=("fit50", "fitall", "protocol", "paper"))
+    ap.add_argument("parts", nargs="+", choices=("fit50", "fitall", "protocol", "paper", "aflw"))
+    ap.add_argument("--model", default="random-r18", help="model for every part (default random-r18)")
     ap.add_argument("--protocols", default="mtfl-aflw")
     ap.add_argument("--seeds", type=int, default=3)
     args = ap.parse_args()
     torch.set_flush_denormal(True)
-    model = hyperland.load("random-r18")
+    model = hyperland.load(args.model)
     for part in args.parts:
+        if part == "aflw":
+            r = aflw(model)
+            _merge({f"aflw-{model.name}": r})
+            sys.stdout.write(json.dumps({part: r}) + "\n")
+            continue
         if part == "protocol":
             protocol(model, args.protocols.split(","), args.seeds)
             continue

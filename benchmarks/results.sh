@@ -1,47 +1,51 @@
 #!/usr/bin/env bash
-# docs/results.md: every table in it is written by `hyperland eval` and pasted in by this script.
+# docs/results.md: every table in it is written by `hyperland eval` (or benchmarks/ablation.sh) and pasted in here.
 #   benchmarks/results.sh [all|evals|report]
-# evals:  one `hyperland eval` per table on MTFL's mtfl-aflw protocol (2,995 AFLW test faces), written to
-#         docs/results/NAME.{json,md,png} with wall time and peak RSS in NAME.time.txt. A table whose JSON exists
-#         is kept (delete it, or FORCE=1, to recompute), so an interrupted run resumes.
-# report: `hyperland eval --compare` of the model tables, then docs/results.in.md → docs/results.md with every
-#         "<!-- include: results/NAME.md -->" line replaced by that file.
-# MODELS (default "random-r18 mtfl-r18"): the models compared; LAYER_MODELS: the models given a per-layer sweep;
-# SKIP_SCALE=1 skips the softmax_scale-100 regressor run. Tables of any other model, elsewhere:
-#   OUT=results MODELS=my-model LAYER_MODELS=my-model SKIP_SCALE=1 benchmarks/results.sh evals
+# evals:  one `hyperland eval` per table, written to docs/results/NAME.{json,md,png} with wall time and peak RSS
+#         in NAME.time.txt. A table whose JSON exists is kept (delete it, or FORCE=1, to recompute).
+#         aflw-MODEL     the headline protocol (pool: first 1,000 AFLW faces; test: the other 1,995), default head,
+#                        1..all shots x 3 seeds, with the baselines (mean shape, HOG -> ridge, hypercolumn ridge probe)
+#         layers-MODEL   aflw, 50 and all shots, one seed: each ResNet layer alone vs the hypercolumn (PCA descriptors)
+#         PROTO-MODEL    for PROTO in $MORE (lfwnet, mtfl-aflw): 20, 50, all shots x 1 seed
+# report: `hyperland eval --compare` of the aflw tables, then docs/results.in.md -> docs/results.md with every
+#         "<!-- include: results/NAME.md -->" line replaced by that file (the ablation tables come from
+#         benchmarks/ablation.sh: results/ablation/*.md are copied to docs/results/ first).
+# MODELS (default "random-r18 mtfl-dense-r18"); LAYER_MODELS (default "mtfl-dense-r18"); MORE (default "").
 set -euo pipefail
 cd "$(dirname "$0")/.."
 WHAT="${1:-all}"
 ROOT="${HYPERLAND_MTFL:-../shared/data/mtfl}"
 OUT="${OUT:-docs/results}"
-MODELS="${MODELS:-random-r18 mtfl-r18}"
-LAYER_MODELS="${LAYER_MODELS:-mtfl-r18 random-r18}"
-export OMP_NUM_THREADS="${OMP_NUM_THREADS:-1}"
+MODELS="${MODELS:-random-r18 mtfl-dense-r18}"
+LAYER_MODELS="${LAYER_MODELS:-mtfl-dense-r18}"
+MORE="${MORE:-}"
 mkdir -p "$OUT"
 
-evaluate() {  # NAME ARGS...: one hyperland eval, skipped when NAME.json exists
-  local name="$1"; shift
+evaluate() {  # NAME PROTOCOL ARGS...: one hyperland eval, skipped when NAME.json exists
+  local name="$1" protocol="$2"; shift 2
   if [ -s "$OUT/$name.json" ] && [ -z "${FORCE:-}" ]; then echo "keep $OUT/$name.json"; return; fi
-  /usr/bin/time -v -o "$OUT/$name.time.txt" hyperland eval --dataset mtfl --root "$ROOT" --protocol mtfl-aflw \
-    --seeds 3 --methods regressor,prototype --out "$OUT" --name "$name" "$@"
+  /usr/bin/time -v -o "$OUT/$name.time.txt" hyperland eval --dataset mtfl --root "$ROOT" --protocol "$protocol" \
+    --methods ridge --out "$OUT" --name "$name" "$@"
 }
 
 if [ "$WHAT" != report ]; then
   for m in $MODELS; do
-    evaluate "$m" --model "$m" --shots 1,5,10,20,50,100,all
+    evaluate "aflw-$m" aflw --model "$m" --shots 1,5,10,20,50,100,all --seeds 3
   done
   for m in $LAYER_MODELS; do
-    evaluate "layers-$m" --model "$m" --shots 50,all --layers-sweep "1;2;3;4;1,2,3,4"
+    evaluate "layers-$m" aflw --model "$m" --shots 50,all --seeds 1 --no-baselines --layers-sweep "1;2;3;4;1,2,3,4"
   done
-  if [ -z "${SKIP_SCALE:-}" ]; then  # the regressor with a sharper soft-argmax (softmax_scale 100, default 10)
-    OMP_NUM_THREADS=2 evaluate scale100-mtfl-r18 --model mtfl-r18 --methods regressor --shots 50,all \
-      --head-options '{"softmax_scale": 100}'
-  fi
+  for p in $MORE; do
+    for m in $MODELS; do
+      evaluate "$p-$m" "$p" --model "$m" --shots 20,50,all --seeds 1
+    done
+  done
 fi
 if [ "$WHAT" != evals ]; then
   if [ "$OUT" != docs/results ]; then echo "the report reads docs/results; unset OUT" >&2; exit 2; fi
-  hyperland eval --compare $(for m in $MODELS; do echo "$OUT/$m.json"; done) --out "$OUT" --name models \
-    --title "mtfl-aflw: $(echo $MODELS | sed 's/ / vs /g'), 1..all shots x 3 seeds" > /dev/null
+  if ls results/ablation/*.md > /dev/null 2>&1; then cp results/ablation/*.md results/ablation/*.json "$OUT/"; fi
+  hyperland eval --compare $(for m in $MODELS; do echo "$OUT/aflw-$m.json"; done) --out "$OUT" --name aflw-models \
+    --title "aflw: $(echo $MODELS | sed 's/ / vs /g'), 1..all shots x 3 seeds" > /dev/null
   python - "$OUT" <<'PY'
 import re, sys
 from pathlib import Path

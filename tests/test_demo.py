@@ -42,7 +42,7 @@ def test_demo_runs_and_reports(tmp_path, capsys):
     nme = float(lines["NME"].split()[4])
     assert 0 < nme < 200
     assert lines["model"].split()[1] == "mtfl-r18"  # the embedded trained default, offline
-    assert "prototype head, 20 faces" in lines["fit"]
+    assert "ridge head, 20 faces" in lines["fit"]
 
 
 def test_demo_regressor_and_bad_faces_folder(tmp_path, capsys):

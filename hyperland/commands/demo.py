@@ -28,8 +28,8 @@ def mean_shape(train_points: np.ndarray, train_sizes: list[tuple[int, int]],
     return np.stack([mean * np.array([w, h], np.float32) - 0.5 for h, w in test_sizes])
 
 
-def run_demo(*, model: str, faces: Path, out: Path, method: str = "prototype", steps: int | None = 100,
-             n_augment: int = 2, seed: int = 0, progress: bool | None = None) -> dict[str, Any]:
+def run_demo(*, model: str, faces: Path, out: Path, method: str = "ridge", steps: int | None = 100,
+             n_augment: int = 8, seed: int = 0, progress: bool | None = None) -> dict[str, Any]:
     """Fit on ``faces/train.csv``, score on ``faces/test.csv``; write ``out/demo_landmarks.png``."""
     import hyperland
     from hyperland.data import load_samples, read_csv
@@ -75,8 +75,7 @@ def run(args: argparse.Namespace) -> int:
     w(f"mean-shape NME   {r['mean_shape_nme']:.2f} %   (average training shape, no image used)\n")
     if r["nme"] >= r["mean_shape_nme"]:
         w("note             the head does not beat the mean shape on these faces: this model's features do not\n"
-          "                 locate these landmarks well (the embedded mtfl-r18 is a short CPU training run, only\n"
-          "                 slightly better than random init; see docs/results.md in the hyperland repository)\n")
+          "                 locate these landmarks well; see docs/results.md in the hyperland repository)\n")
     w(f"overlay          {r['png']}  (dots: predictions, white rings: truth)\n")
     w(f"total            {r['seconds']['total']:.1f} s\n")
     return 0
@@ -88,11 +87,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_quiet_argument(p)
     p.add_argument("--out", default="hyperland-demo", help="folder for demo_landmarks.png (default hyperland-demo)")
     p.add_argument("--faces", default=str(faces_dir()), help="folder with train.csv / test.csv (default: the bundled faces)")
-    p.add_argument("--method", default="prototype", choices=("prototype", "regressor"),
-                   help="landmark head (default prototype: the better head for mtfl-r18 in docs/results.md)")
+    p.add_argument("--method", default="ridge", choices=("ridge", "regressor", "prototype"),
+                   help="landmark head (default ridge, the library's default head)")
     p.add_argument("--steps", type=int, default=100, help="regressor training steps (default 100; 0 = the head's automatic "
                    "choice)")
-    p.add_argument("--augment", type=int, default=2, help="warped copies of each training face for the regressor "
-                   "(default 2)")
+    p.add_argument("--augment", type=int, default=8, help="warped copies of each training face (default 8, the "
+                   "head's default)")
     p.add_argument("--seed", type=int, default=0, help="random seed of the head (default 0)")
     p.set_defaults(func=run)
