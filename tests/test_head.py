@@ -53,7 +53,7 @@ def test_fit_is_reproducible_and_features_path_matches(r18, faces) -> None:
     a = LandmarkHead(5, random_state=3, augment=False, **FAST).fit(r18, imgs[:8], pts[:8])
     b = LandmarkHead(5, random_state=3, augment=False, **FAST).fit(r18, imgs[:8], pts[:8])
     np.testing.assert_allclose(a.predict(imgs[8:]), b.predict(imgs[8:]), atol=1e-4)
-    feats = encode(r18, imgs[8:], projection=a.projection_, pool=a.pool)
+    feats = encode(r18, imgs[8:], projection=a.projection_, pool=a.pool_)
     np.testing.assert_allclose(a.predict(features=feats), a.predict(imgs[8:]), atol=1e-4)
 
 
