@@ -44,7 +44,9 @@ def _nme(pred: np.ndarray, gt: np.ndarray) -> float:
 
 
 def _run(model: hyperland.HyperlandModel, imgs: list, pts: np.ndarray, timgs: list, tpts: np.ndarray,
-         *, few_shot: bool, scale: float) -> dict[str, Any]:
+         *, few_shot: bool, scale: float, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Mean shape, default ridge head and paper regressor fitted on (imgs, pts), scored on (timgs, tpts).
+    ``overrides``: extra LandmarkHead.paper options (smoke checks only, e.g. ``{"steps": 2}``)."""
     n = len(imgs)
     rows: dict[str, Any] = {}
     t0 = time.perf_counter()
@@ -61,7 +63,8 @@ def _run(model: hyperland.HyperlandModel, imgs: list, pts: np.ndarray, timgs: li
 
     paper_epochs = paper_options(few_shot=few_shot)["epochs"]
     epochs = max(1, round(paper_epochs * scale))
-    head = LandmarkHead.paper(5, few_shot=few_shot, epochs=epochs, random_state=0, progress=False)
+    head = LandmarkHead.paper(5, few_shot=few_shot, epochs=epochs, random_state=0, progress=False,
+                              **(overrides or {}))
     t0 = time.perf_counter()
     head.fit(model, imgs, pts)
     fit_s = time.perf_counter() - t0
