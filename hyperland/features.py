@@ -144,12 +144,14 @@ def encode(
     layers: Sequence[int] | None = None,
     projection: Projection | None = None,
     pool: int = 1,
+    size: Size | None = None,
     dtype: torch.dtype = torch.float16,
     batch_size: int = 64,
     progress: bool | None = None,
     learned: bool = False,
 ) -> Features:
-    """Extract every image once, project (when ``projection`` is given, or by the model's learned projection
+    """Extract every image once on the ``size`` grid (default: the finest selected layer's; e.g. (48, 48) at
+    96 px upsamples every layer), project (when ``projection`` is given, or by the model's learned projection
     with ``learned=True``) and average-pool the grid by ``pool`` while streaming, and store in ``dtype``."""
     if learned and projection is not None:
         raise ValueError("encode: pass either projection= (PCA) or learned=True, not both.")
@@ -159,7 +161,7 @@ def encode(
     sizes = [image_size(im) for im in items]
     out: torch.Tensor | None = None
     pos = 0
-    for maps in model.iter_extract(items, layers=None if learned else layers, batch_size=batch_size,
+    for maps in model.iter_extract(items, layers=None if learned else layers, size=size, batch_size=batch_size,
                                    progress=progress, projected=learned):
         part = projection.apply(maps) if projection is not None else maps
         if pool > 1:

@@ -3,6 +3,7 @@
 * :mod:`.estimator` — :class:`LandmarkHead`, the scikit-learn-style estimator (fit / predict / score / save / load)
 * :mod:`.ridge` — the default method: global ridge readout + per-landmark filter refinement
 * :mod:`.regressor` — the DVE-style soft-argmax regressor of the paper's protocol
+* :mod:`.paper` — the paper's regressor recipe as an option set (:func:`paper_options`, ``LandmarkHead.paper``)
 * :mod:`.geometry` — pixel ↔ normalised coordinates and soft-argmax, shared with :mod:`hyperland.match`
 * :mod:`.checks` — input checks, validation splits, few-shot augmentation
 * :mod:`.params` — one rule table for every hyperparameter (constructor, saved heads, CLI options)
@@ -19,6 +20,7 @@ from .params import METHODS
 
 if TYPE_CHECKING:  # pragma: no cover
     from .estimator import LandmarkHead
+    from .paper import paper_options
 
 
 def __getattr__(name: str) -> Any:
@@ -26,7 +28,11 @@ def __getattr__(name: str) -> Any:
         from .estimator import LandmarkHead
 
         return LandmarkHead
+    if name == "paper_options":
+        from .paper import paper_options
+
+        return paper_options
     raise AttributeError(f"module 'hyperland.heads' has no attribute {name!r}")
 
 
-__all__ = ["METHODS", "LandmarkHead"]
+__all__ = ["METHODS", "LandmarkHead", "paper_options"]

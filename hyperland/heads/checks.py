@@ -66,7 +66,7 @@ def split_validation(n: int, fraction: float, min_val: int,
 
 
 def augment_images(images: Sequence[ImageLike], points: np.ndarray, *, n: int, tps: float, rotation: float,
-                   scale: tuple[float, float], generator: torch.Generator | None = None
+                   scale: tuple[float, float], translate: float = 0.0, generator: torch.Generator | None = None
                    ) -> tuple[list[torch.Tensor], np.ndarray]:
     """``n`` TPS/affine-warped copies of every image with its points moved consistently."""
     from ..augment import warp
@@ -76,7 +76,7 @@ def augment_images(images: Sequence[ImageLike], points: np.ndarray, *, n: int, t
     for img, pts in zip(images, points):
         x = load_image(img).unsqueeze(0).expand(n, -1, -1, -1)
         p = torch.from_numpy(pts).unsqueeze(0).expand(n, -1, -1).contiguous()
-        wi, wp = warp(x, p, tps=tps, rotation=rotation, scale=scale, generator=generator)
+        wi, wp = warp(x, p, tps=tps, rotation=rotation, scale=scale, translate=translate, generator=generator)
         out_imgs.extend(wi.clamp(0, 1).unbind(0))
         out_pts.append(wp.numpy())  # type: ignore[union-attr]
     return out_imgs, np.concatenate(out_pts).astype(np.float32)

@@ -33,7 +33,7 @@ from .checks import augment_images, check_points, split_validation, warn_outside
 from .geometry import gaussian_log_prior, normalised_to_pixels, pixels_to_normalised, window_soft_argmax
 from .io import load_head, save_head
 from .params import METHODS, check_head_params
-from .regressor import IntermediateRegressor, Schedule, predict_normalised, train_regressor
+from .regressor import IntermediateRegressor, Loss, Schedule, predict_normalised, train_regressor
 
 if TYPE_CHECKING:
     from ..model import HyperlandModel
@@ -58,6 +58,12 @@ class LandmarkHead(BaseEstimator):
     with a cosine decay; ``epochs`` overrides it (the paper used 1,000 epochs few-shot, 200 on full sets).
     ``weight_decay="auto"`` is ``clip(0.5 / N labelled, 1e-5, 1e-2)``. ``softmax_scale`` defaults to 10, not
     the paper's 100: on projected random-r18 features 100 saturates the softmax (see docs/head.md).
+    ``epoch_size`` (with ``epochs``): an epoch is ``max(N, epoch_size)`` maps, i.e. few training maps are
+    repeated up to it. ``loss`` ("mse" or "smooth_l1") on coordinates × ``loss_scale``, Adam ``betas`` and the
+    cosine's ``final_lr`` (fraction of ``lr``) shape the regressor's training. ``grid`` (cells per side, e.g.
+    48) extracts the hypercolumn on that grid (bilinear resizing of every layer) instead of the finest
+    layer's; ``translate`` adds U(±translate) shifts (fraction of the half-side) to the few-shot warps.
+    :meth:`paper` returns the paper's recipe as one configured head.
     """
 
     def __init__(
@@ -80,11 +86,18 @@ class LandmarkHead(BaseEstimator):
         tps: float = 0.05,
         rotation: float = 10.0,
         scale: tuple[float, float] = (0.9, 1.1),
+        translate: float = 0.0,
+        grid: int | None = None,
         epochs: int | None = None,
+        epoch_size: int | None = None,
         steps: int | None = None,
         batch_size: int = 32,
         lr: float = 3e-3,
         weight_decay: float | Literal["auto"] = "auto",
+        betas: tuple[float, float] = (0.9, 0.999),
+        final_lr: float = 0.0,
+        loss: Loss = "mse",
+        loss_scale: float = 1.0,
         val_fraction: float = 0.1,
         min_val: int = 10,
         window: int | None = 3,
@@ -109,11 +122,18 @@ class LandmarkHead(BaseEstimator):
         self.tps = tps
         self.rotation = rotation
         self.scale = scale
+        self.translate = translate
+        self.grid = grid
         self.epochs = epochs
+        self.epoch_size = epoch_size
         self.steps = steps
         self.batch_size = batch_size
         self.lr = lr
         self.weight_decay = weight_decay
+        self.betas = betas
+        self.final_lr = final_lr
+        self.loss = loss
+        self.loss_scale = loss_scale
         self.val_fraction = val_fraction
         self.min_val = min_val
         self.window = window
@@ -121,6 +141,19 @@ class LandmarkHead(BaseEstimator):
         self.random_state = random_state
         self.progress = progress
         check_head_params(self.get_params(deep=False))  # LandmarkHead(0) etc.: a clear error now, not in fit()
+
+    @classmethod
+    def paper(cls, n_landmarks: int = 5, *, few_shot: bool, epochs: int | None = None,
+              **overrides: Any) -> LandmarkHead:
+        """The regressor of Cheng et al. (2021) as one configured head: see :func:`hyperland.heads.paper_options`
+        for the values and what deviates on CPU. ``epochs`` replaces the paper's 1,000 (few-shot) or 200;
+        ``overrides`` any other hyperparameter (e.g. ``random_state``)."""
+        from .paper import paper_options
+
+        opts = paper_options(few_shot=few_shot)
+        if epochs is not None:
+            opts["epochs"] = epochs
+        return cls(n_landmarks, **{**opts, **overrides})
 
     # ------------------------------------------------------------------ fitting
     def fit(self, model: HyperlandModel, images: Images | None = None, points: Any = None, *,
@@ -165,7 +198,8 @@ class LandmarkHead(BaseEstimator):
         val_pair = self._val_pair(model, features, pts, sizes, val_idx, val)
         if self._augments(len(train_idx)) and items is not None and self.n_augment > 0:
             imgs, apts = augment_images([items[i] for i in train_idx], tr_pts, n=self.n_augment, tps=self.tps,
-                                        rotation=self.rotation, scale=self.scale, generator=gen)
+                                        rotation=self.rotation, scale=self.scale, translate=self.translate,
+                                        generator=gen)
             af = self._encode(model, imgs)
             tr_maps = torch.cat([tr_maps, af.maps])
             tr_pts = np.concatenate([tr_pts, apts])
@@ -211,19 +245,25 @@ class LandmarkHead(BaseEstimator):
                    seed: int | None = 0) -> Features:
         """Features of ``images`` for this (unfitted) head: the learned projection, or a PCA fitted on ``fit_on``."""
         if self.uses_learned(model):
-            return encode(model, images, learned=True, pool=self.pool_, progress=self.progress)
+            return encode(model, images, learned=True, pool=self.pool_, size=self._size, progress=self.progress)
         proj = None
         if self.n_components:
             proj = fit_projection(model, fit_on if fit_on is not None else images, n_components=self.n_components,
                                   layers=self.layers, random_state=seed, progress=self.progress)
-        return encode(model, images, layers=self.layers, projection=proj, pool=self.pool_, progress=self.progress)
+        return encode(model, images, layers=self.layers, projection=proj, pool=self.pool_, size=self._size,
+                      progress=self.progress)
 
     def _encode(self, model: HyperlandModel, images: Images) -> Features:
         """Features of ``images`` as this fitted head reads them."""
         if getattr(self, "learned_", False):
-            return encode(model, images, learned=True, pool=self.pool_, progress=self.progress)
+            return encode(model, images, learned=True, pool=self.pool_, size=self._size, progress=self.progress)
         return encode(model, images, layers=self.layers_, projection=self.projection_, pool=self.pool_,
-                      progress=self.progress)
+                      size=self._size, progress=self.progress)
+
+    @property
+    def _size(self) -> tuple[int, int] | None:
+        """The extraction grid (``grid`` × ``grid``), or None for the finest selected layer's grid."""
+        return None if self.grid is None else (int(self.grid), int(self.grid))
 
     # ------------------------------------------------------------------ ridge head
     def _fit_ridge(self, model: HyperlandModel, items: list | None, features: Features, pts: np.ndarray,
@@ -234,7 +274,7 @@ class LandmarkHead(BaseEstimator):
         groups = np.arange(n)
         if self._augments(n) and items is not None and self.n_augment > 0:
             imgs, apts = augment_images(items, pts, n=self.n_augment, tps=self.tps, rotation=self.rotation,
-                                        scale=self.scale, generator=gen)
+                                        scale=self.scale, translate=self.translate, generator=gen)
             af = self._encode(model, imgs)
             maps = torch.cat([maps, af.maps])
             targets = torch.cat([targets, pixels_to_normalised(model, torch.from_numpy(apts), af.sizes)])
@@ -268,20 +308,21 @@ class LandmarkHead(BaseEstimator):
         if self.steps is not None:
             steps = self.steps
         elif self.epochs is not None:
-            steps = math.ceil(self.epochs * n / self.batch_size)
+            steps = math.ceil(self.epochs * max(n, self.epoch_size or 0) / self.batch_size)
         else:
             steps = int(np.clip(math.ceil(EPOCHS_AUTO * n / self.batch_size), MIN_STEPS, MAX_STEPS))
         wd = self.weight_decay
         if wd == "auto":  # a fixed prior: its weight relative to the mean loss shrinks as 1/N labelled images
             wd = float(np.clip(WD_AUTO / max(1, n_labelled or n), 1e-5, 1e-2))
-        return Schedule(steps=max(1, steps), batch_size=self.batch_size, lr=self.lr, weight_decay=float(wd))
+        return Schedule(steps=max(1, steps), batch_size=self.batch_size, lr=self.lr, weight_decay=float(wd),
+                        betas=(float(self.betas[0]), float(self.betas[1])), final_lr=float(self.final_lr),
+                        loss=self.loss, loss_scale=float(self.loss_scale))
 
     def _val_pair(self, model: HyperlandModel, features: Features, pts: np.ndarray, sizes: list,
                   val_idx: np.ndarray, val: ValData | None) -> tuple[torch.Tensor, torch.Tensor] | None:
         if val is not None:
             vx, vp = val
-            vf = vx if isinstance(vx, Features) else encode(model, vx, layers=self.layers_, projection=self.projection_,
-                                                            pool=self.pool_, progress=self.progress)
+            vf = vx if isinstance(vx, Features) else self._encode(model, vx)
             self._check_features(model, vf)
             vpts = check_points(vp, n=len(vf), k=self.n_landmarks, what="val points")
             return vf.maps, pixels_to_normalised(model, torch.from_numpy(vpts), vf.sizes)

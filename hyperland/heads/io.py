@@ -53,6 +53,7 @@ def save_head(head: LandmarkHead, path: str | os.PathLike) -> Path:
     params = head.get_params()
     params["layers"] = None if params["layers"] is None else list(params["layers"])
     params["scale"] = list(params["scale"])
+    params["betas"] = list(params["betas"])
     params.pop("progress", None)  # a display choice of the session that fitted it, not of the head
     cfg: dict[str, Any] = {
         "format": HEAD_FORMAT, "params": params, "fingerprint": head.fingerprint_, "model": head.model_.name,
@@ -93,6 +94,8 @@ def load_head(cls: type[LandmarkHead], path: str | os.PathLike, *, model: Hyperl
     check_finite(tensors, path=d / HEAD_WEIGHTS)
     params = dict(cfg["params"])
     params["scale"] = tuple(params["scale"])
+    if "betas" in params:
+        params["betas"] = tuple(params["betas"])
     if cfg["format"] == 1:  # hyperland 0.1: regressor default, PCA descriptors, pool 2
         params.setdefault("method", "regressor")
         params.setdefault("descriptor", "pca")

@@ -13,6 +13,7 @@ from typing import Any
 from ..errors import InvalidOptionError, WeightsMismatchError
 
 METHODS: tuple[str, ...] = ("ridge", "regressor", "prototype")
+LOSSES: tuple[str, ...] = ("mse", "smooth_l1")  # the regressor's losses (heads.regressor.landmark_loss)
 
 
 def _int(lo: int) -> Callable[[Any], bool]:
@@ -38,6 +39,10 @@ def _layers(v: Any) -> bool:
     return v is None or (isinstance(v, (list, tuple)) and len(v) > 0 and all(_int(0)(i) for i in v))
 
 
+def _betas(v: Any) -> bool:
+    return isinstance(v, (list, tuple)) and len(v) == 2 and all(_num(0.0, hi=1.0)(x) for x in v)
+
+
 def _scale(v: Any) -> bool:
     return (isinstance(v, (list, tuple)) and len(v) == 2 and all(_num(0.0, strict=True)(x) for x in v)
             and v[0] <= v[1])
@@ -61,11 +66,18 @@ RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "tps": (_num(0.0), "a number >= 0"),
     "rotation": (_num(0.0), "a number >= 0 (degrees)"),
     "scale": (_scale, "two numbers 0 < low <= high, e.g. [0.9, 1.1]"),
+    "translate": (_num(0.0), "a number >= 0 (fraction of the half-side)"),
+    "grid": (_optional(_int(1)), "null (the finest layer's grid) or an integer >= 1 (cells per side, e.g. 48)"),
     "epochs": (_optional(_int(1)), "null or an integer >= 1"),
+    "epoch_size": (_optional(_int(1)), "null or an integer >= 1 (maps per epoch; few maps are repeated up to it)"),
     "steps": (_optional(_int(1)), "null or an integer >= 1"),
     "batch_size": (_int(1), "an integer >= 1"),
     "lr": (_num(0.0, strict=True), "a number > 0"),
     "weight_decay": (lambda v: v == "auto" or _num(0.0)(v), 'a number >= 0 or "auto"'),
+    "betas": (_betas, "two numbers in [0, 1), e.g. [0.9, 0.999] (Adam's betas)"),
+    "final_lr": (_num(0.0, hi=1.0 + 1e-12), "a number in [0, 1] (fraction of lr at the end of the cosine)"),
+    "loss": (lambda v: v in LOSSES, f"one of {list(LOSSES)}"),
+    "loss_scale": (_num(0.0, strict=True), "a number > 0 (multiplies coordinates before the loss)"),
     "val_fraction": (_num(0.0, hi=1.0), "a number in [0, 1)"),
     "min_val": (_int(0), "an integer >= 0"),
     "window": (_optional(_int(1)), "null or an integer >= 1 (cells)"),
@@ -172,5 +184,5 @@ def check_methods(methods: Sequence[str]) -> None:
                                  f"{list(METHODS)}.")
 
 
-__all__ = ["EVAL_FLAGS", "FIT_FLAGS", "METHODS", "RULES", "check_head_json", "check_head_params", "check_methods",
-           "known_params", "parse_head_options"]
+__all__ = ["EVAL_FLAGS", "FIT_FLAGS", "LOSSES", "METHODS", "RULES", "check_head_json", "check_head_params",
+           "check_methods", "known_params", "parse_head_options"]

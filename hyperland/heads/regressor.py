@@ -3,7 +3,8 @@
 A 1×1 convolution maps the (projected) hypercolumn to K×M score maps; a spatial softmax (scores × a
 multiplier) and soft-argmax give M intermediate points per landmark; a per-landmark linear map turns its M
 points into the landmark. Coordinates are normalised to [-1, 1] over the network input (grid-cell centres
-at (2j+1)/W - 1), and the loss is the masked mean squared error there.
+at (2j+1)/W - 1), and the loss (:func:`landmark_loss`) is the masked mean squared error there (default) or
+DVE's smooth-L1 on coordinates scaled by ``loss_scale`` (the paper's recipe: ×10).
 """
 
 from __future__ import annotations
@@ -12,12 +13,16 @@ import copy
 import logging
 import math
 from dataclasses import dataclass
+from typing import Literal
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
+from ..errors import InvalidOptionError
 from ..hypercolumn import grid_centers
+from .params import LOSSES
 
 logger = logging.getLogger(__name__)
 _FLOAT32_BUDGET = 1 << 30  # bytes: training maps up to this size are converted to float32 once
@@ -53,23 +58,54 @@ class IntermediateRegressor(nn.Module):
         return torch.einsum("bkm,kom->bko", pts, self.weight) + self.bias
 
 
+Loss = Literal["mse", "smooth_l1"]
+
+
 @dataclass
 class Schedule:
-    """Adam with a cosine learning-rate decay over ``steps`` updates of ``batch_size`` maps."""
+    """Adam (``betas``) with a cosine learning-rate decay from ``lr`` to ``final_lr`` × ``lr`` over ``steps``
+    updates of ``batch_size`` maps, minimising :func:`landmark_loss` (``loss``, ``loss_scale``)."""
 
     steps: int
     batch_size: int = 32
     lr: float = 3e-3
     weight_decay: float = 1e-4
     eval_every: int = 0  # 0: every max(50, steps // 10) steps
+    betas: tuple[float, float] = (0.9, 0.999)
+    final_lr: float = 0.0  # fraction of lr at the end of the cosine
+    loss: Loss = "mse"
+    loss_scale: float = 1.0
+
+    def lr_factor(self, step: int) -> float:
+        """Multiplier of ``lr`` after ``step`` updates: ``final_lr`` + (1 - ``final_lr``) · ½(1 + cos(π·step/steps))."""
+        cos = 0.5 * (1 + math.cos(math.pi * min(step, self.steps) / max(1, self.steps)))
+        return self.final_lr + (1.0 - self.final_lr) * cos
+
+    def loss_fn(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        return landmark_loss(pred, target, loss=self.loss, scale=self.loss_scale)
 
 
 def masked_mse(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """Mean squared error over the finite target coordinates only (missing landmarks are NaN)."""
+    return landmark_loss(pred, target)
+
+
+def landmark_loss(pred: torch.Tensor, target: torch.Tensor, *, loss: Loss = "mse", scale: float = 1.0) -> torch.Tensor:
+    """Loss over the landmarks whose target is finite (missing landmarks are NaN), on ``scale`` × coordinates.
+
+    ``"mse"``: squared distance ``|s·(p - t)|²`` averaged over landmarks. ``"smooth_l1"``: PyTorch's smooth L1
+    (beta 1) of every coordinate of ``s·p - s·t`` averaged over coordinates — DVE's ``regression_loss(alpha=10)``,
+    ``F.smooth_l1_loss(p * 10, t * 10)``, with ``scale=10``.
+    """
+    if loss not in LOSSES:
+        raise InvalidOptionError(f"loss={loss!r}. Expected one of {list(LOSSES)}.")
     ok = torch.isfinite(target).all(-1)
     if not ok.any():
         return pred.sum() * 0.0
-    return ((pred - torch.nan_to_num(target)) ** 2).sum(-1)[ok].mean()
+    p, t = pred[ok] * scale, torch.nan_to_num(target)[ok] * scale  # (n, 2)
+    if loss == "mse":
+        return ((p - t) ** 2).sum(-1).mean()
+    return F.smooth_l1_loss(p, t, beta=1.0)
 
 
 def _batches(maps: torch.Tensor, size: int) -> list[torch.Tensor]:
@@ -103,16 +139,15 @@ def train_regressor(
         net.bias.add_(torch.nan_to_num(shift))
     if maps.dtype != torch.float32 and maps.numel() * 4 <= _FLOAT32_BUDGET:
         maps = maps.float()  # convert once instead of every batch
-    opt = torch.optim.Adam(net.parameters(), lr=schedule.lr, weight_decay=schedule.weight_decay)
-    sched = torch.optim.lr_scheduler.LambdaLR(
-        opt, lambda s: 0.5 * (1 + math.cos(math.pi * min(s, schedule.steps) / max(1, schedule.steps))))
+    opt = torch.optim.Adam(net.parameters(), lr=schedule.lr, betas=schedule.betas, weight_decay=schedule.weight_decay)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, schedule.lr_factor)
     n = maps.shape[0]
     best: tuple[float, dict[str, torch.Tensor] | None] = (math.inf, None)
     order = torch.randperm(n, generator=generator)
     pos, loss_v = 0, math.nan
     every = schedule.eval_every or max(50, schedule.steps // 10)
     if val is not None:  # step 0 (the mean shape) competes too
-        best = (float(masked_mse(predict_normalised(net, val[0]), val[1])), copy.deepcopy(net.state_dict()))
+        best = (float(schedule.loss_fn(predict_normalised(net, val[0]), val[1])), copy.deepcopy(net.state_dict()))
     with tqdm(total=schedule.steps, desc="fit head", disable=None if progress is None else not progress,
               leave=False) as bar:
         for step in range(1, schedule.steps + 1):
@@ -121,7 +156,7 @@ def train_regressor(
                 order, pos = torch.randperm(n, generator=generator), 0
             idx = order[pos:pos + schedule.batch_size]
             pos += len(idx)
-            loss = masked_mse(net(maps[idx].float()), targets[idx])
+            loss = schedule.loss_fn(net(maps[idx].float()), targets[idx])
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -129,7 +164,7 @@ def train_regressor(
             loss_v = float(loss.detach())
             bar.update(1)
             if val is not None and (step % every == 0 or step == schedule.steps):
-                vl = float(masked_mse(predict_normalised(net, val[0]), val[1]))
+                vl = float(schedule.loss_fn(predict_normalised(net, val[0]), val[1]))
                 bar.set_postfix(loss=f"{loss_v:.4f}", val=f"{vl:.4f}")
                 if vl < best[0]:
                     best = (vl, copy.deepcopy(net.state_dict()))
@@ -139,4 +174,5 @@ def train_regressor(
     return {"train_loss": loss_v, "val_loss": best[0] if math.isfinite(best[0]) else None}
 
 
-__all__ = ["IntermediateRegressor", "Schedule", "masked_mse", "predict_normalised", "train_regressor"]
+__all__ = ["LOSSES", "IntermediateRegressor", "Schedule", "landmark_loss", "masked_mse", "predict_normalised",
+           "train_regressor"]
