@@ -104,7 +104,8 @@ def load(
 ) -> HyperlandModel:
     """Load a model by manifest name, ``hf-hub:org/name[@revision]``, local directory or ``timm:ARCH[.tag]``.
 
-    With no name, the embedded default ``mtfl-r18`` (MoCo ResNet-18 trained on MTFL faces) is loaded from the
+    With no name, the embedded default (``DEFAULT_MODEL``, ``mtfl-dense-r18``: a ResNet-18 trained with the dense
+    equivariant objective on MTFL faces) is loaded from the
     package itself: no download, works offline.
 
     ``cache_dir`` / ``local_files_only`` go to huggingface_hub (``HF_HUB_OFFLINE=1`` and ``HF_ENDPOINT`` are

@@ -27,7 +27,7 @@ def _subparser(parser: argparse.ArgumentParser, names: list[str]) -> argparse.Ar
 @pytest.mark.parametrize("argv", MODEL_COMMANDS, ids=lambda a: " ".join(a[:2]))
 def test_every_model_default_is_the_embedded_model(argv):
     args = build_parser().parse_args(argv)
-    assert args.model == DEFAULT_MODEL == "mtfl-r18"
+    assert args.model == DEFAULT_MODEL == "mtfl-dense-r18"
     assert load.__defaults__[0] == DEFAULT_MODEL  # hyperland.load() with no name: the same default
     names = [a for a in argv[:2] if not a.startswith("-") and "." not in a]
     help_text = _subparser(build_parser(), names).format_help()

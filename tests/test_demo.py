@@ -41,7 +41,7 @@ def test_demo_runs_and_reports(tmp_path, capsys):
     assert f"{ref:.2f} %" in lines["mean-shape"]
     nme = float(lines["NME"].split()[4])
     assert 0 < nme < 200
-    assert lines["model"].split()[1] == "mtfl-r18"  # the embedded trained default, offline
+    assert lines["model"].split()[1] == "mtfl-dense-r18"  # the embedded trained default, offline
     assert "ridge head, 20 faces" in lines["fit"]
 
 

@@ -21,14 +21,14 @@ ENTRY = load_manifest()[DEFAULT_MODEL]
 EMBEDDED = hyperland.assets.embedded_dir(ENTRY.embedded or "")
 
 
-def test_default_is_the_embedded_mtfl_r18_and_the_file_matches_the_manifest():
-    assert DEFAULT_MODEL == "mtfl-r18"
+def test_default_is_the_embedded_dense_model_and_the_file_matches_the_manifest():
+    assert DEFAULT_MODEL == "mtfl-dense-r18"
     assert ENTRY.status == "embedded" and ENTRY.published
-    assert ENTRY.repo_id == "hyperland/mtfl-r18" and ENTRY.embedded == "models/mtfl-r18"
+    assert ENTRY.repo_id == "hyperland/mtfl-dense-r18" and ENTRY.embedded == "models/mtfl-dense-r18"
     weights = EMBEDDED / ENTRY.filename
     assert sha256_file(weights) == ENTRY.sha256
     assert weights.stat().st_size <= 25 * 1024 * 1024
-    assert (EMBEDDED / "config.json").is_file() and "mtfl-r18" in (EMBEDDED / "README.md").read_text()
+    assert (EMBEDDED / "config.json").is_file() and "mtfl-dense-r18" in (EMBEDDED / "README.md").read_text()
     with safe_open(str(weights), "pt") as f:
         dtypes = {f.get_slice(k).get_dtype() for k in f.keys()}  # noqa: SIM118 (safe_open, not a dict)
         assert f.metadata() == {"format": "pt"}  # one key: byte-identical files from every export
@@ -39,7 +39,7 @@ def test_load_without_arguments_is_offline_and_casts_to_float32(tmp_path, monkey
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")  # nothing listens there: any request would fail
     model = hyperland.load(cache_dir=tmp_path / "empty-cache")
-    assert model.name == "mtfl-r18" and model.config.architecture == "resnet18"
+    assert model.name == "mtfl-dense-r18" and model.config.architecture == "resnet18"
     assert not (tmp_path / "empty-cache").exists()
     with safe_open(str(EMBEDDED / ENTRY.filename), "pt") as f:
         ref = f.get_tensor("conv1.weight")
@@ -131,6 +131,6 @@ def test_repair_advice_fits_the_kind_of_install(tmp_path):
 
     shipped = ROOT / ENTRY.embedded / ENTRY.filename  # this checkout: an editable install under git
     advice = repair_advice(shipped)
-    assert "git -C" in advice and "checkout -- hyperland/assets/models/mtfl-r18/model.safetensors" in advice
+    assert "git -C" in advice and "checkout -- hyperland/assets/models/mtfl-dense-r18/model.safetensors" in advice
     assert repair_advice(tmp_path / "site-packages" / "hyperland" / "x.safetensors") == \
         "reinstall hyperland: `pip install --force-reinstall hyperland`"

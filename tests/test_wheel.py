@@ -35,7 +35,7 @@ def test_installed_wheel_reads_packaged_manifest(tmp_path):
     (wheel,) = wheels.glob("hyperland-*.whl")
     names = zipfile.ZipFile(wheel).namelist()
     assert "hyperland/weights_manifest.json" in names and "hyperland/py.typed" in names
-    for asset in ("models/mtfl-r18/model.safetensors", "models/mtfl-r18/config.json", "models/mtfl-r18/README.md",
+    for asset in ("models/mtfl-dense-r18/model.safetensors", "models/mtfl-dense-r18/config.json", "models/mtfl-dense-r18/README.md",
                   "faces/train.csv", "faces/test.csv", "faces/0001-image20056.jpg"):
         assert f"hyperland/assets/{asset}" in names
     subprocess.run([*pip, "install", "--no-deps", "--target", str(target), str(wheel)], check=True, cwd=tmp_path)
@@ -61,6 +61,6 @@ def test_installed_wheel_reads_packaged_manifest(tmp_path):
     # the default model loads offline from the installed wheel, identical to the checkout's copy
     import hyperland
 
-    assert got["default"] == "mtfl-r18" and got["fingerprint"] == hyperland.load().fingerprint
+    assert got["default"] == "mtfl-dense-r18" and got["fingerprint"] == hyperland.load().fingerprint
     assert Path(got["faces"]).resolve().is_relative_to(target.resolve()) and got["n_faces"] == 40
     assert not (tmp_path / "hf-home").exists()
