@@ -364,7 +364,7 @@ class LandmarkHead(BaseEstimator):
     def score(self, images: Images | None = None, points: Any = None, *, features: Features | None = None,
               eyes: tuple[int, int] = (0, 1)) -> float:
         """Mean inter-ocular NME in percent (missing landmarks excluded)."""
-        from .metrics import nme
+        from ..metrics import nme
 
         pred = self.predict(images, features=features)
         assert isinstance(pred, np.ndarray)
