@@ -16,7 +16,7 @@ from hyperland.train.probe import Probe, run_probe, snapshot_model
 from hyperland.train.retrieval import HeldOutViews
 from hyperland.train.trainer import Trainer, backbone_config
 
-NO_AUGMENT = dict(crop_scale=(1.0, 1.0), crop_ratio=(1.0, 1.0), color_jitter=0.0, pca_lighting=0.0, jpeg_p=0.0)
+NO_AUGMENT = {"crop_scale": (1.0, 1.0), "crop_ratio": (1.0, 1.0), "color_jitter": 0.0, "pca_lighting": 0.0, "jpeg_p": 0.0}
 
 
 def test_probe_logs_landmarks_retrieval_and_dense_matching(mtfl_root: Path, tmp_path: Path) -> None:

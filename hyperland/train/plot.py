@@ -77,7 +77,7 @@ def _series(records: list[dict[str, Any]], key: str, x: str) -> tuple[list[float
 
 
 def _panel(ax: Axes, records: list[dict[str, Any]], keys: dict[str, str], *, x: str, title: str,
-           dashed: dict[str, str] | None = None, log: bool = False) -> None:
+           dashed: dict[str, str] | None = None, unit_range: bool = False) -> None:
     drawn = 0
     for group, style in ((keys, "-"), (dashed or {}, "--")):
         for key, label in group.items():
@@ -90,10 +90,11 @@ def _panel(ax: Axes, records: list[dict[str, Any]], keys: dict[str, str], *, x: 
     ax.set_xlabel(x, fontsize=8)
     ax.tick_params(labelsize=7)
     if not drawn:
-        ax.text(0.5, 0.5, "not logged", ha="center", va="center", transform=ax.transAxes, color="grey")
+        what = "no probe records (--probe-every, --val-count)" if x == "epoch" else "not logged"
+        ax.text(0.5, 0.5, what, ha="center", va="center", transform=ax.transAxes, color="grey")
         return
-    if log:
-        ax.set_yscale("log")
+    if unit_range:
+        ax.set_ylim(0.0, 1.02)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7)
 
@@ -109,7 +110,8 @@ def plot_run(run_dir: str | os.PathLike) -> Figure:
     _panel(axes[1, 0], train, {"images_per_s": "images/s"}, x="step", title="throughput")
     _panel(axes[1, 1], probe, NMES, x="epoch", title="probe: landmark NME % (lower is better)",
            dashed={"mean_shape_nme": "mean shape"})
-    _panel(axes[1, 2], probe, MATCHING, x="epoch", title="probe: held-out views (fixed, no queue)")
+    _panel(axes[1, 2], probe, MATCHING, x="epoch", title="probe: held-out views (fixed, no queue)",
+           unit_range=True)
     fig.suptitle(f"{Path(run_dir).resolve().name}: {len(train)} log steps, {len(probe)} probes", fontsize=10)
     return fig
 

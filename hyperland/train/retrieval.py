@@ -95,7 +95,7 @@ def _embed(last: torch.Tensor) -> torch.Tensor:
 
 def _match(da: torch.Tensor, db: torch.Tensor, src_a: torch.Tensor, src_b: torch.Tensor) -> tuple[int, int]:
     """(hits, valid cells): view-A cells with a partner whose nearest view-B descriptor is within one cell of it."""
-    b, d, h, w = da.shape
+    _b, _d, h, w = da.shape
     if tuple(src_a.shape[1:3]) != (h, w):
         raise ValueError(f"Dense descriptors are {h}x{w} but the views' cell grid is "
                          f"{tuple(src_a.shape[1:3])}: build the views with grid={h}.")
