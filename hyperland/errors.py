@@ -72,6 +72,10 @@ class OutputError(HyperlandError, OSError):
     """An output file or folder that cannot be written (disk full, permissions, a file where a folder belongs)."""
 
 
+class MissingDependencyError(HyperlandError, ImportError):
+    """An optional dependency (an extra such as ``hyperland[viz]``) that a feature needs is not installed."""
+
+
 __all__ = [
     "BackboneMismatchError",
     "CheckpointError",
@@ -83,6 +87,7 @@ __all__ = [
     "InvalidLayerError",
     "InvalidOptionError",
     "ManifestError",
+    "MissingDependencyError",
     "ModelNotFoundError",
     "NotFittedError",
     "OfflineModeError",

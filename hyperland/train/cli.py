@@ -3,6 +3,7 @@
     hyperland-train --recipe mtfl-r18 --data ../shared/data/mtfl --out runs/mtfl-r18 [--batch-size 128 ...]
     hyperland-train --resume runs/mtfl-r18 [--num-workers 8 --max-steps N ...]
     hyperland-train export runs/mtfl-r18 --out models/mtfl-r18 [--push-to-hub org/name]
+    hyperland-train plot runs/mtfl-r18 [--out curves.png]
     hyperland-train recipes
 
 Every TrainConfig field is a flag (``--field-name``); flags override the recipe.
@@ -66,7 +67,7 @@ def build_parser(recipe: str | None = None) -> argparse.ArgumentParser:
     from .field_help import field_help
 
     p = argparse.ArgumentParser(prog=PROG, description="Train a hyperland backbone with MoCo (one process, one GPU, "
-                                "or many processes under torchrun). Subcommands: export, recipes.",
+                                "or many processes under torchrun). Subcommands: export, plot, recipes.",
                                 epilog="Every TrainConfig field is a flag; see docs/training.md.")
     p.add_argument("--version", action="version", version=f"hyperland {__version__}")
     p.add_argument("--out", help="run directory to create (checkpoints, config.json, metrics.jsonl)")
@@ -124,6 +125,24 @@ def _export(argv: Sequence[str]) -> int:
         out.write(f"pushed: {res.commit_url}\n")
     out.write("weights_manifest.json entry (paste under \"models\"; fill repo_id/revision if not pushed):\n")
     out.write(json.dumps(res.manifest_entry, indent=2) + "\n")
+    return 0
+
+
+def plot_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog=f"{PROG} plot", description="Plot a run's metrics.jsonl: training losses and "
+                                "accuracies per step, probe curves (landmark NME, held-out retrieval, dense "
+                                "matching) per epoch. Needs matplotlib (pip install \"hyperland[viz]\").")
+    p.add_argument("run", help="run directory (holds metrics.jsonl)")
+    p.add_argument("--out", metavar="PNG", help="image to write (default RUN/metrics.png)")
+    return p
+
+
+def _plot(argv: Sequence[str]) -> int:
+    from .plot import save_plot
+
+    args = plot_parser().parse_args(argv)
+    _logging(False)
+    sys.stdout.write(f"wrote {save_plot(args.run, args.out)}\n")
     return 0
 
 
@@ -205,6 +224,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if argv[:1] == ["export"]:
             return _export(argv[1:])
+        if argv[:1] == ["plot"]:
+            return _plot(argv[1:])
         if argv[:1] == ["recipes"]:
             for name in list_recipes():
                 c = load_recipe(name)

@@ -42,7 +42,7 @@ from .data import DataSplit, resolve_data
 from .dense import DenseProjection
 from .faults import StopRequest, clean_for_resume, remove_new_run_dir
 from .moco import DenseTerm, MoCo, build_encoder
-from .probe import run_probe
+from .probe import Probe
 from .views import ResumableSampler, TwoViewDataset, ViewAugment, derived_seed
 
 logger = logging.getLogger(__name__)
@@ -411,14 +411,15 @@ class Trainer:
         return now
 
     def _probe(self) -> None:
-        """Rank 0 only (the others wait at their next collective); logged as a metrics line."""
+        """Rank 0 only (the others wait at their next collective); logged as a metrics line (see probe.py)."""
         if not self.info.is_main:
             return
-        cfg = backbone_config(self.config)
-        result = run_probe(self.model.encoder_q.backbone, self.split, cfg, max_images=self.config.probe_images)
+        if getattr(self, "prober", None) is None:
+            self.prober = Probe(self.config, self.split, backbone_config(self.config), dense_grid=self.dense_grid)
+        result = self.prober(self.model)
         if result is not None:
-            logger.info("probe at epoch %d: NME %.2f%% (mean shape %.2f%%)", self.state.epoch, result["nme"],
-                        result["mean_shape_nme"])
+            logger.info("probe at epoch %d: %s", self.state.epoch,
+                        ", ".join(f"{k} {v:.4g}" for k, v in result.items() if isinstance(v, float)))
             self.log({"step": self.state.step, "epoch": self.state.epoch, "probe": result})
 
 
