@@ -10,7 +10,7 @@ The paper's schedule (1,000 epochs of 1,000 maps few-shot, 200 epochs of 1,000 f
 steps on 960-channel 48×48 hypercolumns: hours on a CPU. ``--epochs-scale`` multiplies both epoch counts
 (at least 1 epoch each) and the JSON records the epochs and steps actually run.
 
-    nice -n 19 flock /work/bench.lock python benchmarks/paper_regressor.py --epochs-scale 0.002 --test 500
+    nice -n 19 flock "$BENCH_LOCK" python benchmarks/paper_regressor.py --epochs-scale 0.002 --test 500
 """
 
 from __future__ import annotations

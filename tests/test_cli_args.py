@@ -101,7 +101,10 @@ def test_killed_extract_leaves_no_temp_file(tmp_path, sig, code):
     deadline = time.time() + 120
     while not list(tmp_path.glob(".feats.safetensors.*.tmp")) and time.time() < deadline and proc.poll() is None:
         time.sleep(0.05)
-    assert list(tmp_path.glob(".*.tmp")), "the extraction never started writing"
+    if not list(tmp_path.glob(".*.tmp")):
+        proc.kill()
+        _, err = proc.communicate(timeout=60)
+        raise AssertionError(f"the extraction never started writing (exit {proc.returncode}): {err[-2000:]}")
     proc.send_signal(getattr(signal, sig))
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == code
