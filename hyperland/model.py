@@ -50,8 +50,13 @@ def split_projection(state: dict[str, torch.Tensor], config: ModelConfig, *, sou
             f"'{source}': config.json projection_layers={config.projection_layers} and the file's projection "
             f"tensors {sorted(own)} do not agree. Expected both or neither (weight (D, C, 1, 1) and bias (D,)); "
             "export the model again.")
-    conv = nn.Conv2d(int(w.shape[1]), int(w.shape[0]), kernel_size=1)
-    conv.load_state_dict({"weight": w.float(), "bias": b.float()}, strict=True)
+    return projection_conv(w, b)
+
+
+def projection_conv(weight: torch.Tensor, bias: torch.Tensor) -> nn.Conv2d:
+    """The frozen 1x1 convolution of a learned descriptor projection from its (D, C, 1, 1) weight and (D,) bias."""
+    conv = nn.Conv2d(int(weight.shape[1]), int(weight.shape[0]), kernel_size=1)
+    conv.load_state_dict({"weight": weight.detach().float().cpu(), "bias": bias.detach().float().cpu()}, strict=True)
     return conv.eval().requires_grad_(False)
 
 
@@ -394,4 +399,4 @@ class HyperlandModel(nn.Module):
             return push_folder(tmp, repo_id, private=private, token=token, commit_message=commit_message)
 
 
-__all__ = ["PROJECTION_PREFIX", "HyperlandModel", "split_projection"]
+__all__ = ["PROJECTION_PREFIX", "HyperlandModel", "projection_conv", "split_projection"]

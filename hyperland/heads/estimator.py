@@ -22,17 +22,16 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from sklearn.base import BaseEstimator
 
 from ..errors import BackboneMismatchError, InvalidKeypointsError, InvalidOptionError, NotFittedError
 from ..features import Features, Projection, encode, fit_projection
 from ..images import Images, as_list, image_size
-from . import ridge
+from . import prototype, ridge
 from .checks import augment_images, check_points, split_validation, warn_outside
-from .geometry import gaussian_log_prior, normalised_to_pixels, pixels_to_normalised, window_soft_argmax
+from .geometry import normalised_to_pixels, pixels_to_normalised
 from .io import load_head, save_head
-from .params import METHODS, check_head_params
+from .params import check_head_params
 from .regressor import IntermediateRegressor, Loss, Schedule, predict_normalised, train_regressor
 
 if TYPE_CHECKING:
@@ -160,7 +159,7 @@ class LandmarkHead(BaseEstimator):
             features: Features | None = None, val: ValData | None = None) -> LandmarkHead:
         """Fit on images (or precomputed ``features`` of them; pass both to augment few-shot fits without
         re-extracting the originals) and (N, K, 2) pixel points, NaN where missing."""
-        self._check_params()
+        check_head_params(self.get_params(deep=False))  # set_params may have changed them since __init__
         if images is None and features is None:
             raise InvalidKeypointsError("fit() got neither images nor features. Pass images, features=, or both.")
         items = as_list(images) if images is not None else None
@@ -189,11 +188,8 @@ class LandmarkHead(BaseEstimator):
         tr_maps, tr_pts = features.maps[train_idx], pts[train_idx]
         tr_sizes = [sizes[i] for i in train_idx]
         if self.method == "prototype":
-            self.prototypes_ = self._prototypes(model, tr_maps, tr_pts, tr_sizes)
             norm = pixels_to_normalised(model, torch.from_numpy(tr_pts), tr_sizes)
-            self.prior_mean_ = torch.nanmean(norm, dim=0)  # (K, 2)
-            spread = torch.nanmean((norm - self.prior_mean_).pow(2).sum(-1), dim=0).nan_to_num(0.0)
-            self.prior_std_ = (spread / 2 + PRIOR_MIN_STD ** 2).sqrt()  # (K,) per-axis
+            self.prototypes_, self.prior_mean_, self.prior_std_ = prototype.fit_prototypes(tr_maps, norm)
             return self
         val_pair = self._val_pair(model, features, pts, sizes, val_idx, val)
         if self._augments(len(train_idx)) and items is not None and self.n_augment > 0:
@@ -216,19 +212,6 @@ class LandmarkHead(BaseEstimator):
         return self
 
     # ------------------------------------------------------------------ descriptors
-    def _check_params(self) -> None:
-        if self.method not in METHODS:
-            raise InvalidOptionError(f"method={self.method!r}. Expected one of {', '.join(METHODS)}.")
-        if not isinstance(self.n_landmarks, (int, np.integer)) or self.n_landmarks < 1:
-            raise InvalidOptionError(f"n_landmarks={self.n_landmarks!r}. Expected a positive integer.")
-        if self.descriptor not in ("auto", "learned", "pca"):
-            raise InvalidOptionError(f"descriptor={self.descriptor!r}. Expected 'auto', 'learned' or 'pca'.")
-        if self.refine not in (True, False, "auto"):
-            raise InvalidOptionError(f"refine={self.refine!r}. Expected True, False or 'auto'.")
-        if self.readout_grid < 1 or self.filter_alpha <= 0:
-            raise InvalidOptionError(f"readout_grid={self.readout_grid}, filter_alpha={self.filter_alpha}: expected "
-                                     "a positive grid and a positive alpha.")
-
     @property
     def pool_(self) -> int:
         """Average-pooling of the descriptor grid: ``pool``, or 1 for the ridge head and 2 for the others."""
@@ -280,13 +263,13 @@ class LandmarkHead(BaseEstimator):
             targets = torch.cat([targets, pixels_to_normalised(model, torch.from_numpy(apts), af.sizes)])
             groups = np.concatenate([groups, np.repeat(np.arange(n), self.n_augment)])
         pooled = ridge.readout_inputs(maps, self.readout_grid)
-        choice = ridge.select(maps, pooled, targets, groups, readout_grid=self.readout_grid,
-                              filter_alpha=self.filter_alpha, refine_mode=self.refine, rng=rng)
+        choice = ridge.select(maps, pooled, targets, groups, filter_alpha=self.filter_alpha, refine_mode=self.refine,
+                              rng=rng)
         self.readout_ = ridge.fit_readout(pooled, targets)
         self.filters_ = ridge.fit_filters(maps, targets, alpha=self.filter_alpha)
         self.selection_ = {"refine": choice.refine, "tau": choice.tau, "prior_std": choice.prior_std,
                            "val_error": choice.val_error, "folds": choice.folds,
-                           "ridge_alpha": self.readout_.alpha, "n_train_maps": int(len(maps)), "n_labelled": n}
+                           "ridge_alpha": self.readout_.alpha, "n_train_maps": len(maps), "n_labelled": n}
         return self
 
     def _predict_ridge(self, maps: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -330,14 +313,6 @@ class LandmarkHead(BaseEstimator):
             return None
         return features.maps[val_idx], pixels_to_normalised(model, torch.from_numpy(pts[val_idx]),
                                                              [sizes[i] for i in val_idx])
-
-    def _prototypes(self, model: HyperlandModel, maps: torch.Tensor, pts: np.ndarray, sizes: list) -> torch.Tensor:
-        grid = pixels_to_normalised(model, torch.from_numpy(pts), sizes)
-        ok = torch.isfinite(grid).all(-1)  # (N, K)
-        d = F.grid_sample(maps.float(), torch.nan_to_num(grid).unsqueeze(1), mode="bilinear",
-                          padding_mode="border", align_corners=False).squeeze(2).transpose(1, 2)  # (N, K, C)
-        d = F.normalize(d, dim=-1) * ok.unsqueeze(-1)
-        return d.sum(0) / ok.sum(0).clamp_min(1).unsqueeze(-1)
 
     def _check_features(self, model: HyperlandModel, features: Features) -> None:
         if features.fingerprint != model.fingerprint:
@@ -383,10 +358,8 @@ class LandmarkHead(BaseEstimator):
         if self.method == "ridge":
             xy, conf = self._predict_ridge(features.maps)
         elif self.method == "prototype":
-            lp = gaussian_log_prior(self.prior_mean_, self.prior_std_, features.grid) if self.prior else None
-            parts = [window_soft_argmax(self._similarity(features.maps[i:i + 64], lp), features.grid,
-                                        window=self.window) for i in range(0, len(features), 64)]
-            xy, conf = torch.cat([p[0] for p in parts]), torch.cat([p[1] for p in parts])
+            xy, conf = prototype.locate(self.prototypes_, features.maps, scale=self.softmax_scale, window=self.window,
+                                        prior=(self.prior_mean_, self.prior_std_) if self.prior else None)
         else:
             if return_confidence:
                 raise InvalidOptionError("return_confidence=True: the regressor head has no per-landmark "
@@ -396,11 +369,6 @@ class LandmarkHead(BaseEstimator):
         if return_confidence:
             return out, conf.numpy()  # type: ignore[union-attr]
         return out
-
-    def _similarity(self, maps: torch.Tensor, log_prior: torch.Tensor | None) -> torch.Tensor:
-        desc = F.normalize(self.prototypes_.float(), dim=-1)
-        sim = torch.einsum("kc,bcn->bkn", desc, F.normalize(maps.float().flatten(2), dim=1)) * self.softmax_scale
-        return sim if log_prior is None else sim + log_prior
 
     def score(self, images: Images | None = None, points: Any = None, *, features: Features | None = None,
               eyes: tuple[int, int] = (0, 1)) -> float:
@@ -435,6 +403,5 @@ EPOCHS_AUTO = 20
 MIN_STEPS = 150
 MAX_STEPS = 1500
 WD_AUTO = 0.5
-PRIOR_MIN_STD = 0.1  # normalised units (5% of the input side): the spread assumed from a single labelled image
 
 __all__ = ["LandmarkHead"]

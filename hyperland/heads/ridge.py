@@ -136,8 +136,7 @@ def _errors(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     return (pred - torch.nan_to_num(target)).norm(dim=-1)[ok]
 
 
-def select(maps: torch.Tensor, pooled: np.ndarray, targets: torch.Tensor, groups: np.ndarray, *, readout_grid: int,
-           filter_alpha: float, refine_mode: bool | str, rng: np.random.Generator, max_folds: int = 5,
+def select(maps: torch.Tensor, pooled: np.ndarray, targets: torch.Tensor, groups: np.ndarray, *, filter_alpha: float, refine_mode: bool | str, rng: np.random.Generator, max_folds: int = 5,
            single_split_from: int = 50) -> Choice:
     """Choose (refine, tau, prior_std) by the mean normalised point error on held-out labelled images.
 

@@ -50,7 +50,7 @@ def correspondences(src_a: torch.Tensor, src_b: torch.Tensor, *, tolerance: floa
                     ) -> tuple[torch.Tensor, torch.Tensor]:
     """For every cell of grid A (B, h, w, 2 source coordinates) the index of the nearest cell of grid B and
     whether it is close enough (within ``tolerance`` × B's cell spacing): ((B, h*w) long, (B, h*w) bool)."""
-    b, h, w, _ = src_b.shape
+    b = src_b.shape[0]
     a = src_a.reshape(b, -1, 2).float()
     bb = src_b.reshape(b, -1, 2).float()
     dist = torch.cdist(a, bb)  # (B, Na, Nb)
@@ -105,7 +105,7 @@ def dense_loss(fa: torch.Tensor, fb: torch.Tensor, src_a: torch.Tensor, src_b: t
                          f"{tuple(src_a.shape)}/{tuple(src_b.shape)} do not agree.")
     idx_ab, ok_ab = correspondences(src_a, src_b)
     idx_ba, ok_ba = correspondences(src_b, src_a)
-    opts = dict(points=points, temperature=temperature, other_images=other_images, generator=generator)
+    opts = {"points": points, "temperature": temperature, "other_images": other_images, "generator": generator}
     l1, h1, n1 = _one_way(fa, fb, idx_ab, ok_ab, **opts)  # type: ignore[arg-type]
     l2, h2, n2 = _one_way(fb, fa, idx_ba, ok_ba, **opts)  # type: ignore[arg-type]
     n = (n1 + n2).clamp_min(1)

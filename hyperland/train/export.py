@@ -17,10 +17,10 @@ from ..backbone import create_backbone, load_state
 from ..config import WEIGHTS_NAME
 from ..errors import CheckpointError
 from ..hub import push_folder, sha256_file
-from ..model import HyperlandModel
+from ..model import HyperlandModel, projection_conv
 from .checkpoint import CHECKPOINT_NAME, load_checkpoint
 from .config import RUNTIME_FIELDS, TrainConfig
-from .trainer import backbone_config
+from .build import backbone_config
 
 logger = logging.getLogger(__name__)
 BACKBONE_PREFIX = "encoder_q.backbone."
@@ -56,9 +56,7 @@ def dense_projection(model_state: dict[str, torch.Tensor]) -> torch.nn.Conv2d | 
     w, b = model_state.get(DENSE_PREFIX + "weight"), model_state.get(DENSE_PREFIX + "bias")
     if w is None or b is None:
         return None
-    conv = torch.nn.Conv2d(int(w.shape[1]), int(w.shape[0]), kernel_size=1)
-    conv.load_state_dict({"weight": w.detach().float().cpu(), "bias": b.detach().float().cpu()}, strict=True)
-    return conv
+    return projection_conv(w, b)
 
 
 def _manifest_entry(name: str, config: TrainConfig, data: str, sha: str, *, license_: str,
