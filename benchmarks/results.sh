@@ -4,9 +4,11 @@
 # evals:  one `hyperland eval` per table, written to docs/results/NAME.{json,md,png} with wall time and peak RSS
 #         in NAME.time.txt. A table whose JSON exists is kept (delete it, or FORCE=1, to recompute).
 #         aflw-MODEL     the headline protocol (pool: first 1,000 AFLW faces; test: the other 1,995), default head,
-#                        1..all shots x 3 seeds, with the baselines (mean shape, HOG -> ridge, hypercolumn ridge probe)
+#                        1..all shots x 3 seeds, with the baselines (mean shape, HOG -> ridge, hypercolumn ridge probe,
+#                        pixel classifier + shape prior)
 #         layers-MODEL   aflw, 50 and all shots, one seed: each ResNet layer alone vs the hypercolumn (PCA descriptors)
-#         PROTO-MODEL    for PROTO in $MORE (lfwnet, mtfl-aflw): 20, 50, all shots x 1 seed
+#         PROTO-MODEL    for PROTO in $MORE: lfwnet (pool: MTFL training.txt but its last 2,000 lines; test: those)
+#                        1..all shots x 3 seeds; mtfl-aflw (cross-dataset) 20, 50, all shots x 1 seed
 # report: `hyperland eval --compare` of the aflw tables, then docs/results.in.md -> docs/results.md with every
 #         "<!-- include: results/NAME.md -->" line replaced by that file (the ablation tables come from
 #         benchmarks/ablation.sh: results/ablation/*.md are copied to docs/results/ first).
@@ -37,7 +39,11 @@ if [ "$WHAT" != report ]; then
   done
   for p in $MORE; do
     for m in $MODELS; do
-      evaluate "$p-$m" "$p" --model "$m" --shots 20,50,all --seeds 1
+      if [ "$p" = lfwnet ]; then  # the second in-domain protocol: the whole shot range, like aflw
+        evaluate "$p-$m" "$p" --model "$m" --shots 1,5,10,20,50,100,all --seeds 3
+      else
+        evaluate "$p-$m" "$p" --model "$m" --shots 20,50,all --seeds 1
+      fi
     done
   done
 fi

@@ -5,7 +5,7 @@ per descriptor kind (the model's learned projection, or a PCA fitted on the unla
 (shots, seed, method) fit then indexes those features. Subsets are nested per seed (the first ``n`` of one
 permutation of the pool), so more shots only add images. Validation splits, when a head carves one, come from
 the labelled subset — never the test set. The baselines of :mod:`hyperland.baselines` (mean shape, HOG → ridge,
-hypercolumn ridge probe) are fitted on the same subsets and reported as methods of their own.
+hypercolumn ridge probe, per-cell logistic classifier + shape prior) are fitted on the same subsets and reported as methods of their own.
 """
 
 from __future__ import annotations
@@ -86,7 +86,9 @@ def run_protocol(
                                  **opts) for m in methods}
     feats: dict[tuple[bool, int], tuple[Features, Features]] = {}
     proj = None
-    for m, head in templates.items():
+    pixel = LandmarkHead(k, layers=layers)  # the pixel-classifier baseline reads the default head's descriptors
+    pixel_key = (pixel.uses_learned(model), pixel.pool_)
+    for head in [*templates.values(), *([pixel] if "pixel classifier" in baselines else [])]:
         key = (head.uses_learned(model), head.pool_)
         if key in feats:
             continue
@@ -124,6 +126,9 @@ def run_protocol(
                 t1 = time.perf_counter()
                 if name == "mean shape":
                     norm = torch.nanmean(pool_norm[idx], dim=0).expand(len(test_imgs), -1, -1)
+                elif name == "pixel classifier":
+                    f_pool, f_test = feats[pixel_key]
+                    norm = bl.fit_pixel_classifier(f_pool.maps[idx], pool_norm[idx], random_state=seed)(f_test.maps)
                 else:
                     x_pool, x_test = base_x[name]
                     norm = fit_readout(x_pool[idx], pool_norm[idx])(x_test)

@@ -47,8 +47,9 @@ def test_eval_generic_end_to_end(tmp_path, capsys):
     run = doc["runs"][0]
     assert doc["dataset"] == "generic" and run["n_pool"] == 20 and run["n_test"] == 6
     heads = [r for r in run["results"] if not r.get("baseline")]
-    assert len(heads) == 3 * 2 and len(run["results"]) == 3 * 2 * 4  # shots x seeds x (head + 3 baselines)
-    assert {r["method"] for r in run["results"] if r.get("baseline")} == {"mean shape", "HOG → ridge", "ridge probe"}
+    assert len(heads) == 3 * 2 and len(run["results"]) == 3 * 2 * 5  # shots x seeds x (head + 4 baselines)
+    assert {r["method"] for r in run["results"] if r.get("baseline")} == {"mean shape", "HOG → ridge", "ridge probe",
+                                                                         "pixel classifier"}
     table = (tmp_path / "t.md").read_text()
     for row in run["summary"]:
         assert f"{row['mean']:.2f} ± {row['std']:.2f}" in table

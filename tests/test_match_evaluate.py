@@ -40,7 +40,7 @@ def test_run_protocol_structure_and_mean_shape(r18, samples) -> None:
                      n_components=16, head_options={"steps": 5, "n_augment": 1}, progress=False)
     json.dumps(r)  # JSON-serialisable
     heads = [x for x in r["results"] if not x.get("baseline")]
-    assert len(heads) == 2 * 2 * 2 and len(r["results"]) == 2 * 2 * 5  # + mean shape, HOG → ridge, ridge probe
+    assert len(heads) == 2 * 2 * 2 and len(r["results"]) == 2 * 2 * 6  # + mean shape, HOG, ridge probe, pixel clf.
     assert {(s["method"], s["shots"], s["n"]) for s in r["summary"] if not s.get("baseline")} == {
         (m, s, 2) for m in ("regressor", "prototype") for s in (2, "all")}
     assert {c["method"] for c in r["confidence"]} == {"prototype"}  # the regressor has no confidence

@@ -150,8 +150,10 @@ def markdown(runs: Sequence[dict[str, Any]], *, title: str) -> str:
         lines += ["", "Mean shape: the labelled pool's average shape placed in every test frame (no image used)."]
     if has_rows:
         lines += ["", "Baselines fitted on the same labelled images and seeds: mean shape (their average shape in every "
-                  "test frame), HOG → ridge (scikit-image HOG of the network input, 8 px cells → RidgeCV) and ridge "
-                  "probe (the raw hypercolumn pooled to 8×8 → RidgeCV)."]
+                  "test frame), HOG → ridge (scikit-image HOG of the network input, 8 px cells → RidgeCV), ridge "
+                  "probe (the raw hypercolumn pooled to 8×8 → RidgeCV) and pixel classifier (the default head's "
+                  "descriptors, per-cell logistic regression landmark vs background + a Gaussian shape prior, argmax "
+                  "then 3×3 soft-argmax)."]
     conf = confidence_markdown(runs)
     if conf:
         lines += ["", conf.rstrip("\n")]
@@ -327,7 +329,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--methods", default="ridge", help="head methods: ridge (the default head), regressor, prototype; "
                    "comma-separated (default ridge)")
     p.add_argument("--no-baselines", dest="baselines", action="store_false",
-                   help="skip the baselines (mean shape, HOG → ridge, hypercolumn ridge probe) printed beside the heads")
+                   help="skip the baselines (mean shape, HOG → ridge, hypercolumn ridge probe, pixel classifier + shape "
+                   "prior) printed beside the heads")
     p.add_argument("--layers", default=None, help="feature layers, e.g. 4 or 1,2,3,4 (default: the model's)")
     p.add_argument("--layers-sweep", default=None, metavar="L1;L2;...",
                    help='several layer settings in one table, e.g. "1;2;3;4;1,2,3,4"')

@@ -1,0 +1,62 @@
+"""The pixel-classifier baseline on hand-made descriptor maps with known answers."""
+
+from __future__ import annotations
+
+import torch
+
+from hyperland.baselines import PRIOR_STD_ONE_IMAGE, _cell_labels, fit_pixel_classifier
+from hyperland.hypercolumn import grid_centers
+
+GRID = (8, 8)
+
+
+def _maps(points: torch.Tensor, *, seed: int, marked: tuple[int, ...]) -> torch.Tensor:
+    """(N, 6, 8, 8) noise maps where channel j + 1 is 4 at landmark j's cell, for j in ``marked``."""
+    g = torch.Generator().manual_seed(seed)
+    n, k, _ = points.shape
+    maps = 0.3 * torch.randn(n, k + 1, *GRID, generator=g)
+    cells = grid_centers(GRID)
+    for i in range(n):
+        for j in marked:
+            c = int(((cells - points[i, j]) ** 2).sum(-1).argmin())
+            maps[i, j + 1].view(-1)[c] += 4.0
+    return maps
+
+
+def _points(n: int, seed: int) -> torch.Tensor:
+    """Every landmark on a random cell centre, but landmark 4 within one cell of (0.125, 0.125)."""
+    g = torch.Generator().manual_seed(seed)
+    cells = grid_centers(GRID)
+    pts = cells[torch.randint(0, 64, (n, 5), generator=g)]
+    pts[:, 4] = 0.125 + 0.25 * torch.randint(-1, 2, (n, 2), generator=g)
+    return pts
+
+
+def test_cell_labels_mark_the_nearest_cell_and_skip_missing():
+    t = torch.tensor([[[-0.875, -0.875], [0.70, 0.90], [float("nan"), float("nan")]]])
+    labels = _cell_labels(t, GRID)
+    assert labels.shape == (1, 64)
+    assert labels[0, 0] == 1  # top-left cell centre (-0.875, -0.875)
+    assert labels[0, 7 * 8 + 6] == 2  # x 0.70 → column 6 (centre 0.625), y 0.90 → row 7
+    assert int((labels > 0).sum()) == 2  # the missing landmark labels nothing
+
+
+def test_pixel_classifier_finds_marked_cells_and_falls_back_on_the_prior():
+    train, test = _points(40, 0), _points(20, 1)
+    marked = (0, 1, 2, 3)  # landmark 4 has no signal in the maps
+    clf = fit_pixel_classifier(_maps(train, seed=0, marked=marked), train, random_state=0)
+    assert clf.C in (0.01, 0.1, 1.0)
+    pred = clf(_maps(test, seed=1, marked=marked))
+    err = (pred - test).norm(dim=-1)  # normalised units; one cell is 0.25
+    assert float(err[:, :4].max()) < 0.1
+    # the unmarked landmark follows the shape prior: within its spread (about one cell) of the labelled mean
+    assert float(clf.prior_std[4]) < 0.3 < float(clf.prior_std[:4].min())
+    assert float((pred[:, 4] - train[:, 4].mean(0)).norm(dim=-1).max()) < 0.5
+
+
+def test_one_image_uses_the_default_prior_spread():
+    train = _points(1, 2)
+    clf = fit_pixel_classifier(_maps(train, seed=2, marked=(0, 1, 2, 3, 4)), train)
+    assert clf.C == 1.0
+    assert torch.allclose(clf.prior_std, torch.full((5,), PRIOR_STD_ONE_IMAGE))
+    assert torch.equal(clf.prior_mean, train[0])
