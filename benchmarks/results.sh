@@ -19,7 +19,7 @@ WHAT="${1:-all}"
 ROOT="${HYPERLAND_MTFL:-../shared/data/mtfl}"
 OUT="${OUT:-docs/results}"
 MODELS="${MODELS:-random-r18 mtfl-dense-r18}"
-LAYER_MODELS="${LAYER_MODELS:-mtfl-dense-r18}"
+LAYER_MODELS="${LAYER_MODELS-mtfl-dense-r18}"
 MORE="${MORE:-}"
 mkdir -p "$OUT"
 

@@ -17,7 +17,6 @@ coordinates, mapped back to each image's pixels like the heads' output:
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -26,8 +25,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from .heads.cells import CellClassifier, fit_cell_classifiers, shape_prior
 from .heads.geometry import gaussian_log_prior, window_soft_argmax
-from .hypercolumn import grid_centers
 from .images import Images, as_list, load_image
 
 if TYPE_CHECKING:
@@ -38,7 +37,6 @@ HOG_CELL = 8
 PIXEL_CS = (0.01, 0.1, 1.0)  # logistic regression's inverse regularisation, chosen on held-out images
 PIXEL_ROWS = 100_000  # training cells per fit: every landmark cell, background cells sampled (and re-weighted)
 PIXEL_WINDOW = 3  # cells of the local soft-argmax around the argmax
-PRIOR_STD_ONE_IMAGE = 0.3  # normalised units: the shape prior's spread when one labelled image cannot give it
 
 
 def network_inputs(model: HyperlandModel, images: Images) -> list[np.ndarray]:
@@ -69,73 +67,19 @@ def pooled_hypercolumn(model: HyperlandModel, images: Images, *, layers: Sequenc
 
 @dataclass
 class PixelClassifier:
-    """Per-cell logistic regression (class 0: background, k + 1: landmark k) + a Gaussian shape prior."""
+    """The per-cell classifier of :mod:`hyperland.heads.cells` + a Gaussian shape prior around the mean shape."""
 
-    weight: torch.Tensor  # (K + 1, D) on standardised descriptors
-    bias: torch.Tensor  # (K + 1,)
-    mean: torch.Tensor  # (D,) descriptor standardisation
-    scale: torch.Tensor  # (D,)
+    classifier: CellClassifier
     prior_mean: torch.Tensor  # (K, 2) normalised
     prior_std: torch.Tensor  # (K,)
-    C: float
-
-    def log_probs(self, maps: torch.Tensor) -> torch.Tensor:
-        """(B, D, H, W) maps → (B, K, H*W) log-probability of each landmark at each cell."""
-        x = (maps.float().flatten(2).transpose(1, 2) - self.mean) / self.scale  # (B, HW, D)
-        return torch.log_softmax(x @ self.weight.T + self.bias, dim=-1)[..., 1:].transpose(1, 2)
 
     def __call__(self, maps: torch.Tensor, *, batch_size: int = 256) -> torch.Tensor:
         """(B, D, H, W) maps → (B, K, 2) normalised landmarks."""
         grid = (int(maps.shape[-2]), int(maps.shape[-1]))
         prior = gaussian_log_prior(self.prior_mean, self.prior_std, grid)
-        out = [window_soft_argmax(self.log_probs(maps[i:i + batch_size]) + prior, grid, window=PIXEL_WINDOW)[0]
-               for i in range(0, len(maps), batch_size)]
+        out = [window_soft_argmax(self.classifier.log_probs(maps[i:i + batch_size]) + prior, grid,
+                                  window=PIXEL_WINDOW)[0] for i in range(0, len(maps), batch_size)]
         return torch.cat(out)
-
-
-def _cell_labels(targets: torch.Tensor, grid: tuple[int, int]) -> torch.Tensor:
-    """(N, K, 2) normalised targets → (N, H*W) class per cell: k + 1 at landmark k's nearest cell, else 0."""
-    n, k, _ = targets.shape
-    cells = grid_centers(grid)
-    labels = torch.zeros(n, grid[0] * grid[1], dtype=torch.long)
-    for j in range(k):
-        ok = torch.isfinite(targets[:, j]).all(-1)
-        near = ((cells[None] - torch.nan_to_num(targets[:, j])[:, None]) ** 2).sum(-1).argmin(-1)  # (N,)
-        labels[ok.nonzero().squeeze(1), near[ok]] = j + 1
-    return labels
-
-
-def _fit_logistic(maps: torch.Tensor, targets: torch.Tensor, c: float, rng: np.random.Generator) -> PixelClassifier:
-    from sklearn.exceptions import ConvergenceWarning
-    from sklearn.linear_model import LogisticRegression
-
-    grid = (int(maps.shape[-2]), int(maps.shape[-1]))
-    k = targets.shape[1]
-    labels = _cell_labels(targets, grid).ravel().numpy()
-    pos = np.flatnonzero(labels > 0)
-    neg = np.flatnonzero(labels == 0)
-    take = min(len(neg), max(PIXEL_ROWS - len(pos), len(pos)))
-    neg_take = np.sort(rng.choice(neg, take, replace=False))
-    rows = np.concatenate([pos, neg_take])
-    weight = np.concatenate([np.ones(len(pos)), np.full(take, len(neg) / max(take, 1))])
-    x_all = maps.float().flatten(2).transpose(1, 2).reshape(-1, maps.shape[1])  # (N*HW, D)
-    x = x_all[torch.from_numpy(rows)].double()
-    mean, scale = x.mean(0), x.std(0).clamp_min(1e-6)
-    x = ((x - mean) / scale).numpy()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        lr = LogisticRegression(C=c, max_iter=300).fit(x, labels[rows], sample_weight=weight / weight.mean())
-    w = np.zeros((k + 1, x.shape[1]))
-    b = np.full(k + 1, -1e4)  # a landmark never labelled (missing everywhere) gets no probability
-    w[lr.classes_] = lr.coef_ if len(lr.classes_) > 2 else np.concatenate([-lr.coef_, lr.coef_]) / 2
-    b[lr.classes_] = lr.intercept_ if len(lr.classes_) > 2 else np.concatenate([-lr.intercept_, lr.intercept_]) / 2
-    pmean = torch.nanmean(targets.float(), dim=0)  # (K, 2)
-    count = torch.isfinite(targets).all(-1).sum(0)  # (K,)
-    var = torch.nanmean((targets.float() - pmean) ** 2, dim=0).mean(-1) * count / (count - 1).clamp_min(1)
-    cell = 2.0 / max(grid)
-    std = torch.where(count >= 2, var.clamp_min(0).sqrt().clamp_min(cell), torch.tensor(PRIOR_STD_ONE_IMAGE))
-    return PixelClassifier(torch.from_numpy(w).float(), torch.from_numpy(b).float(), mean.float(),
-                           scale.float(), pmean, std.float(), c)
 
 
 def fit_pixel_classifier(maps: torch.Tensor, targets: torch.Tensor, *, random_state: int = 0) -> PixelClassifier:
@@ -143,19 +87,21 @@ def fit_pixel_classifier(maps: torch.Tensor, targets: torch.Tensor, *, random_st
     missing). ``C`` is chosen from :data:`PIXEL_CS` by the mean point error on 20 % of the images held out
     (from 5 images on; below that ``C`` = 1)."""
     rng = np.random.default_rng(random_state)
+    grid = (int(maps.shape[-2]), int(maps.shape[-1]))
     n = len(maps)
     c_best = 1.0
     if n >= 5:
         perm = rng.permutation(n)
         held, kept = perm[: max(1, round(0.2 * n))], perm[max(1, round(0.2 * n)):]
-        t_held = targets[held]
-        ok = torch.isfinite(t_held).all(-1)
+        prior = shape_prior(targets[kept], grid)
+        ok = torch.isfinite(targets[held]).all(-1)
         errors = {}
-        for c in PIXEL_CS:
-            pred = _fit_logistic(maps[kept], targets[kept], c, rng)(maps[held])
-            errors[c] = float((pred - torch.nan_to_num(t_held)).norm(dim=-1)[ok].mean())
+        for clf in fit_cell_classifiers(maps[kept], targets[kept], PIXEL_CS, rng=rng, max_rows=PIXEL_ROWS):
+            pred = PixelClassifier(clf, *prior)(maps[held])
+            errors[clf.C] = float((pred - torch.nan_to_num(targets[held])).norm(dim=-1)[ok].mean())
         c_best = min(PIXEL_CS, key=lambda c: errors[c])
-    return _fit_logistic(maps, targets, c_best, rng)
+    clf = fit_cell_classifiers(maps, targets, [c_best], rng=rng, max_rows=PIXEL_ROWS)[0]
+    return PixelClassifier(clf, *shape_prior(targets, grid))
 
 
 __all__ = ["BASELINES", "PixelClassifier", "fit_pixel_classifier", "hog_features", "network_inputs",

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import torch
 
-from hyperland.baselines import PRIOR_STD_ONE_IMAGE, _cell_labels, fit_pixel_classifier
+from hyperland.baselines import fit_pixel_classifier
+from hyperland.heads.cells import PRIOR_STD_ONE_IMAGE, cell_labels
 from hyperland.hypercolumn import grid_centers
 
 GRID = (8, 8)
@@ -34,7 +35,7 @@ def _points(n: int, seed: int) -> torch.Tensor:
 
 def test_cell_labels_mark_the_nearest_cell_and_skip_missing():
     t = torch.tensor([[[-0.875, -0.875], [0.70, 0.90], [float("nan"), float("nan")]]])
-    labels = _cell_labels(t, GRID)
+    labels = cell_labels(t, GRID)
     assert labels.shape == (1, 64)
     assert labels[0, 0] == 1  # top-left cell centre (-0.875, -0.875)
     assert labels[0, 7 * 8 + 6] == 2  # x 0.70 → column 6 (centre 0.625), y 0.90 → row 7
@@ -45,7 +46,7 @@ def test_pixel_classifier_finds_marked_cells_and_falls_back_on_the_prior():
     train, test = _points(40, 0), _points(20, 1)
     marked = (0, 1, 2, 3)  # landmark 4 has no signal in the maps
     clf = fit_pixel_classifier(_maps(train, seed=0, marked=marked), train, random_state=0)
-    assert clf.C in (0.01, 0.1, 1.0)
+    assert clf.classifier.C in (0.01, 0.1, 1.0)
     pred = clf(_maps(test, seed=1, marked=marked))
     err = (pred - test).norm(dim=-1)  # normalised units; one cell is 0.25
     assert float(err[:, :4].max()) < 0.1
@@ -57,6 +58,6 @@ def test_pixel_classifier_finds_marked_cells_and_falls_back_on_the_prior():
 def test_one_image_uses_the_default_prior_spread():
     train = _points(1, 2)
     clf = fit_pixel_classifier(_maps(train, seed=2, marked=(0, 1, 2, 3, 4)), train)
-    assert clf.C == 1.0
+    assert clf.classifier.C == 1.0
     assert torch.allclose(clf.prior_std, torch.full((5,), PRIOR_STD_ONE_IMAGE))
     assert torch.equal(clf.prior_mean, train[0])

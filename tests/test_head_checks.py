@@ -86,7 +86,7 @@ def test_head_without_a_recorded_checksum_still_loads(r18, saved, tmp_path):
     ({"params": {"n_landmarks": 0, "method": "prototype"}}, r"params: n_landmarks=0\. Expected an integer >= 1"),
     ({"params": {"n_landmarks": 5, "stpes": 1}}, r"params: unknown option\(s\) \['stpes'\]"),
     ({"params": {"n_landmarks": 5, "scale": "big"}}, r"params: scale='big'\. Expected two numbers"),
-    ({"format": 7}, r"head format 7; this hyperland reads formats \(1, 2\)"),
+    ({"format": 7}, r"head format 7; this hyperland reads formats \(1, 2, 3\)"),
     ({"landmarks": ["a"]}, r"'landmarks' is \['a'\]; expected null or 5 landmark names"),
 ])
 def test_edited_head_json_is_a_clear_error(r18, saved, tmp_path, capsys, change, match):

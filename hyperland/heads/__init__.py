@@ -1,7 +1,7 @@
 """Landmark heads on hypercolumn descriptors: one module per method, shared geometry, persistence.
 
 * :mod:`.estimator` — :class:`LandmarkHead`, the scikit-learn-style estimator (fit / predict / score / save / load)
-* :mod:`.ridge` — the default method: global ridge readout + per-landmark filter refinement
+* :mod:`.ridge` — the default method: global ridge readout + per-landmark refinement by a cell classifier (:mod:`.cells`)
 * :mod:`.regressor` — the DVE-style soft-argmax regressor of the paper's protocol
 * :mod:`.paper` — the paper's regressor recipe as an option set (:func:`paper_options`, ``LandmarkHead.paper``)
 * :mod:`.geometry` — pixel ↔ normalised coordinates and soft-argmax, shared with :mod:`hyperland.match`

@@ -2,8 +2,8 @@
 
 Methods (one module each in :mod:`hyperland.heads`):
 
-* ``"ridge"`` (default, :mod:`.ridge`): a global ridge readout, refined per landmark by a linear filter on the
-  descriptor map; every setting is chosen on held-out labelled images and recorded in ``selection_``.
+* ``"ridge"`` (default, :mod:`.ridge`): a global ridge readout, refined per landmark by a per-cell logistic
+  classifier on the descriptor map and a Gaussian prior; every setting is chosen on held-out labelled images and recorded in ``selection_``.
 * ``"regressor"`` (:mod:`.regressor`): the DVE-style soft-argmax regressor of the paper's protocol.
 * ``"prototype"``: training-free: the mean descriptor of each landmark, located by cosine correlation.
 
@@ -28,6 +28,7 @@ from ..errors import BackboneMismatchError, InvalidKeypointsError, InvalidOption
 from ..features import Features, Projection, encode, fit_projection
 from ..images import Images, as_list, image_size
 from . import prototype, ridge
+from .cells import CellClassifier, fit_cell_classifiers, shape_prior
 from .checks import augment_images, check_points, split_validation, warn_outside
 from .geometry import normalised_to_pixels, pixels_to_normalised
 from .io import load_head, save_head
@@ -47,7 +48,7 @@ class LandmarkHead(BaseEstimator):
     """K landmarks from hypercolumns. Hyperparameters here; fitted state in attributes ending with ``_``.
 
     ``method="ridge"`` (default): ``readout_grid`` (pooled grid of the ridge readout), ``refine`` (True, False or
-    "auto": chosen on held-out labelled images), ``filter_alpha`` (shrinkage of the per-landmark filters);
+    "auto": chosen on held-out labelled images; the classifier's ``C`` and the prior are always chosen there);
     ``pool`` defaults to 1 (the full descriptor grid) for it and to 2 for the other methods.
 
     Few-shot fits (``augment="auto"``: at most ``augment_max`` training images) add ``n_augment`` TPS-warped
@@ -74,7 +75,6 @@ class LandmarkHead(BaseEstimator):
         descriptor: Descriptor = "auto",
         readout_grid: int = 8,
         refine: bool | Literal["auto"] = "auto",
-        filter_alpha: float = 0.1,
         n_intermediate: int = 50,
         softmax_scale: float = 10.0,
         n_components: int | None = 128,
@@ -110,7 +110,6 @@ class LandmarkHead(BaseEstimator):
         self.descriptor = descriptor
         self.readout_grid = readout_grid
         self.refine = refine
-        self.filter_alpha = filter_alpha
         self.n_intermediate = n_intermediate
         self.softmax_scale = softmax_scale
         self.n_components = n_components
@@ -263,24 +262,26 @@ class LandmarkHead(BaseEstimator):
             targets = torch.cat([targets, pixels_to_normalised(model, torch.from_numpy(apts), af.sizes)])
             groups = np.concatenate([groups, np.repeat(np.arange(n), self.n_augment)])
         pooled = ridge.readout_inputs(maps, self.readout_grid)
-        choice = ridge.select(maps, pooled, targets, groups, filter_alpha=self.filter_alpha, refine_mode=self.refine,
-                              rng=rng)
+        choice = ridge.select(maps, pooled, targets, groups, refine_mode=self.refine, rng=rng)
         self.readout_ = ridge.fit_readout(pooled, targets)
-        self.filters_ = ridge.fit_filters(maps, targets, alpha=self.filter_alpha)
-        self.selection_ = {"refine": choice.refine, "tau": choice.tau, "prior_std": choice.prior_std,
-                           "val_error": choice.val_error, "folds": choice.folds,
-                           "ridge_alpha": self.readout_.alpha, "n_train_maps": len(maps), "n_labelled": n}
+        self.classifier_ = fit_cell_classifiers(maps, targets, [choice.C], rng=rng)[0].matrix
+        self.prior_mean_, self.prior_std_ = shape_prior(targets, (int(maps.shape[-2]), int(maps.shape[-1])))
+        self.selection_ = {**choice.as_dict(), "ridge_alpha": self.readout_.alpha, "n_train_maps": len(maps),
+                           "n_labelled": n}
         return self
 
     def _predict_ridge(self, maps: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         sel = self.selection_
+        choice = ridge.Choice(bool(sel["refine"]), str(sel["centre"]), float(sel["tau"]), float(sel["prior_std"]),
+                              float(sel["C"]), None, 0)
+        clf = CellClassifier(self.classifier_, choice.C)
         pts, conf = [], []
         for i in range(0, len(maps), 256):
             m = maps[i:i + 256]
             coarse = self.readout_(ridge.readout_inputs(m, self.readout_grid))
-            xy, c = ridge.refine(ridge.filter_scores(self.filters_, m), coarse, tuple(m.shape[-2:]),  # type: ignore[arg-type]
-                                 tau=float(sel["tau"]), prior_std=float(sel["prior_std"]))
-            pts.append(xy if sel["refine"] else coarse)
+            xy, c = ridge.refine(clf.log_probs(m), coarse, (self.prior_mean_, self.prior_std_),
+                                 (int(m.shape[-2]), int(m.shape[-1])), choice)
+            pts.append(xy if choice.refine else coarse)
             conf.append(c)
         return torch.cat(pts), torch.cat(conf)
 

@@ -1,6 +1,8 @@
 """Save / load a fitted LandmarkHead: ``head.json`` (hyperparameters, backbone fingerprint, shapes, the ridge
 head's validated choices) and ``head.safetensors`` (PCA projection; readout + filters, regressor weights or
-prototypes). Format 2 adds the ridge head and learned descriptors; format-1 heads (hyperland 0.1) still load.
+prototypes). Format 3 holds the ridge head's cell classifier and shape prior; format-1 heads (hyperland 0.1) and
+format-2 prototype / regressor heads still load; a format-2 ridge head (development linear filters) is refused
+with a message that says how to refit.
 The estimator class is passed in, so this module imports no head code at run time (no import cycle)."""
 
 from __future__ import annotations
@@ -31,8 +33,8 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 HEAD_CONFIG = "head.json"
 HEAD_WEIGHTS = "head.safetensors"
-HEAD_FORMAT = 2
-READS_FORMATS = (1, 2)
+HEAD_FORMAT = 3
+READS_FORMATS = (1, 2, 3)
 
 
 def save_head(head: LandmarkHead, path: str | os.PathLike) -> Path:
@@ -44,7 +46,8 @@ def save_head(head: LandmarkHead, path: str | os.PathLike) -> Path:
         tensors["projection.components"] = head.projection_.components
     if head.method == "ridge":
         tensors["readout.coef"], tensors["readout.intercept"] = head.readout_.coef, head.readout_.intercept
-        tensors["filters"] = head.filters_
+        tensors["classifier"] = head.classifier_
+        tensors["prior.mean"], tensors["prior.std"] = head.prior_mean_, head.prior_std_
     elif head.method == "prototype":
         tensors["prototypes"] = head.prototypes_
         tensors["prior.mean"], tensors["prior.std"] = head.prior_mean_, head.prior_std_
@@ -89,6 +92,14 @@ def load_head(cls: type[LandmarkHead], path: str | os.PathLike, *, model: Hyperl
         tensors = load_file(str(d / HEAD_WEIGHTS))
     except (json.JSONDecodeError, SafetensorError, OSError) as exc:
         raise WeightsMismatchError(f"Cannot read the head in '{d}' ({exc}). Save it again.") from exc
+    if isinstance(cfg, dict) and cfg.get("format") == 2 and isinstance(cfg.get("params"), dict):
+        # development heads: their ridge head was refined by linear filters, since replaced by a cell classifier
+        if cfg["params"].get("method", "ridge") == "ridge":
+            raise WeightsMismatchError(
+                f"The ridge head in '{d}' was saved by a development version of hyperland (head format 2, linear "
+                "filters), which this version cannot run. Refit it on the same images: "
+                "LandmarkHead(...).fit(model, images, points).save(path), or `hyperland fit` on the CLI.")
+        cfg["params"].pop("filter_alpha", None)
     check_head_json(cfg, source=d / HEAD_CONFIG, versions=READS_FORMATS)  # format, keys, types, hyperparameters
     verify_recorded_sha256(d / HEAD_WEIGHTS, cfg.get("weights_sha256"), record=d / HEAD_CONFIG)
     check_finite(tensors, path=d / HEAD_WEIGHTS)
@@ -119,14 +130,18 @@ def load_head(cls: type[LandmarkHead], path: str | os.PathLike, *, model: Hyperl
     head.fingerprint_, head.grid_, head.n_features_in_ = cfg["fingerprint"], tuple(cfg["grid"]), c
     head.learned_ = bool(cfg.get("learned", False))
     if head.method == "ridge":
-        coef, icpt, filt = (tensors.get(n) for n in ("readout.coef", "readout.intercept", "filters"))
+        names = ("readout.coef", "readout.intercept", "classifier", "prior.mean", "prior.std")
+        coef, icpt, clf, pmean, pstd = (tensors.get(n) for n in names)
         sel = cfg.get("selection")
-        if coef is None or icpt is None or filt is None or not isinstance(sel, dict) \
-                or tuple(icpt.shape) != (2 * k,) or coef.shape[0] != 2 * k or tuple(filt.shape) != (c + 1, k):
-            raise WeightsMismatchError(f"'{d}': the ridge head's readout/filters/selection do not match head.json "
-                                       f"(K={k}, C={c}). Save it again.")
+        if coef is None or icpt is None or clf is None or pmean is None or pstd is None \
+                or not isinstance(sel, dict) or not {"refine", "centre", "tau", "prior_std", "C"} <= set(sel) \
+                or tuple(icpt.shape) != (2 * k,) or coef.shape[0] != 2 * k or tuple(clf.shape) != (c + 1, k + 1) \
+                or tuple(pmean.shape) != (k, 2) or tuple(pstd.shape) != (k,):
+            raise WeightsMismatchError(f"'{d}': the ridge head's readout/classifier/prior/selection do not match "
+                                       f"head.json (K={k}, C={c}). Save it again.")
         head.readout_ = Readout(coef, icpt, list(sel.get("ridge_alpha") or []))
-        head.filters_, head.selection_ = filt, sel
+        head.classifier_, head.selection_ = clf, sel
+        head.prior_mean_, head.prior_std_ = pmean, pstd
     elif head.method == "prototype":
         protos = tensors.get("prototypes")
         if protos is None or tuple(protos.shape) != (k, c):

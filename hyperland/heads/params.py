@@ -57,7 +57,6 @@ RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "descriptor": (lambda v: v in ("auto", "learned", "pca"), '"auto", "learned" or "pca"'),
     "readout_grid": (_int(1), "an integer >= 1 (cells)"),
     "refine": (lambda v: isinstance(v, bool) or v == "auto", 'true, false or "auto"'),
-    "filter_alpha": (_num(0.0, strict=True), "a number > 0"),
     "n_components": (_optional(_int(1)), "null or an integer >= 1"),
     "pool": (_optional(_int(1)), "null (1 for the ridge head, 2 otherwise) or an integer >= 1"),
     "augment": (lambda v: isinstance(v, bool) or v == "auto", 'true, false or "auto"'),

@@ -1,35 +1,39 @@
-"""The default head: a global ridge readout of the descriptor map, refined per landmark by a linear filter.
+"""The default head: a global ridge readout of the descriptor map, refined per landmark by a cell classifier.
 
 Coarse: scikit-learn ridge regression (RidgeCV, its efficient leave-one-out choice of alpha per target) from
 the descriptor map average-pooled to ``readout_grid`` × ``readout_grid`` and flattened, to the 2K normalised
 coordinates. Missing landmarks (NaN) are imputed with the mean of that coordinate for this fit.
 
-Fine: for every landmark a linear filter scores each descriptor cell (ridge regression, in closed form, of a
-Gaussian bump of one cell's width around the labelled point, on every cell of every labelled map). A new map's
-landmark is the soft-argmax, in a window around its best cell, of ``scores / tau`` plus a Gaussian log-prior of
-width ``prior_std`` centred on the coarse estimate. ``tau``, ``prior_std`` and whether to refine at all are
-chosen on held-out labelled images (:func:`select`), never on test data; the share of the posterior inside the
-window is the landmark's confidence.
+Fine: a multinomial logistic regression scores every descriptor cell as landmark k or background
+(:mod:`.cells`). A new map's landmark is the soft-argmax, in the 3 × 3 cells around its best cell, of
+``log p(k | cell) / tau`` plus a Gaussian log-prior centred on the coarse estimate or on the labelled mean shape.
+The classifier's ``C``, the prior's centre and width, ``tau`` and whether to refine at all are chosen on
+held-out labelled images (:func:`select`), never on test data; the classifier's probability at the returned
+point is the landmark's confidence.
 """
 
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import Any
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
 from ..hypercolumn import grid_centers
+from .cells import fit_cell_classifiers, shape_prior
 from .geometry import gaussian_log_prior, window_soft_argmax
 
 ALPHAS = tuple(float(a) for a in np.logspace(-4, 2, 13))  # × mean squared row norm of the design matrix
-TAUS = (0.01, 0.02, 0.05)
-PRIOR_STDS = (0.05, 0.1, 0.2, 0.4)
-DEFAULT_TAU, DEFAULT_PRIOR_STD = 0.02, 0.3  # fewer than two labelled images: nothing to validate on
-FILTER_SIGMA = 1.0  # cells
-WINDOW = 5  # cells
+CS = (0.01, 0.1, 1.0)  # the cell classifier's inverse regularisation (on standardised descriptors)
+TAUS = (0.5, 1.0, 2.0)  # temperature of the log-probabilities
+PRIOR_STDS = (0.05, 0.1, 0.2, 0.4)  # prior width around the coarse estimate, normalised units
+SHAPE_FACTORS = (0.5, 1.0, 2.0)  # prior width around the mean shape, × the labelled spread
+DEFAULT_TAU, DEFAULT_PRIOR_STD, DEFAULT_C = 2.0, 0.3, 0.01  # one labelled image: nothing to validate on (these
+# were chosen on a validation split of the aflw pool: 1-shot fits on its first 500 faces, scored on the other 500)
+WINDOW = 3  # cells of the soft-argmax around the posterior's best cell
 
 
 def readout_inputs(maps: torch.Tensor, grid: int) -> np.ndarray:
@@ -68,67 +72,42 @@ def fit_readout(x: np.ndarray, targets: torch.Tensor) -> Readout:
                    [a / scale for a in alpha])
 
 
-def fit_filters(maps: torch.Tensor, targets: torch.Tensor, *, alpha: float = 0.1) -> torch.Tensor:
-    """(D + 1, K) linear filters (last row: bias) scoring each cell of (N, D, H, W) maps as a Gaussian bump
-    around the (N, K, 2) normalised targets; images where a landmark is missing do not train its filter.
-    ``alpha`` shrinks the filter weights, relative to the descriptors' mean per-channel second moment."""
-    n, d, h, w = maps.shape
-    k = targets.shape[1]
-    cells = grid_centers((h, w))
-    step = 2.0 / max(h, w)
-    gram = torch.zeros(k, d + 1, d + 1, dtype=torch.float64)
-    rhs = torch.zeros(k, d + 1, dtype=torch.float64)
-    ok = torch.isfinite(targets).all(-1)  # (N, K)
-    for i0 in range(0, n, 64):
-        x = maps[i0:i0 + 64].float().flatten(2).transpose(1, 2)  # (b, HW, D)
-        xa = torch.cat([x, torch.ones(*x.shape[:2], 1)], dim=-1).double()
-        g = xa.transpose(1, 2) @ xa  # (b, D+1, D+1)
-        t = torch.nan_to_num(targets[i0:i0 + 64].float())
-        d2 = ((cells[None, :, None] - t[:, None]) ** 2).sum(-1) / step ** 2  # (b, HW, K) in cells²
-        y = torch.exp(-d2 / (2 * FILTER_SIGMA ** 2)).double()
-        m = ok[i0:i0 + 64].double()  # (b, K)
-        gram += torch.einsum("bk,bij->kij", m, g)
-        rhs += torch.einsum("bk,bij,bjk->ki", m, xa.transpose(1, 2), y)
-    count = ok.sum(0).clamp_min(1).double() * h * w
-    a = gram / count.view(k, 1, 1)
-    b = rhs / count.view(k, 1)
-    scale = a[:, :d, :d].diagonal(dim1=1, dim2=2).mean(-1)  # (K,) mean per-channel second moment
-    reg = torch.eye(d + 1, dtype=torch.float64).expand(k, -1, -1) * (alpha * scale).view(k, 1, 1)
-    reg = reg.clone()
-    reg[:, d, d] = 0.0  # the bias is not shrunk
-    sol = torch.linalg.solve(a + reg, b.unsqueeze(-1))
-    return sol.squeeze(-1).T.float()  # (D + 1, K)
+def refine(log_probs: torch.Tensor, coarse: torch.Tensor, shape: tuple[torch.Tensor, torch.Tensor],
+           grid: tuple[int, int], choice: Choice) -> tuple[torch.Tensor, torch.Tensor]:
+    """Posterior soft-argmax of ``log_probs / tau`` + a Gaussian log-prior: (points (B, K, 2), confidence (B, K)).
 
-
-def filter_scores(filters: torch.Tensor, maps: torch.Tensor) -> torch.Tensor:
-    """(B, K, H*W) filter responses of (B, D, H, W) maps."""
-    x = maps.float().flatten(2)  # (B, D, HW)
-    return torch.einsum("dk,bdn->bkn", filters[:-1], x) + filters[-1].view(1, -1, 1)
-
-
-def refine(scores: torch.Tensor, coarse: torch.Tensor, grid: tuple[int, int], *, tau: float, prior_std: float,
-           window: int = WINDOW) -> tuple[torch.Tensor, torch.Tensor]:
-    """Posterior soft-argmax of ``scores / tau`` + a Gaussian log-prior at ``coarse``: (points, confidence).
-
-    The filters were fitted to a bump of height 1 at the landmark and 0 elsewhere, so the confidence is the
-    best filter response within one cell of the returned point, clipped to [0, 1]: near 1 where the filter sees
-    its landmark, near 0 where it does not (even when the prior pins the point down)."""
-    logits = scores / tau + gaussian_log_prior(coarse, prior_std, grid)
-    xy, _ = window_soft_argmax(logits, grid, window=window)
-    cells = grid_centers(grid, device=scores.device)
+    The prior is centred on the ``coarse`` readout (width ``prior_std``) or on the labelled mean shape (width
+    ``prior_std`` × its per-landmark spread). The confidence is the classifier's probability of the landmark
+    at the best cell within one cell of the returned point: near 1 where it sees its landmark, near 0 where it
+    does not (even when the prior pins the point down)."""
+    if choice.centre == "coarse":
+        prior = gaussian_log_prior(coarse, choice.prior_std, grid)
+    else:
+        prior = gaussian_log_prior(shape[0], choice.prior_std * shape[1], grid)
+    xy, _ = window_soft_argmax(log_probs / choice.tau + prior, grid, window=WINDOW)
+    cells = grid_centers(grid, device=log_probs.device)
     step = 2.0 / torch.tensor([grid[1], grid[0]], dtype=cells.dtype, device=cells.device)
     near = ((cells - xy.unsqueeze(-2)).abs() / step <= 1.0).all(-1)  # (B, K, HW)
-    conf = scores.masked_fill(~near, float("-inf")).amax(-1)
-    return xy, torch.nan_to_num(conf, neginf=0.0).clamp(0.0, 1.0)
+    conf = log_probs.masked_fill(~near, float("-inf")).amax(-1).exp()
+    return xy, conf.clamp(0.0, 1.0)
 
 
 @dataclass(frozen=True)
 class Choice:
     refine: bool
+    centre: str  # "coarse": the prior sits on the readout's estimate; "shape": on the labelled mean shape
     tau: float
-    prior_std: float
+    prior_std: float  # normalised units ("coarse") or a factor of the labelled spread ("shape")
+    C: float  # the cell classifier's inverse regularisation
     val_error: float | None  # mean normalised point error of the choice on held-out images (None: defaults)
     folds: int
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"refine": self.refine, "centre": self.centre, "tau": self.tau, "prior_std": self.prior_std,
+                "C": self.C, "val_error": self.val_error, "folds": self.folds}
+
+
+DEFAULT_CHOICE = Choice(True, "coarse", DEFAULT_TAU, DEFAULT_PRIOR_STD, DEFAULT_C, None, 0)
 
 
 def _errors(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -136,39 +115,44 @@ def _errors(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     return (pred - torch.nan_to_num(target)).norm(dim=-1)[ok]
 
 
-def select(maps: torch.Tensor, pooled: np.ndarray, targets: torch.Tensor, groups: np.ndarray, *, filter_alpha: float, refine_mode: bool | str, rng: np.random.Generator, max_folds: int = 5,
-           single_split_from: int = 50) -> Choice:
-    """Choose (refine, tau, prior_std) by the mean normalised point error on held-out labelled images.
+def select(maps: torch.Tensor, pooled: np.ndarray, targets: torch.Tensor, groups: np.ndarray, *,
+           refine_mode: bool | str, rng: np.random.Generator, max_folds: int = 5, single_split_from: int = 50
+           ) -> Choice:
+    """Choose the classifier's ``C`` and the decoding (refine or not, prior centre and width, tau) by the mean
+    normalised point error on held-out labelled images.
 
     Images (``groups``: augmented copies share their original's group and fold) are split into
     ``min(#groups, max_folds)`` folds, or one 20 % split from ``single_split_from`` groups on; with a single
-    labelled image there is nothing to hold out and the defaults are used."""
+    labelled image there is nothing to hold out and :data:`DEFAULT_CHOICE` is used."""
     ids = np.unique(groups)
     if refine_mode is False:
-        return Choice(False, DEFAULT_TAU, DEFAULT_PRIOR_STD, None, 0)
+        return replace(DEFAULT_CHOICE, refine=False)
     if len(ids) < 2:
-        return Choice(refine_mode is not False, DEFAULT_TAU, DEFAULT_PRIOR_STD, None, 0)
+        return DEFAULT_CHOICE
     perm = rng.permutation(ids)
     if len(ids) >= single_split_from:
         folds = [perm[: max(1, round(0.2 * len(ids)))]]
     else:
         folds = [perm[i::min(len(ids), max_folds)] for i in range(min(len(ids), max_folds))]
     grid = (int(maps.shape[-2]), int(maps.shape[-1]))
-    options = [(False, DEFAULT_TAU, DEFAULT_PRIOR_STD)] if refine_mode == "auto" else []
-    options += [(True, t, s) for t in TAUS for s in PRIOR_STDS]
-    errs: dict[tuple[bool, float, float], list[torch.Tensor]] = {o: [] for o in options}
+    decodings = [("coarse", t, s) for t in TAUS for s in PRIOR_STDS] + [("shape", t, f) for t in TAUS
+                                                                        for f in SHAPE_FACTORS]
+    options = [Choice(True, c, t, s, cc, None, len(folds)) for cc in CS for c, t, s in decodings]
+    if refine_mode == "auto":
+        options.append(replace(DEFAULT_CHOICE, refine=False, folds=len(folds)))
+    errs: dict[Choice, list[torch.Tensor]] = {o: [] for o in options}
     for held in folds:
         val = np.isin(groups, held) & _originals(groups)
         tr = ~np.isin(groups, held)
-        readout = fit_readout(pooled[tr], targets[tr])
-        coarse = readout(pooled[val])
-        scores = filter_scores(fit_filters(maps[tr], targets[tr], alpha=filter_alpha), maps[val])
+        coarse = fit_readout(pooled[tr], targets[tr])(pooled[val])
+        shape = shape_prior(targets[tr], grid)
+        log_probs = {clf.C: clf.log_probs(maps[val]) for clf in fit_cell_classifiers(maps[tr], targets[tr], CS, rng=rng)}
         for o in options:
-            pred = refine(scores, coarse, grid, tau=o[1], prior_std=o[2])[0] if o[0] else coarse
+            pred = refine(log_probs[o.C], coarse, shape, grid, o)[0] if o.refine else coarse
             errs[o].append(_errors(pred, targets[val]))
     mean = {o: float(torch.cat(v).mean()) for o, v in errs.items()}
     best = min(options, key=lambda o: mean[o])
-    return Choice(best[0], best[1], best[2], mean[best], len(folds))
+    return replace(best, val_error=mean[best])
 
 
 def _originals(groups: np.ndarray) -> np.ndarray:
@@ -179,4 +163,4 @@ def _originals(groups: np.ndarray) -> np.ndarray:
     return first
 
 
-__all__ = ["Choice", "Readout", "filter_scores", "fit_filters", "fit_readout", "readout_inputs", "refine", "select"]
+__all__ = ["DEFAULT_CHOICE", "Choice", "Readout", "fit_readout", "readout_inputs", "refine", "select"]

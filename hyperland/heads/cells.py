@@ -1,0 +1,101 @@
+"""Per-cell landmark classifier and Gaussian shape prior, shared by the default head and the pixel baseline.
+
+Every cell of a descriptor map is one sample: the cell nearest to labelled landmark k is class k + 1, every
+other cell is background (class 0). A scikit-learn multinomial logistic regression on the standardised
+descriptors scores each cell; its log-probability of class k + 1 is landmark k's score map. All landmark
+cells are kept and the background cells are sampled down to ``max_rows`` and re-weighted by the inverse of
+their sampling rate, so the probabilities stay those of the full grid.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from ..hypercolumn import grid_centers
+
+MAX_ROWS = 60_000
+PRIOR_STD_ONE_IMAGE = 0.3  # normalised units: the shape prior's spread when one labelled image cannot give it
+
+
+@dataclass
+class CellClassifier:
+    """``matrix`` (D + 1, K + 1): logits of [background, landmark 1..K] = [descriptor, 1] @ matrix."""
+
+    matrix: torch.Tensor
+    C: float
+
+    def log_probs(self, maps: torch.Tensor) -> torch.Tensor:
+        """(B, D, H, W) maps → (B, K, H*W) log-probability of each landmark at each cell."""
+        x = maps.float().flatten(2).transpose(1, 2)  # (B, HW, D)
+        logits = x @ self.matrix[:-1] + self.matrix[-1]
+        return torch.log_softmax(logits, dim=-1)[..., 1:].transpose(1, 2)
+
+
+def cell_labels(targets: torch.Tensor, grid: tuple[int, int]) -> torch.Tensor:
+    """(N, K, 2) normalised targets → (N, H*W) class per cell: k + 1 at landmark k's nearest cell, else 0."""
+    n, k, _ = targets.shape
+    cells = grid_centers(grid)
+    labels = torch.zeros(n, grid[0] * grid[1], dtype=torch.long)
+    for j in range(k):
+        ok = torch.isfinite(targets[:, j]).all(-1)
+        near = ((cells[None] - torch.nan_to_num(targets[:, j])[:, None]) ** 2).sum(-1).argmin(-1)  # (N,)
+        labels[ok.nonzero().squeeze(1), near[ok]] = j + 1
+    return labels
+
+
+def fit_cell_classifiers(maps: torch.Tensor, targets: torch.Tensor, cs: Sequence[float], *,
+                         rng: np.random.Generator, max_rows: int = MAX_ROWS) -> list[CellClassifier]:
+    """One :class:`CellClassifier` per inverse regularisation in ``cs`` (fitted in that order, each warm-started
+    from the previous) on (N, D, H, W) maps and (N, K, 2) normalised targets (NaN: missing)."""
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.linear_model import LogisticRegression
+
+    grid = (int(maps.shape[-2]), int(maps.shape[-1]))
+    k, d = targets.shape[1], maps.shape[1]
+    labels = cell_labels(targets, grid).ravel().numpy()
+    pos, neg = np.flatnonzero(labels > 0), np.flatnonzero(labels == 0)
+    take = min(len(neg), max(max_rows - len(pos), len(pos)))
+    rows = np.concatenate([pos, np.sort(rng.choice(neg, take, replace=False))])
+    weight = np.concatenate([np.ones(len(pos)), np.full(take, len(neg) / max(take, 1))])
+    hw = grid[0] * grid[1]
+    x = maps.flatten(2)[torch.from_numpy(rows // hw), :, torch.from_numpy(rows % hw)].double()  # (R, D)
+    mean, scale = x.mean(0), x.std(0).clamp_min(1e-6)
+    xs = ((x - mean) / scale).numpy()
+    lr = LogisticRegression(max_iter=200, warm_start=True)
+    out = []
+    for c in cs:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            lr.set_params(C=c).fit(xs, labels[rows], sample_weight=weight / weight.mean())
+        coef = np.asarray(lr.coef_, dtype=np.float64)
+        icpt = np.asarray(lr.intercept_, dtype=np.float64)
+        if len(lr.classes_) == 2:  # scikit-learn's binary form: one row for classes_[1] against classes_[0]
+            coef, icpt = np.concatenate([-coef, coef]) / 2, np.concatenate([-icpt, icpt]) / 2
+        w = np.zeros((k + 1, d))
+        b = np.full(k + 1, -1e4)  # a landmark never labelled gets no probability anywhere
+        w[lr.classes_], b[lr.classes_] = coef, icpt
+        w_t = torch.from_numpy(w) / scale  # fold the standardisation into the weights
+        b_t = torch.from_numpy(b) - w_t @ mean
+        out.append(CellClassifier(torch.cat([w_t.T, b_t[None]]).float(), float(c)))
+    return out
+
+
+def shape_prior(targets: torch.Tensor, grid: tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-landmark Gaussian over (N, K, 2) normalised targets: mean (K, 2) and spread (K,) (RMS over x and y,
+    at least one cell; :data:`PRIOR_STD_ONE_IMAGE` for a landmark labelled in fewer than two images)."""
+    mean = torch.nanmean(targets.float(), dim=0)
+    count = torch.isfinite(targets).all(-1).sum(0)
+    var = torch.nanmean((targets.float() - mean) ** 2, dim=0).mean(-1) * count / (count - 1).clamp_min(1)
+    cell = 2.0 / max(grid)
+    std = torch.where(count >= 2, torch.nan_to_num(var).clamp_min(0).sqrt().clamp_min(cell),
+                      torch.tensor(PRIOR_STD_ONE_IMAGE))
+    return mean, std.float()
+
+
+__all__ = ["MAX_ROWS", "PRIOR_STD_ONE_IMAGE", "CellClassifier", "cell_labels", "fit_cell_classifiers",
+           "shape_prior"]
