@@ -7,12 +7,15 @@
 #                        1..all shots x 3 seeds, with the baselines (mean shape, HOG -> ridge, hypercolumn ridge probe,
 #                        pixel classifier + shape prior)
 #         layers-MODEL   aflw, 50 and all shots, one seed: each ResNet layer alone vs the hypercolumn (PCA descriptors)
+#         heads-MODEL    aflw, 50 and all shots x 3 seeds: every head method (ridge, regressor, prototype) beside the
+#                        baselines (issue 11's table, rerun)
 #         PROTO-MODEL    for PROTO in $MORE: lfwnet (pool: MTFL training.txt but its last 2,000 lines; test: those)
 #                        1..all shots x 3 seeds; mtfl-aflw (cross-dataset) 20, 50, all shots x 1 seed
 # report: `hyperland eval --compare` of the aflw tables, then docs/results.in.md -> docs/results.md with every
 #         "<!-- include: results/NAME.md -->" line replaced by that file (the ablation tables come from
 #         benchmarks/ablation.sh: results/ablation/*.md are copied to docs/results/ first).
-# MODELS (default "random-r18 mtfl-dense-r18"); LAYER_MODELS (default "mtfl-dense-r18"); MORE (default "").
+# MODELS (default "random-r18 mtfl-dense-r18"); LAYER_MODELS (default "mtfl-dense-r18"); HEAD_MODELS (default
+# "random-r18 mtfl-dense-r18"); MORE (default ""). An empty LAYER_MODELS or HEAD_MODELS skips those tables.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 WHAT="${1:-all}"
@@ -20,6 +23,7 @@ ROOT="${HYPERLAND_MTFL:-../shared/data/mtfl}"
 OUT="${OUT:-docs/results}"
 MODELS="${MODELS:-random-r18 mtfl-dense-r18}"
 LAYER_MODELS="${LAYER_MODELS-mtfl-dense-r18}"
+HEAD_MODELS="${HEAD_MODELS-random-r18 mtfl-dense-r18}"
 MORE="${MORE:-}"
 mkdir -p "$OUT"
 
@@ -36,6 +40,9 @@ if [ "$WHAT" != report ]; then
   done
   for m in $LAYER_MODELS; do
     evaluate "layers-$m" aflw --model "$m" --shots 50,all --seeds 1 --no-baselines --layers-sweep "1;2;3;4;1,2,3,4"
+  done
+  for m in $HEAD_MODELS; do
+    evaluate "heads-$m" aflw --model "$m" --shots 50,all --seeds 3 --methods ridge,regressor,prototype
   done
   for p in $MORE; do
     for m in $MODELS; do
