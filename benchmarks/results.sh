@@ -15,13 +15,14 @@
 #         "<!-- include: results/NAME.md -->" line replaced by that file (the ablation tables come from
 #         benchmarks/ablation.sh: results/ablation/*.md are copied to docs/results/ first).
 # MODELS (default "random-r18 mtfl-dense-r18"); LAYER_MODELS (default "mtfl-dense-r18"); HEAD_MODELS (default
-# "random-r18 mtfl-dense-r18"); MORE (default ""). An empty LAYER_MODELS or HEAD_MODELS skips those tables.
+# "random-r18 mtfl-dense-r18"); MORE (default ""). An empty MODELS, LAYER_MODELS or HEAD_MODELS skips those
+# tables (the report needs the aflw tables of MODELS).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 WHAT="${1:-all}"
 ROOT="${HYPERLAND_MTFL:-../shared/data/mtfl}"
 OUT="${OUT:-docs/results}"
-MODELS="${MODELS:-random-r18 mtfl-dense-r18}"
+MODELS="${MODELS-random-r18 mtfl-dense-r18}"
 LAYER_MODELS="${LAYER_MODELS-mtfl-dense-r18}"
 HEAD_MODELS="${HEAD_MODELS-random-r18 mtfl-dense-r18}"
 MORE="${MORE:-}"
