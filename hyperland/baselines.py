@@ -25,7 +25,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .heads.cells import CellClassifier, fit_cell_classifiers, shape_prior
+from .heads.cells import CellClassifier, fit_cell_classifiers, point_errors, shape_prior
 from .heads.geometry import gaussian_log_prior, window_soft_argmax
 from .images import Images, as_list, load_image
 
@@ -94,11 +94,9 @@ def fit_pixel_classifier(maps: torch.Tensor, targets: torch.Tensor, *, random_st
         perm = rng.permutation(n)
         held, kept = perm[: max(1, round(0.2 * n))], perm[max(1, round(0.2 * n)):]
         prior = shape_prior(targets[kept], grid)
-        ok = torch.isfinite(targets[held]).all(-1)
         errors = {}
         for clf in fit_cell_classifiers(maps[kept], targets[kept], PIXEL_CS, rng=rng, max_rows=PIXEL_ROWS):
-            pred = PixelClassifier(clf, *prior)(maps[held])
-            errors[clf.C] = float((pred - torch.nan_to_num(targets[held])).norm(dim=-1)[ok].mean())
+            errors[clf.C] = float(point_errors(PixelClassifier(clf, *prior)(maps[held]), targets[held]).mean())
         c_best = min(PIXEL_CS, key=lambda c: errors[c])
     clf = fit_cell_classifiers(maps, targets, [c_best], rng=rng, max_rows=PIXEL_ROWS)[0]
     return PixelClassifier(clf, *shape_prior(targets, grid))

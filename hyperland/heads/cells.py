@@ -85,6 +85,12 @@ def fit_cell_classifiers(maps: torch.Tensor, targets: torch.Tensor, cs: Sequence
     return out
 
 
+def point_errors(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Euclidean errors (normalised units) of the (N, K, 2) predictions at the labelled (finite) targets."""
+    ok = torch.isfinite(target).all(-1)
+    return (pred - torch.nan_to_num(target)).norm(dim=-1)[ok]
+
+
 def shape_prior(targets: torch.Tensor, grid: tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor]:
     """Per-landmark Gaussian over (N, K, 2) normalised targets: mean (K, 2) and spread (K,) (RMS over x and y,
     at least one cell; :data:`PRIOR_STD_ONE_IMAGE` for a landmark labelled in fewer than two images)."""
@@ -98,4 +104,4 @@ def shape_prior(targets: torch.Tensor, grid: tuple[int, int]) -> tuple[torch.Ten
 
 
 __all__ = ["MAX_ROWS", "PRIOR_STD_ONE_IMAGE", "CellClassifier", "cell_labels", "fit_cell_classifiers",
-           "shape_prior"]
+           "point_errors", "shape_prior"]

@@ -271,19 +271,9 @@ class LandmarkHead(BaseEstimator):
         return self
 
     def _predict_ridge(self, maps: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        sel = self.selection_
-        choice = ridge.Choice(bool(sel["refine"]), str(sel["centre"]), float(sel["tau"]), float(sel["prior_std"]),
-                              float(sel["C"]), None, 0)
-        clf = CellClassifier(self.classifier_, choice.C)
-        pts, conf = [], []
-        for i in range(0, len(maps), 256):
-            m = maps[i:i + 256]
-            coarse = self.readout_(ridge.readout_inputs(m, self.readout_grid))
-            xy, c = ridge.refine(clf.log_probs(m), coarse, (self.prior_mean_, self.prior_std_),
-                                 (int(m.shape[-2]), int(m.shape[-1])), choice)
-            pts.append(xy if choice.refine else coarse)
-            conf.append(c)
-        return torch.cat(pts), torch.cat(conf)
+        choice = ridge.Choice.from_dict(self.selection_)
+        return ridge.predict(self.readout_, CellClassifier(self.classifier_, choice.C),
+                             (self.prior_mean_, self.prior_std_), choice, maps, readout_grid=self.readout_grid)
 
     def _augments(self, n_train: int) -> bool:
         return bool(self.augment) if self.augment != "auto" else n_train <= self.augment_max

@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 
 from ..hypercolumn import grid_centers
-from .cells import fit_cell_classifiers, shape_prior
+from .cells import CellClassifier, fit_cell_classifiers, point_errors, shape_prior
 from .geometry import gaussian_log_prior, window_soft_argmax
 
 ALPHAS = tuple(float(a) for a in np.logspace(-4, 2, 13))  # × mean squared row norm of the design matrix
@@ -106,13 +106,27 @@ class Choice:
         return {"refine": self.refine, "centre": self.centre, "tau": self.tau, "prior_std": self.prior_std,
                 "C": self.C, "val_error": self.val_error, "folds": self.folds}
 
+    @classmethod
+    def from_dict(cls, sel: dict[str, Any]) -> Choice:
+        """The decoding recorded in ``head.selection_`` / head.json (its extra keys are ignored)."""
+        return cls(bool(sel["refine"]), str(sel["centre"]), float(sel["tau"]), float(sel["prior_std"]),
+                   float(sel["C"]), sel.get("val_error"), int(sel.get("folds", 0)))
+
 
 DEFAULT_CHOICE = Choice(True, "coarse", DEFAULT_TAU, DEFAULT_PRIOR_STD, DEFAULT_C, None, 0)
 
 
-def _errors(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    ok = torch.isfinite(target).all(-1)
-    return (pred - torch.nan_to_num(target)).norm(dim=-1)[ok]
+def predict(readout: Readout, classifier: CellClassifier, shape: tuple[torch.Tensor, torch.Tensor], choice: Choice,
+            maps: torch.Tensor, *, readout_grid: int, batch_size: int = 256) -> tuple[torch.Tensor, torch.Tensor]:
+    """(B, D, H, W) maps → (normalised points (B, K, 2), confidence (B, K)) of a fitted ridge head."""
+    pts, conf = [], []
+    for i in range(0, len(maps), batch_size):
+        m = maps[i:i + batch_size]
+        coarse = readout(readout_inputs(m, readout_grid))
+        xy, c = refine(classifier.log_probs(m), coarse, shape, (int(m.shape[-2]), int(m.shape[-1])), choice)
+        pts.append(xy if choice.refine else coarse)
+        conf.append(c)
+    return torch.cat(pts), torch.cat(conf)
 
 
 def select(maps: torch.Tensor, pooled: np.ndarray, targets: torch.Tensor, groups: np.ndarray, *,
@@ -149,7 +163,7 @@ def select(maps: torch.Tensor, pooled: np.ndarray, targets: torch.Tensor, groups
         log_probs = {clf.C: clf.log_probs(maps[val]) for clf in fit_cell_classifiers(maps[tr], targets[tr], CS, rng=rng)}
         for o in options:
             pred = refine(log_probs[o.C], coarse, shape, grid, o)[0] if o.refine else coarse
-            errs[o].append(_errors(pred, targets[val]))
+            errs[o].append(point_errors(pred, targets[val]))
     mean = {o: float(torch.cat(v).mean()) for o, v in errs.items()}
     best = min(options, key=lambda o: mean[o])
     return replace(best, val_error=mean[best])
@@ -163,4 +177,4 @@ def _originals(groups: np.ndarray) -> np.ndarray:
     return first
 
 
-__all__ = ["DEFAULT_CHOICE", "Choice", "Readout", "fit_readout", "readout_inputs", "refine", "select"]
+__all__ = ["DEFAULT_CHOICE", "Choice", "Readout", "fit_readout", "predict", "readout_inputs", "refine", "select"]
