@@ -38,12 +38,15 @@ DESCRIPTORS = ("learned", "pca")
 
 
 def protocol_part(model: hyperland.HyperlandModel, labelled: list, val: list) -> dict[str, dict[str, float]]:
+    """Both descriptors, and beside them the mean shape and HOG → ridge on the same subsets and seeds."""
     out: dict[str, dict[str, float]] = {}
     for desc in DESCRIPTORS:
-        r = run_protocol(model, labelled, val, shots=(20, 50, "all"), seeds=2, baselines=(), confidence=False,
+        base = ("mean shape", "HOG → ridge") if desc == DESCRIPTORS[0] else ()
+        r = run_protocol(model, labelled, val, shots=(20, 50, "all"), seeds=2, baselines=base, confidence=False,
                          head_options={"descriptor": desc}, progress=False)
-        out[desc] = {str(s["shots"]): round(s["mean"], 2) for s in r["summary"]}
-        print("protocol", desc, out[desc], flush=True)
+        for s in r["summary"]:
+            out.setdefault(desc if s["method"] == "ridge" else s["method"], {})[str(s["shots"])] = round(s["mean"], 2)
+        print("protocol", {m: v for m, v in out.items()}, flush=True)
     return out
 
 
