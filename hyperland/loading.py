@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -91,6 +92,9 @@ def _timm_config(arch: str, **overrides: Any) -> ModelConfig:
                        name=f"timm:{arch}", **overrides)
 
 
+_COMMIT = re.compile(r"[0-9a-f]{40}")
+
+
 def load(
     name: str | os.PathLike = DEFAULT_MODEL,
     *,
@@ -114,6 +118,7 @@ def load(
     """
     overrides: dict[str, Any] = {k: v for k, v in (("resize", resize), ("border", border)) if v is not None}
     src = parse_source(name, manifest=manifest)
+    source = src.value if src.kind != "timm" else f"timm:{src.value}"  # what load() reads back (see model.source)
     if src.kind == "builtin":
         assert src.entry is not None
         entry = src.entry
@@ -131,6 +136,9 @@ def load(
         cfg_path, w_path = fetch_model_dir(src.value, revision=src.revision, cache_dir=cache_dir,
                                            local_files_only=local_files_only)
         model = _from_files(cfg_path, w_path, **overrides)
+        commit = cfg_path.parent.name  # huggingface_hub's cache: snapshots/<commit>/config.json
+        pinned = commit if _COMMIT.fullmatch(commit) else src.revision
+        source = f"hf-hub:{src.value}" + (f"@{pinned}" if pinned else "")
     elif src.kind == "dir":
         d = Path(src.value)
         if not d.is_dir():
@@ -142,11 +150,13 @@ def load(
                 f"{WEIGHTS_NAME} (written by save_pretrained or `hyperland-train export`)."
             )
         model = _from_files(d / CONFIG_NAME, d / WEIGHTS_NAME, **overrides)
+        source = str(d.resolve())
     else:  # timm
         tagged = "." in src.value
         use_pretrained = tagged if pretrained is None else pretrained
         config = _timm_config(src.value, **overrides)
         model = HyperlandModel(config, create_backbone(config, pretrained=use_pretrained, seed=0))
+    model.source = source
     return model.to(device) if device is not None else model
 
 

@@ -85,6 +85,9 @@ class HyperlandModel(nn.Module):
         self.register_buffer("_mean", torch.tensor(config.mean).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("_std", torch.tensor(config.std).view(1, 3, 1, 1), persistent=False)
         self._fingerprint: str | None = None
+        # What hyperland.load() read this model from (a manifest name, "hf-hub:org/name@commit", an absolute model
+        # directory or "timm:ARCH"), so that a saved head can find its model again; None for models built by hand.
+        self.source: str | None = None
 
     # ------------------------------------------------------------------ introspection
     @property

@@ -39,7 +39,14 @@ def test_head_commands_default_to_the_heads_model(argv):
     args = build_parser().parse_args(argv)
     assert args.model is None and args.quiet is False
     help_text = " ".join(_subparser(build_parser(), argv[:2] if argv[0] == "viz" else argv[:1]).format_help().split())
-    assert f"else {DEFAULT_MODEL}" in help_text
+    assert "the model recorded in the head's head.json" in help_text
+
+
+@pytest.mark.parametrize("argv", MODEL_COMMANDS + HEAD_COMMANDS, ids=lambda a: " ".join(a[:2]))
+def test_every_network_command_has_device(argv):
+    """Every command that runs the network takes --device (default None: the CPU)."""
+    assert build_parser().parse_args(argv).device is None
+    assert build_parser().parse_args([*argv, "--device", "cpu"]).device == "cpu"
 
 
 @pytest.mark.parametrize("argv", MODEL_COMMANDS + HEAD_COMMANDS, ids=lambda a: " ".join(a[:2]))

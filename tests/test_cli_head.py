@@ -14,7 +14,10 @@ def test_fit_then_predict(mtfl_root, tmp_path, capsys) -> None:
     out = tmp_path / "head"
     opts = json.dumps({"steps": 5, "n_augment": 1, "n_components": 16})
     assert main(["fit", "--model", "random-r18", "--train", str(mtfl_root / "testing.txt"), "--limit", "6",
-                 "--out", str(out), "--options", opts]) == 0
+                 "--out", str(out), "--options", opts]) == 2  # steps: a regressor option, the default head is ridge
+    assert "does not read ['steps']" in capsys.readouterr().err
+    assert main(["fit", "--model", "random-r18", "--train", str(mtfl_root / "testing.txt"), "--limit", "6",
+                 "--out", str(out), "--method", "regressor", "--options", opts]) == 0
     info = json.loads(capsys.readouterr().out)
     assert info["n_images"] == 6 and info["landmarks"] == 5 and (out / "head.safetensors").is_file()
     imgs = sorted((mtfl_root / "AFLW").glob("*.jpg"))[:2]
@@ -26,6 +29,7 @@ def test_fit_then_predict(mtfl_root, tmp_path, capsys) -> None:
     assert main(["predict", "--head", str(out), "--format", "csv", "--out", str(tmp_path / "p.csv"), str(imgs[0])]) == 0
     rows = list(csv.reader((tmp_path / "p.csv").open()))
     assert rows[0][:3] == ["image", "left_eye_x", "left_eye_y"] and len(rows) == 2  # MTFL's landmark names
+    assert len(rows[0]) == 11  # the regressor has no confidence: points only
     np.testing.assert_allclose(np.array(rows[1][1:], float).reshape(5, 2), pts[0], atol=2e-3)
 
 

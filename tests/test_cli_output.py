@@ -57,7 +57,11 @@ def test_fit_checks_options_and_limit_before_loading(tmp_path, capsys):
                          (["--options", '{"steps": 0}'], "--options: steps=0. Expected null or an integer >= 1"),
                          (["--options", '{"lr": "fast"}'], "--options: lr='fast'. Expected a number > 0"),
                          (["--options", '{"seed": 1}'], r"unknown option\(s\) \['seed'\]"),
-                         (["--options", '{"random_state": 1}'], r"random_state \(set by --seed\)"),
+                         (["--seed", "2", "--options", '{"random_state": 1}'], "--seed 2 and --options "
+                          '\'{"random_state": 1}\' disagree'),
+                         (["--method", "prototype", "--options", '{"method": "ridge"}'], "--method prototype and "
+                          '--options \'{"method": "ridge"}\' disagree'),
+                         (["--options", '{"steps": 30}'], r"does not read \['steps'\] \(used by method 'regressor'\)"),
                          (["--limit", "-2"], "--limit -2: expected 0 .* or a positive number")]:
         assert main([*base, *extra]) == 2
         err = capsys.readouterr().err
@@ -107,7 +111,7 @@ def _umask() -> int:
 @pytest.mark.parametrize("argv, match", [
     (["eval", "--dataset", "generic", "--root", str(FACES), "--limit-pool", "-1"], "--limit-pool -1: expected a positive"),
     (["eval", "--dataset", "generic", "--root", str(FACES), "--limit-test", "0"], "--limit-test 0: expected a positive"),
-    (["demo", "--steps", "-1"], r"--steps -1\. Expected null or an integer >= 1"),
+    (["demo", "--options", '{"n_augment": -1}'], r"--options: n_augment=-1\. Expected an integer >= 0"),
     (["extract", str(FACES), "--batch-size", "-1", "--out", "{tmp}/x.st"], "--batch-size -1; expected a positive"),
 ])
 def test_bad_numbers_are_one_line_errors(tmp_path, capsys, argv, match):

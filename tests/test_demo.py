@@ -32,7 +32,7 @@ def _mean_shape_nme(train, test) -> float:
 
 
 def test_demo_runs_and_reports(tmp_path, capsys):
-    code = main(["demo", "--out", str(tmp_path), "--steps", "20", "--augment", "0"])
+    code = main(["demo", "--out", str(tmp_path), "--options", '{"n_augment": 0}'])
     out = capsys.readouterr().out
     assert code == 0
     assert (tmp_path / "demo_landmarks.png").is_file()
@@ -46,7 +46,7 @@ def test_demo_runs_and_reports(tmp_path, capsys):
 
 
 def test_demo_regressor_and_bad_faces_folder(tmp_path, capsys):
-    assert main(["demo", "--out", str(tmp_path), "--method", "regressor", "--steps", "5", "--augment", "0",
+    assert main(["demo", "--out", str(tmp_path), "--method", "regressor", "--options", '{"steps": 5, "n_augment": 0}',
                  "--model", "random-r18"]) == 0
     out = capsys.readouterr().out
     assert "regressor head, 20 faces" in out and "random-r18" in out

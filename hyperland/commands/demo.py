@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from ..assets import faces_dir
-from ._args import add_model_argument, add_quiet_argument, progress
+from ._args import add_device_argument, add_head_arguments, add_model_argument, add_quiet_argument, head_options
 
 
 def mean_shape(train_points: np.ndarray, train_sizes: list[tuple[int, int]],
@@ -28,9 +28,10 @@ def mean_shape(train_points: np.ndarray, train_sizes: list[tuple[int, int]],
     return np.stack([mean * np.array([w, h], np.float32) - 0.5 for h, w in test_sizes])
 
 
-def run_demo(*, model: str, faces: Path, out: Path, method: str = "ridge", steps: int | None = 100,
-             n_augment: int = 8, seed: int = 0, progress: bool | None = None) -> dict[str, Any]:
-    """Fit on ``faces/train.csv``, score on ``faces/test.csv``; write ``out/demo_landmarks.png``."""
+def run_demo(*, model: str, faces: Path, out: Path, options: dict[str, Any] | None = None,
+             device: str | None = None) -> dict[str, Any]:
+    """Fit a LandmarkHead(**options) (default: the library's default head, seed 0) on ``faces/train.csv``, score
+    on ``faces/test.csv``; write ``out/demo_landmarks.png``."""
     import hyperland
     from hyperland.data import load_samples, read_csv
     from hyperland.heads import LandmarkHead
@@ -40,10 +41,9 @@ def run_demo(*, model: str, faces: Path, out: Path, method: str = "ridge", steps
     t0 = time.perf_counter()
     train_imgs, train_pts = load_samples(read_csv(faces / "train.csv"))
     test_imgs, test_pts = load_samples(read_csv(faces / "test.csv"))
-    m = hyperland.load(model)
+    m = hyperland.load(model, device=device)
     t1 = time.perf_counter()
-    head = LandmarkHead(train_pts.shape[1], method=method, random_state=seed, steps=steps, n_augment=n_augment,
-                        progress=progress)
+    head = LandmarkHead(train_pts.shape[1], **{"random_state": 0, **(options or {})})
     head.fit(m, train_imgs, train_pts)
     t2 = time.perf_counter()
     pred = head.predict(test_imgs)
@@ -52,7 +52,7 @@ def run_demo(*, model: str, faces: Path, out: Path, method: str = "ridge", steps
     baseline = mean_shape(train_pts, sizes, test_sizes)
     png = save_png(overlay_grid(test_imgs, pred, test_pts, cols=5), out / "demo_landmarks.png")
     return {
-        "model": m.name, "method": method, "fingerprint": m.fingerprint, "n_train": len(train_imgs), "n_test": len(test_imgs),
+        "model": m.name, "method": head.method, "fingerprint": m.fingerprint, "n_train": len(train_imgs), "n_test": len(test_imgs),
         "nme": 100.0 * float(nme(pred, test_pts, eyes=(0, 1))),
         "mean_shape_nme": 100.0 * float(nme(baseline, test_pts, eyes=(0, 1))),
         "seconds": {"load": t1 - t0, "fit": t2 - t1, "total": time.perf_counter() - t0}, "png": str(png),
@@ -66,8 +66,7 @@ def run(args: argparse.Namespace) -> int:
     if not (faces / "train.csv").is_file():
         raise DatasetError(f"No faces at '{faces}' (train.csv missing). Pass --faces DIR with train.csv and test.csv "
                            "in hyperland's keypoint CSV format, or leave --faces out to use the bundled faces.")
-    r = run_demo(model=args.model, faces=faces, out=Path(args.out), method=args.method, steps=args.steps or None,
-                 n_augment=args.augment, seed=args.seed, progress=progress(args))
+    r = run_demo(model=args.model, faces=faces, out=Path(args.out), options=head_options(args), device=args.device)
     w = sys.stdout.write
     w(f"model            {r['model']} ({r['fingerprint']})\n")
     w(f"fit              {r['method']} head, {r['n_train']} faces, 5 landmarks, {r['seconds']['fit']:.1f} s\n")
@@ -84,14 +83,9 @@ def run(args: argparse.Namespace) -> int:
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("demo", help="fit a 5-landmark head on 20 bundled faces and score 20 others (offline)")
     add_model_argument(p)
+    add_device_argument(p)
     add_quiet_argument(p)
     p.add_argument("--out", default="hyperland-demo", help="folder for demo_landmarks.png (default hyperland-demo)")
     p.add_argument("--faces", default=str(faces_dir()), help="folder with train.csv / test.csv (default: the bundled faces)")
-    p.add_argument("--method", default="ridge", choices=("ridge", "regressor", "prototype"),
-                   help="landmark head (default ridge, the library's default head)")
-    p.add_argument("--steps", type=int, default=100, help="regressor training steps (default 100; 0 = the head's automatic "
-                   "choice)")
-    p.add_argument("--augment", type=int, default=8, help="warped copies of each training face (default 8, the "
-                   "head's default)")
-    p.add_argument("--seed", type=int, default=0, help="random seed of the head (default 0)")
+    add_head_arguments(p)
     p.set_defaults(func=run)

@@ -23,7 +23,7 @@ from typing import Any, Union
 from .._io import atomic_write_bytes, atomic_write_text, check_writable
 from ..errors import DatasetError
 from ..heads.params import EVAL_FLAGS, check_methods, parse_head_options
-from ._args import add_model_argument, add_quiet_argument, progress
+from ._args import add_device_argument, add_model_argument, add_quiet_argument, progress
 
 logger = logging.getLogger(__name__)
 Shot = Union[int, str]  # noqa: UP007 (a runtime alias)
@@ -231,7 +231,7 @@ def evaluate(args: argparse.Namespace) -> dict[str, Any]:
     if args.limit_test:
         test = test[:args.limit_test]
     check_shots(shots, len(pool))
-    model = hyperland.load(args.model)
+    model = hyperland.load(args.model, device=args.device)
     for layers in sweep:
         model.num_channels(layers)  # an InvalidLayerError now, before any image is read
     runs = []
@@ -314,6 +314,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     p = sub.add_parser("eval", help="few-shot benchmark: shots x seeds x methods → JSON, markdown table, PNG plot")
     add_model_argument(p)
+    add_device_argument(p)
     add_quiet_argument(p)
     p.add_argument("--dataset", choices=sorted(DATASETS), help="dataset layout (required unless --compare)")
     p.add_argument("--root", help="dataset folder (required unless --compare)")

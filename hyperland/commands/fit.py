@@ -17,8 +17,7 @@ from pathlib import Path
 from .._io import check_writable
 from ..data import Sample
 from ..errors import InvalidOptionError
-from ..heads.params import parse_head_options
-from ._args import add_model_argument, add_quiet_argument, progress
+from ._args import add_device_argument, add_head_arguments, add_model_argument, add_quiet_argument, head_options
 
 MTFL_SPLITS = ("training", "testing")
 
@@ -55,23 +54,23 @@ def run(args: argparse.Namespace) -> int:
 
     if args.limit < 0:
         raise InvalidOptionError(f"--limit {args.limit}: expected 0 (all samples) or a positive number of samples.")
-    options = parse_head_options(args.options, flag="--options")  # checked before any data or model is read
+    options = head_options(args)  # checked before any data or model is read
     check_writable(args.out, flag="--out", folder=True)
     samples = read_list(args.train)
     if args.crop == "centroid":
         samples = [Sample(s.image, s.points, s.visible, s.meta, centroid_box(s.points)) for s in samples]
     if args.limit:
         samples = samples[:args.limit]
-    model = hyperland.load(args.model)
-    imgs, pts = load_samples(samples, size=model.config.resize)
-    head = LandmarkHead(pts.shape[1], method=args.method, random_state=args.seed, progress=progress(args), **options)
+    model = hyperland.load(args.model, device=args.device)
+    imgs, pts = load_samples(samples)  # as in Python: full-resolution images (cropped where a sample has a box)
+    head = LandmarkHead(pts.shape[1], **options)
     t0 = time.perf_counter()
     head.fit(model, imgs, pts)
     head.landmark_names_ = landmark_names(args.train, samples, int(pts.shape[1]))  # saved in head.json
     seconds = time.perf_counter() - t0
     head.save(args.out)
     info = {"out": str(args.out), "model": model.name, "n_images": len(imgs), "landmarks": int(pts.shape[1]),
-            "method": args.method, "fit_seconds": round(seconds, 2),
+            "method": head.method, "fit_seconds": round(seconds, 2),
             "train_nme": round(100.0 * float(hyperland.metrics.nme(head.predict(imgs), pts)), 3)
             if pts.shape[1] > 1 and np.isfinite(pts).any() else None}
     sys.stdout.write(json.dumps(info) + "\n")
@@ -81,13 +80,12 @@ def run(args: argparse.Namespace) -> int:
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("fit", help="fit a landmark head on labelled images and save it")
     add_model_argument(p)
+    add_device_argument(p)
     p.add_argument("--train", required=True, help="MTFL training.txt/testing.txt or a generic .csv/.json keypoint file")
     p.add_argument("--out", required=True, help="output folder (head.json + head.safetensors)")
-    p.add_argument("--method", choices=("regressor", "prototype"), default="regressor")
     p.add_argument("--crop", choices=("none", "centroid"), default="none",
                    help="centroid: square crop around each training face's own labels (training data only)")
     p.add_argument("--limit", type=int, default=0, help="use only the first N samples")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--options", default="", help='extra LandmarkHead options as JSON, e.g. \'{"steps": 300}\'')
+    add_head_arguments(p)
     add_quiet_argument(p)
     p.set_defaults(func=run)

@@ -1,4 +1,8 @@
-"""``hyperland predict``: landmarks of images with a saved head, as JSON (default) or CSV on stdout or --out."""
+"""``hyperland predict``: landmarks of images with a saved head, as JSON (default) or CSV on stdout or --out.
+
+Every landmark comes with its confidence (the head's probability at the returned point, in [0, 1]) where the
+head's method has one (``ridge``, the default, and ``prototype``); the ``regressor`` head writes points only.
+"""
 
 from __future__ import annotations
 
@@ -7,36 +11,58 @@ import csv
 import io
 import json
 import sys
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from .._io import atomic_write_text, check_writable
-from ._args import add_model_argument, add_quiet_argument, progress
+from ._args import add_device_argument, add_model_argument, add_quiet_argument, load_head
 from .extract import expand_images
+
+if TYPE_CHECKING:
+    import numpy as np
+
+
+def landmark_labels(names: Sequence[str] | None, k: int) -> list[str]:
+    """Column stems: the head's landmark names, else ``0 .. K-1``."""
+    return [str(n) for n in names] if names and len(names) == k else [str(i) for i in range(k)]
+
+
+def render_csv(images: Sequence[str], pred: np.ndarray, conf: np.ndarray | None, labels: Sequence[str]) -> str:
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    cols = ("x", "y") if conf is None else ("x", "y", "confidence")
+    w.writerow(["image"] + [f"{n}_{c}" for n in labels for c in cols])
+    for i, path in enumerate(images):
+        row = [str(path)]
+        for j in range(pred.shape[1]):
+            row += [f"{pred[i, j, 0]:.3f}", f"{pred[i, j, 1]:.3f}"] + ([] if conf is None else [f"{conf[i, j]:.4f}"])
+        w.writerow(row)
+    return buf.getvalue()
+
+
+def render_json(images: Sequence[str], pred: np.ndarray, conf: np.ndarray | None, labels: Sequence[str]) -> str:
+    out = []
+    for i, path in enumerate(images):
+        item: dict = {"image": str(path), "landmarks": labels,
+                      "points": [[round(float(x), 3), round(float(y), 3)] for x, y in pred[i]]}
+        if conf is not None:
+            item["confidence"] = [round(float(c), 4) for c in conf[i]]
+        out.append(item)
+    return json.dumps(out, indent=1) + "\n"
 
 
 def run(args: argparse.Namespace) -> int:
-    import hyperland
-    from hyperland.heads import LandmarkHead
-    from hyperland.heads.io import recorded_model
-
     images = expand_images(args.images)  # files and folders of images, like extract
     if args.out:
         check_writable(args.out, flag="--out")
-    model = hyperland.load(args.model or recorded_model(args.head) or hyperland.DEFAULT_MODEL)
-    head = LandmarkHead.load(args.head, model=model, allow_backbone_mismatch=args.allow_backbone_mismatch)
-    head.progress = progress(args)
-    pred = head.predict(images)
-    if args.format == "csv":
-        buf = io.StringIO()
-        w = csv.writer(buf, lineterminator="\n")
-        names = getattr(head, "landmark_names_", None)
-        w.writerow(["image"] + ([f"{n}_{c}" for n in names for c in ("x", "y")] if names else
-                                [f"{c}{i}" for i in range(pred.shape[1]) for c in ("x", "y")]))
-        for path, p in zip(images, pred):
-            w.writerow([str(path)] + [f"{v:.3f}" for v in p.reshape(-1)])
-        text = buf.getvalue()
+    head = load_head(args)
+    conf: np.ndarray | None = None
+    if head.method in ("ridge", "prototype"):
+        pred, conf = head.predict(images, return_confidence=True)
     else:
-        text = json.dumps([{"image": str(path), "points": [[round(float(x), 3), round(float(y), 3)] for x, y in p]}
-                           for path, p in zip(images, pred)], indent=1) + "\n"
+        pred = head.predict(images)
+    labels = landmark_labels(getattr(head, "landmark_names_", None), int(pred.shape[1]))
+    text = (render_csv if args.format == "csv" else render_json)(images, pred, conf, labels)
     if args.out:
         atomic_write_text(args.out, text)
     else:
@@ -45,10 +71,11 @@ def run(args: argparse.Namespace) -> int:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("predict", help="predict landmarks with a saved head")
+    p = sub.add_parser("predict", help="predict landmarks (and their confidence) with a saved head")
     p.add_argument("--head", required=True, help="folder written by `hyperland fit` / LandmarkHead.save")
     p.add_argument("images", nargs="+", help="image files or folders of images")
     add_model_argument(p, from_head=True)
+    add_device_argument(p)
     add_quiet_argument(p)
     p.add_argument("--format", choices=("json", "csv"), default="json")
     p.add_argument("--out", default=None, help="write here instead of stdout")

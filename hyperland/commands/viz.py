@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import HyperlandError, InvalidKeypointsError
-from ._args import add_model_argument, add_quiet_argument, progress
+from ._args import add_device_argument, add_model_argument, add_quiet_argument, load_head, progress
 from .extract import _ints
 
 
@@ -29,7 +29,7 @@ def run_pca(args: argparse.Namespace) -> int:
     import hyperland
     from hyperland.viz import grid, model_view, pca_rgb, save_png
 
-    model = hyperland.load(args.model)
+    model = hyperland.load(args.model, device=args.device)
     images = [Path(p) for p in args.images]
     rgb = pca_rgb(model, images, layers=_layers(args.layers), size=args.size, progress=progress(args))
     view = model_view(model, images)
@@ -67,15 +67,10 @@ def _truth(path: str | None, images: list[Path]) -> np.ndarray | None:
 
 
 def run_landmarks(args: argparse.Namespace) -> int:
-    import hyperland
-    from hyperland.heads import LandmarkHead
-    from hyperland.heads.io import recorded_model
     from hyperland.metrics import nme
     from hyperland.viz import draw_landmarks, overlay_grid, save_png
 
-    model = hyperland.load(args.model or recorded_model(args.head) or hyperland.DEFAULT_MODEL)
-    head = LandmarkHead.load(args.head, model=model)
-    head.progress = progress(args)
+    head = load_head(args)
     images = [Path(p) for p in args.images]
     truth = _truth(args.truth, images)
     pred = head.predict(images)
@@ -104,6 +99,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     pca = kinds.add_parser("pca", help="hypercolumns projected to 3 PCA channels as RGB (one PCA over all images)")
     pca.add_argument("images", nargs="+", metavar="IMAGE")
     add_model_argument(pca)
+    add_device_argument(pca)
     add_quiet_argument(pca)
     pca.add_argument("--layers", type=_ints, default=None, help="feature layers, e.g. 1,2,3,4 (default: the model's)")
     pca.add_argument("--size", type=int, default=None, help="output side in px (default: the model input size)")
@@ -113,6 +109,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     lm.add_argument("images", nargs="+", metavar="IMAGE")
     lm.add_argument("--head", required=True, help="a head saved by LandmarkHead.save / hyperland fit")
     add_model_argument(lm, from_head=True)
+    add_device_argument(lm)
     add_quiet_argument(lm)
     lm.add_argument("--truth", default=None, help="keypoint CSV/JSON with the true points of the images")
     lm.add_argument("--eyes", type=_pair, default=(0, 1), help="landmark indices normalising the printed NME (default 0,1)")

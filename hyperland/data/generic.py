@@ -67,9 +67,9 @@ def _csv_layout(header: list[str], source: Path) -> tuple[list[str], list[tuple[
                 raise DatasetError(f"{source}:1: column '{h}' has no matching '{name}_y'.")
             names.append(name)
             layout.append((col[h], col[f"{name}_y"], col.get(f"{name}_visible")))
-        elif not (h.endswith(("_y", "_visible")) or h in BOX_COLUMNS):
-            raise DatasetError(f"{source}:1: unexpected column '{h}'. Expected NAME_x, NAME_y, NAME_visible "
-                               f"or {', '.join(BOX_COLUMNS)}.")
+        elif not (h.endswith(("_y", "_visible", "_confidence")) or h in BOX_COLUMNS):
+            raise DatasetError(f"{source}:1: unexpected column '{h}'. Expected NAME_x, NAME_y, NAME_visible, "
+                               f"NAME_confidence (ignored: `hyperland predict` writes it) or {', '.join(BOX_COLUMNS)}.")
     if not names:
         raise DatasetError(f"{source}:1: no landmark columns. Expected pairs NAME_x,NAME_y after 'image'.")
     return names, layout

@@ -14,6 +14,7 @@ projection is part of the fitted (and saved) head.
 
 from __future__ import annotations
 
+import inspect
 import logging
 import math
 import os
@@ -32,7 +33,7 @@ from .cells import CellClassifier, fit_cell_classifiers, shape_prior
 from .checks import augment_images, check_points, split_validation, warn_outside
 from .geometry import normalised_to_pixels, pixels_to_normalised
 from .io import load_head, save_head
-from .params import check_head_params
+from .params import DEFAULT_METHOD, check_head_params, check_method_reads
 from .regressor import IntermediateRegressor, Loss, Schedule, predict_normalised, train_regressor
 
 if TYPE_CHECKING:
@@ -70,7 +71,7 @@ class LandmarkHead(BaseEstimator):
         self,
         n_landmarks: int = 5,
         *,
-        method: Method = "ridge",
+        method: Method = DEFAULT_METHOD,  # type: ignore[assignment]
         layers: Sequence[int] | None = None,
         descriptor: Descriptor = "auto",
         readout_grid: int = 8,
@@ -158,7 +159,9 @@ class LandmarkHead(BaseEstimator):
             features: Features | None = None, val: ValData | None = None) -> LandmarkHead:
         """Fit on images (or precomputed ``features`` of them; pass both to augment few-shot fits without
         re-extracting the originals) and (N, K, 2) pixel points, NaN where missing."""
-        check_head_params(self.get_params(deep=False))  # set_params may have changed them since __init__
+        params = self.get_params(deep=False)
+        check_head_params(params)  # set_params may have changed them since __init__
+        check_method_reads(params, _DEFAULTS)  # e.g. steps= on the ridge head: an error, not a silent no-op
         if images is None and features is None:
             raise InvalidKeypointsError("fit() got neither images nor features. Pass images, features=, or both.")
         items = as_list(images) if images is not None else None
@@ -378,11 +381,13 @@ class LandmarkHead(BaseEstimator):
         save_head(self, path)
 
     @classmethod
-    def load(cls, path: str | os.PathLike, *, model: HyperlandModel, allow_backbone_mismatch: bool = False,
-             n_landmarks: int | None = None) -> LandmarkHead:
-        """Read a saved head for ``model``; a different backbone raises BackboneMismatchError unless allowed,
-        and ``n_landmarks`` (when given) must match the saved K."""
-        return load_head(cls, path, model=model, allow_backbone_mismatch=allow_backbone_mismatch,
+    def load(cls, path: str | os.PathLike, *, model: HyperlandModel | None = None, device: Any = None,
+             allow_backbone_mismatch: bool = False, n_landmarks: int | None = None) -> LandmarkHead:
+        """Read a saved head. Without ``model``, the model recorded in its head.json is loaded (on ``device``):
+        a manifest name, an ``hf-hub:`` reference or a model folder stored relative to the head. A backbone
+        other than the one it was fitted on raises BackboneMismatchError unless allowed, and ``n_landmarks``
+        (when given) must match the saved K."""
+        return load_head(cls, path, model=model, device=device, allow_backbone_mismatch=allow_backbone_mismatch,
                          n_landmarks=n_landmarks)
 
 
@@ -390,6 +395,7 @@ def _key(p: Projection | None) -> str | None:
     return None if p is None else p.key
 
 
+_DEFAULTS = {name: p.default for name, p in inspect.signature(LandmarkHead).parameters.items()}  # noqa: E501
 EPOCHS_AUTO = 20
 MIN_STEPS = 150
 MAX_STEPS = 1500

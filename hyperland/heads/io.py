@@ -23,6 +23,7 @@ from ..errors import BackboneMismatchError, InvalidKeypointsError, WeightsMismat
 from ..features import Projection
 from ..integrity import check_finite, verify_recorded_sha256
 from .params import check_head_json
+from .reference import model_reference, recorded_source, resolve_model
 from .regressor import IntermediateRegressor
 from .ridge import Readout
 
@@ -59,7 +60,8 @@ def save_head(head: LandmarkHead, path: str | os.PathLike) -> Path:
     params["betas"] = list(params["betas"])
     params.pop("progress", None)  # a display choice of the session that fitted it, not of the head
     cfg: dict[str, Any] = {
-        "format": HEAD_FORMAT, "params": params, "fingerprint": head.fingerprint_, "model": head.model_.name,
+        "format": HEAD_FORMAT, "params": params, "fingerprint": head.fingerprint_,
+        "model": model_reference(head.model_, d),
         "layers": list(head.layers_), "grid": list(head.grid_), "n_features_in": head.n_features_in_,
         "explained_variance": None if head.projection_ is None else head.projection_.explained,
         "history": getattr(head, "history_", None), "learned": bool(getattr(head, "learned_", False)),
@@ -72,17 +74,11 @@ def save_head(head: LandmarkHead, path: str | os.PathLike) -> Path:
     return d
 
 
-def recorded_model(path: str | os.PathLike) -> str | None:
-    """The name of the model a saved head was fitted on (from its head.json), or None if it records none."""
-    try:
-        name = json.loads((Path(path) / HEAD_CONFIG).read_text(encoding="utf-8")).get("model")
-    except (OSError, ValueError, AttributeError):
-        return None
-    return name if isinstance(name, str) and name else None
-
-
-def load_head(cls: type[LandmarkHead], path: str | os.PathLike, *, model: HyperlandModel,
-              allow_backbone_mismatch: bool = False, n_landmarks: int | None = None) -> LandmarkHead:
+def load_head(cls: type[LandmarkHead], path: str | os.PathLike, *, model: HyperlandModel | None = None,
+              device: Any = None, allow_backbone_mismatch: bool = False,
+              n_landmarks: int | None = None) -> LandmarkHead:
+    """Read a saved head; without ``model``, load the model its head.json records (:mod:`.reference`) on
+    ``device``."""
     d = Path(path)
     if not (d / HEAD_CONFIG).is_file() or not (d / HEAD_WEIGHTS).is_file():
         raise WeightsMismatchError(f"'{d}' is not a saved head: expected {HEAD_CONFIG} and {HEAD_WEIGHTS} in it "
@@ -103,6 +99,8 @@ def load_head(cls: type[LandmarkHead], path: str | os.PathLike, *, model: Hyperl
     check_head_json(cfg, source=d / HEAD_CONFIG, versions=READS_FORMATS)  # format, keys, types, hyperparameters
     verify_recorded_sha256(d / HEAD_WEIGHTS, cfg.get("weights_sha256"), record=d / HEAD_CONFIG)
     check_finite(tensors, path=d / HEAD_WEIGHTS)
+    if model is None:
+        model = resolve_model(cfg.get("model"), d, device=device)
     params = dict(cfg["params"])
     params["scale"] = tuple(params["scale"])
     if "betas" in params:
@@ -115,10 +113,12 @@ def load_head(cls: type[LandmarkHead], path: str | os.PathLike, *, model: Hyperl
     if n_landmarks is not None and n_landmarks != k:
         raise InvalidKeypointsError(f"The head in '{d}' predicts {k} landmarks; expected n_landmarks={n_landmarks}.")
     if cfg["fingerprint"] != model.fingerprint:
-        msg = (f"The head in '{d}' was fitted on backbone {cfg['fingerprint']} ({cfg.get('model')}); the model "
+        source, _ = recorded_source(cfg.get("model"), d)
+        msg = (f"The head in '{d}' was fitted on backbone {cfg['fingerprint']} ({source}); the model "
                f"given is {model.fingerprint} ({model.name}).")
         if not allow_backbone_mismatch:
-            raise BackboneMismatchError(msg + " Load it with that model, or pass allow_backbone_mismatch=True.")
+            raise BackboneMismatchError(msg + " Pass the model it was fitted on as model=MODEL, or pass "
+                                        "allow_backbone_mismatch=True.")
         logger.warning("%s Loading anyway (allow_backbone_mismatch=True).", msg)
     head.backbone_override_ = allow_backbone_mismatch
     proj = None

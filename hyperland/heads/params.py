@@ -11,8 +11,10 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from ..errors import InvalidOptionError, WeightsMismatchError
+from .reference import valid_reference
 
 METHODS: tuple[str, ...] = ("ridge", "regressor", "prototype")
+DEFAULT_METHOD = "ridge"  # LandmarkHead's default, and so the CLI's (hyperland fit --method)
 LOSSES: tuple[str, ...] = ("mse", "smooth_l1")  # the regressor's losses (heads.regressor.landmark_loss)
 
 
@@ -86,6 +88,42 @@ RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
 }
 
 
+_COMMON = {"n_landmarks", "method", "layers", "descriptor", "n_components", "pool", "grid", "random_state", "progress"}
+_AUGMENT = {"augment", "augment_max", "n_augment", "tps", "rotation", "scale", "translate"}
+_SPLIT = {"val_fraction", "min_val"}
+READS: dict[str, frozenset[str]] = {  # the options each method reads; setting any other one is an error at fit
+    "ridge": frozenset(_COMMON | _AUGMENT | {"readout_grid", "refine"}),
+    "regressor": frozenset(_COMMON | _AUGMENT | _SPLIT | {
+        "n_intermediate", "softmax_scale", "epochs", "epoch_size", "steps", "batch_size", "lr", "weight_decay",
+        "betas", "final_lr", "loss", "loss_scale"}),
+    "prototype": frozenset(_COMMON | _SPLIT | {"softmax_scale", "window", "prior"}),
+}
+
+
+def check_method_reads(params: Mapping[str, Any], defaults: Mapping[str, Any], *, where: str = "LandmarkHead") -> None:
+    """An option set away from its default that the chosen method never reads is an error, not a silent no-op."""
+    method = params.get("method", DEFAULT_METHOD)
+    unused = sorted(k for k, v in params.items() if k not in READS.get(method, READS[DEFAULT_METHOD])
+                    and k in defaults and _normal(v) != _normal(defaults[k]))
+    if unused:
+        readers = sorted({m for m, reads in READS.items() for k in unused if k in reads})
+        raise InvalidOptionError(f"{where}: method={method!r} does not read {unused} (used by method "
+                                 f"{' / '.join(repr(m) for m in readers)}). Drop them, or choose that method.")
+
+
+def _normal(v: Any) -> Any:
+    return list(v) if isinstance(v, tuple) else v
+
+
+def option_defaults() -> dict[str, Any]:
+    """LandmarkHead's defaults, from its signature."""
+    import inspect
+
+    from .estimator import LandmarkHead
+
+    return {name: p.default for name, p in inspect.signature(LandmarkHead).parameters.items()}
+
+
 def known_params() -> list[str]:
     """The hyperparameter names LandmarkHead accepts (from its signature)."""
     import inspect
@@ -140,6 +178,16 @@ def check_head_json(cfg: Any, *, source: str | os.PathLike, versions: Sequence[i
     if names is not None and not (isinstance(names, list) and len(names) == k and all(isinstance(n, str) and n
                                                                                         for n in names)):
         raise bad(f"'landmarks' is {names!r}; expected null or {k} landmark names")
+    optional: dict[str, tuple[Callable[[Any], bool], str]] = {  # may be absent or null in older heads
+        "model": (valid_reference, 'a model name or {"source", "name", "resize", "border"}'),
+        "explained_variance": (_num(0.0, hi=1.0 + 1e-6), "a number in [0, 1]"),
+        "history": (lambda v: isinstance(v, dict), "an object"),
+        "learned": (_bool, "true or false"),
+        "selection": (lambda v: isinstance(v, dict), "an object"),
+    }
+    for key, (check, expected) in optional.items():
+        if cfg.get(key) is not None and not check(cfg[key]):
+            raise bad(f"'{key}' is {cfg[key]!r}; expected null or {expected}")
     sha = cfg.get("weights_sha256")
     if sha is not None and not (isinstance(sha, str) and len(sha) == 64):
         raise bad(f"'weights_sha256' is {sha!r}; expected 64 hex digits")
@@ -159,7 +207,7 @@ def parse_head_options(text: str | None, *, flag: str, own: Mapping[str, str] = 
     options that the command sets itself (name → the flag that sets them), refused in the JSON."""
     if not text:
         return {}
-    example = f"Example: {flag} '{{\"steps\": 300}}'."
+    example = f"Example: {flag} '{{\"readout_grid\": 6}}'."
     try:
         opts = json.loads(text)
     except json.JSONDecodeError as exc:
@@ -183,5 +231,5 @@ def check_methods(methods: Sequence[str]) -> None:
                                  f"{list(METHODS)}.")
 
 
-__all__ = ["EVAL_FLAGS", "FIT_FLAGS", "LOSSES", "METHODS", "RULES", "check_head_json", "check_head_params",
+__all__ = ["DEFAULT_METHOD", "READS", "check_method_reads", "option_defaults", "EVAL_FLAGS", "FIT_FLAGS", "LOSSES", "METHODS", "RULES", "check_head_json", "check_head_params",
            "check_methods", "known_params", "parse_head_options"]
