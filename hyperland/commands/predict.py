@@ -35,7 +35,7 @@ def render_csv(images: Sequence[str], pred: np.ndarray, conf: np.ndarray | None,
     for i, path in enumerate(images):
         row = [str(path)]
         for j in range(pred.shape[1]):
-            row += [f"{pred[i, j, 0]:.3f}", f"{pred[i, j, 1]:.3f}"] + ([] if conf is None else [f"{conf[i, j]:.4f}"])
+            row += [f"{pred[i, j, 0]:.4f}", f"{pred[i, j, 1]:.4f}"] + ([] if conf is None else [f"{conf[i, j]:.4f}"])
         w.writerow(row)
     return buf.getvalue()
 
@@ -44,7 +44,7 @@ def render_json(images: Sequence[str], pred: np.ndarray, conf: np.ndarray | None
     out = []
     for i, path in enumerate(images):
         item: dict = {"image": str(path), "landmarks": labels,
-                      "points": [[round(float(x), 3), round(float(y), 3)] for x, y in pred[i]]}
+                      "points": [[round(float(x), 4), round(float(y), 4)] for x, y in pred[i]]}
         if conf is not None:
             item["confidence"] = [round(float(c), 4) for c in conf[i]]
         out.append(item)
