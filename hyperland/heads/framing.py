@@ -1,0 +1,136 @@
+"""Framing: find the object in the whole frame, then place its landmarks in a crop around it.
+
+A head with ``framing="object"`` is two heads of the same method fitted from the same labels:
+
+* the **coarse** head reads the whole frame (no border crop, resized to ``frame_size`` pixels: :func:`frame_model`
+  is the same backbone with that preprocessing) and finds the landmarks roughly;
+* the **fine** head reads a square crop centred on the landmarks' centroid, ``frame_margin`` × their RMS radius
+  wide, resampled to the model's own input size, so that its grid cells are a few pixels of the object rather
+  than of the frame. It is fitted on crops of the labelled frames with random shifts, scales and rotations
+  (``frame_rotation`` degrees: a top-view animal turns freely), i.e. geometric augmentation at every
+  training-set size, and at prediction it runs twice: on the crop the coarse head gives, then on the crop its own
+  first answer gives.
+
+Crop geometry (pixel centres at integers): crop pixel ``u`` ↔ frame point ``c + side · R(angle) · ((u + 0.5) / S
+- 0.5)``; crops are sampled bilinearly from the full-resolution frame (zeros outside it).
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Sequence
+from dataclasses import replace
+from typing import TYPE_CHECKING
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from ..images import Images, as_list, load_image
+
+if TYPE_CHECKING:
+    from ..model import HyperlandModel
+
+EXTENT_CLIP = (0.6, 1.6)  # a predicted object length is clipped to this range × the labelled median
+SHIFT = 0.08  # training crops: centre shifts ~ N(0, SHIFT · side) per axis
+LOG_SCALE = 0.2  # training crops: side × exp(U(±LOG_SCALE))
+
+
+def frame_model(model: HyperlandModel, size: int) -> HyperlandModel:
+    """The same backbone (and projection) reading the whole frame resized to ``size`` × ``size``, no border."""
+    from ..model import HyperlandModel
+
+    view = HyperlandModel(replace(model.config, resize=int(size), border=0), model.backbone,
+                          projection=model.projection)
+    return view.to(model.device)
+
+
+def centre_extent(points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per image: the centre of the labelled points' bounding box (N, 2) and their largest pairwise distance
+    (N,), the object's length whatever its orientation; NaN-aware (NaN where no point is labelled)."""
+    with np.errstate(invalid="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN rows stay NaN
+        c = (np.nanmin(points, axis=1) + np.nanmax(points, axis=1)) / 2
+        d = np.linalg.norm(points[:, :, None] - points[:, None, :], axis=-1)
+        ext = np.nanmax(d.reshape(len(points), -1), axis=1)
+    return c.astype(np.float32), ext.astype(np.float32)
+
+
+def boxes(points: np.ndarray, *, margin: float, extent: float) -> tuple[np.ndarray, np.ndarray]:
+    """Crop centres (N, 2) and sides (N,) around (N, K, 2) points: the object's length, clipped to
+    :data:`EXTENT_CLIP` × ``extent`` (the labelled median), times ``margin``."""
+    c, e = centre_extent(points)
+    e = np.clip(np.nan_to_num(e, nan=extent), EXTENT_CLIP[0] * extent, EXTENT_CLIP[1] * extent)
+    return c, (margin * e).astype(np.float32)
+
+
+def _frame(centres: np.ndarray, sides: np.ndarray, angles: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+    """(N, 2) centres and (N, 2, 2) matrices ``side · R(angle)``: frame = c + M a, a in [-0.5, 0.5]²."""
+    t = np.deg2rad(angles)
+    cos, sin = np.cos(t), np.sin(t)
+    rot = np.stack([np.stack([cos, -sin], -1), np.stack([sin, cos], -1)], -2)  # (N, 2, 2)
+    m = rot * sides[:, None, None]
+    return torch.from_numpy(centres).float(), torch.from_numpy(m).float()
+
+
+def to_crop(points: np.ndarray, centres: np.ndarray, sides: np.ndarray, angles: np.ndarray, size: int) -> np.ndarray:
+    """(N, K, 2) frame pixels → crop pixels."""
+    c, m = _frame(centres, sides, angles)
+    a = torch.linalg.solve(m.unsqueeze(1), (torch.from_numpy(points).float() - c[:, None]).unsqueeze(-1))
+    return ((a.squeeze(-1) + 0.5) * size - 0.5).numpy()
+
+
+def from_crop(points: np.ndarray, centres: np.ndarray, sides: np.ndarray, angles: np.ndarray, size: int) -> np.ndarray:
+    """(N, K, 2) crop pixels → frame pixels."""
+    c, m = _frame(centres, sides, angles)
+    a = (torch.from_numpy(np.asarray(points, np.float32)) + 0.5) / size - 0.5
+    return (c[:, None] + torch.einsum("nij,nkj->nki", m, a)).numpy()
+
+
+def crop(frames: Sequence[torch.Tensor], centres: np.ndarray, sides: np.ndarray, angles: np.ndarray,
+         size: int) -> list[torch.Tensor]:
+    """Square crops (3, size, size) in [0, 1] of (3, H, W) frames, bilinear, zeros outside the frame."""
+    c, m = _frame(centres, sides, angles)
+    u = (torch.arange(size, dtype=torch.float32) + 0.5) / size - 0.5
+    a = torch.stack(torch.meshgrid(u, u, indexing="xy"), -1)  # (S, S, 2) as (x, y)
+    out = []
+    for img, ci, mi in zip(frames, c, m):
+        h, w = img.shape[-2:]
+        xy = ci + a @ mi.T  # frame pixels (S, S, 2)
+        g = torch.stack([(2 * xy[..., 0] + 1) / w - 1, (2 * xy[..., 1] + 1) / h - 1], -1)
+        out.append(F.grid_sample(img.unsqueeze(0).float(), g.unsqueeze(0), mode="bilinear", padding_mode="zeros",
+                                 align_corners=False)[0])
+    return out
+
+
+def load_frames(images: Images) -> list[torch.Tensor]:
+    """Full-resolution (3, H, W) float frames in [0, 1]."""
+    return [load_image(im) for im in as_list(images)]
+
+
+def training_crops(frames: Sequence[torch.Tensor], points: np.ndarray, *, n: int, margin: float, extent: float,
+                   rotation: float, size: int, rng: np.random.Generator) -> tuple[list[torch.Tensor], np.ndarray]:
+    """``n`` crops of every labelled frame (the first exact, the others shifted, scaled and rotated) and the points
+    in them."""
+    c, side = boxes(points, margin=margin, extent=extent)
+    reps = np.repeat(np.arange(len(frames)), n)
+    first = (np.arange(len(reps)) % n) == 0
+    cs, ss = c[reps].copy(), side[reps].copy()
+    jitter = ~first
+    ss[jitter] *= np.exp(rng.uniform(-LOG_SCALE, LOG_SCALE, size=int(jitter.sum()))).astype(np.float32)
+    cs[jitter] += (rng.normal(0.0, SHIFT, size=(int(jitter.sum()), 2)) * ss[jitter, None]).astype(np.float32)
+    angles = np.where(first, 0.0, rng.uniform(-rotation, rotation, size=len(reps))).astype(np.float32)
+    crops = crop([frames[i] for i in reps], cs, ss, angles, size)
+    return crops, to_crop(points[reps], cs, ss, angles, size).astype(np.float32)
+
+
+def median_extent(points: np.ndarray) -> float:
+    """The median object length of labelled frames (NaN if no frame has two labelled points)."""
+    _, e = centre_extent(points)
+    e = e[np.isfinite(e) & (e > 0)]
+    return float(np.median(e)) if len(e) else math.nan
+
+
+__all__ = ["boxes", "centre_extent", "crop", "frame_model", "from_crop", "load_frames", "median_extent", "to_crop",
+           "training_crops"]
