@@ -10,15 +10,15 @@ import sys
 
 from .._io import atomic_write_text, check_writable
 from ._args import add_model_argument, add_quiet_argument, progress
-from .extract import expand_images
 
 
 def run(args: argparse.Namespace) -> int:
     import hyperland
     from hyperland.heads import LandmarkHead
     from hyperland.heads.io import recorded_model
+    from hyperland.images import expand_paths
 
-    images = expand_images(args.images)  # files and folders of images, like extract
+    images = expand_paths(args.images)  # files, folders and glob patterns, like every command
     if args.out:
         check_writable(args.out, flag="--out")
     model = hyperland.load(args.model or recorded_model(args.head) or hyperland.DEFAULT_MODEL)

@@ -27,10 +27,11 @@ def _layers(layers: tuple[int, ...] | None) -> list[int] | None:
 
 def run_pca(args: argparse.Namespace) -> int:
     import hyperland
+    from hyperland.images import expand_paths
     from hyperland.viz import grid, model_view, pca_rgb, save_png
 
+    images = [Path(p) for p in expand_paths(args.images)]
     model = hyperland.load(args.model)
-    images = [Path(p) for p in args.images]
     rgb = pca_rgb(model, images, layers=_layers(args.layers), size=args.size, progress=progress(args))
     view = model_view(model, images)
     if args.size and args.size != view.shape[1]:
@@ -70,13 +71,14 @@ def run_landmarks(args: argparse.Namespace) -> int:
     import hyperland
     from hyperland.heads import LandmarkHead
     from hyperland.heads.io import recorded_model
+    from hyperland.images import expand_paths
     from hyperland.metrics import nme
     from hyperland.viz import draw_landmarks, overlay_grid, save_png
 
+    images = [Path(p) for p in expand_paths(args.images)]
     model = hyperland.load(args.model or recorded_model(args.head) or hyperland.DEFAULT_MODEL)
     head = LandmarkHead.load(args.head, model=model)
     head.progress = progress(args)
-    images = [Path(p) for p in args.images]
     truth = _truth(args.truth, images)
     pred = head.predict(images)
     out = Path(args.out)
@@ -94,7 +96,7 @@ def run_landmarks(args: argparse.Namespace) -> int:
 
 def run(args: argparse.Namespace) -> int:
     if not args.images:
-        raise HyperlandError("No images given. Pass one or more image files.")
+        raise HyperlandError("No images given. Pass one or more image files, folders or glob patterns.")
     return run_pca(args) if args.viz == "pca" else run_landmarks(args)
 
 
@@ -102,7 +104,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("viz", help="PNG pictures: PCA-RGB hypercolumns, landmark overlays")
     kinds = p.add_subparsers(dest="viz", required=True, metavar="KIND")
     pca = kinds.add_parser("pca", help="hypercolumns projected to 3 PCA channels as RGB (one PCA over all images)")
-    pca.add_argument("images", nargs="+", metavar="IMAGE")
+    pca.add_argument("images", nargs="+", metavar="IMAGE", help="image files, folders of images or glob patterns")
     add_model_argument(pca)
     add_quiet_argument(pca)
     pca.add_argument("--layers", type=_ints, default=None, help="feature layers, e.g. 1,2,3,4 (default: the model's)")
@@ -110,7 +112,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     pca.add_argument("--out", required=True, help="output folder")
     pca.set_defaults(func=run)
     lm = kinds.add_parser("landmarks", help="predicted (dots) vs true (white rings) landmarks")
-    lm.add_argument("images", nargs="+", metavar="IMAGE")
+    lm.add_argument("images", nargs="+", metavar="IMAGE", help="image files, folders of images or glob patterns")
     lm.add_argument("--head", required=True, help="a head saved by LandmarkHead.save / hyperland fit")
     add_model_argument(lm, from_head=True)
     add_quiet_argument(lm)

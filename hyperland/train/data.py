@@ -13,9 +13,8 @@ from ..data import Sample, centroid_box, read_mtfl
 from ..data.base import Box
 from ..data.mtfl import LFWNET_TEST
 from ..errors import DatasetError
+from ..images import IMAGE_SUFFIXES as IMAGE_EXTENSIONS  # one list of image file suffixes for every reader
 from .config import TrainConfig
-
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
 
 
 @dataclass(frozen=True)
