@@ -30,7 +30,7 @@ def test_readme_quick_start_runs_and_keeps_landmark_names(tmp_path: Path) -> Non
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]),
            "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
     script = "import torch\ntorch.set_num_threads(1)\n" + code  # the shared CI machine: one thread
-    res = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, env=env, capture_output=True, text=True,
+    res = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, env=env, capture_output=True, text=True, check=False,
                          timeout=300)
     assert res.returncode == 0, f"README quick start failed:\n{res.stderr[-3000:]}"
     out = res.stdout.splitlines()

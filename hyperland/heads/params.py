@@ -159,7 +159,7 @@ def parse_head_options(text: str | None, *, flag: str, own: Mapping[str, str] = 
     options that the command sets itself (name → the flag that sets them), refused in the JSON."""
     if not text:
         return {}
-    example = f"Example: {flag} '{{\"steps\": 300}}'."
+    example = f"Example: {flag} '{{\"n_augment\": 4}}'."
     try:
         opts = json.loads(text)
     except json.JSONDecodeError as exc:
