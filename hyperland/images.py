@@ -267,7 +267,9 @@ def as_list(images: Images) -> list[ImageLike]:
         if len(images) == 0:
             raise InvalidImageError("Got an empty list of images. Pass at least one image.")
         return [x for im in images for x in (_images_in(im) if _expands(im) else [im])]
-    return _images_in(images) if _expands(images) else [images]  # type: ignore[list-item, arg-type]
+    if isinstance(images, (str, os.PathLike)) and _expands(images):
+        return [*_images_in(images)]
+    return [images]  # type: ignore[list-item]  # not a sequence here
 
 
 def image_size(image: ImageLike) -> tuple[int, int]:
