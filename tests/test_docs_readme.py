@@ -29,7 +29,8 @@ def test_readme_quick_start_runs_and_keeps_landmark_names(tmp_path: Path) -> Non
     assert "read_keypoints" in code and ".fit(" in code and ".score(" in code, "the quick start lost its fit"
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]),
            "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
-    script = "import torch\ntorch.set_num_threads(1)\n" + code  # the shared CI machine: one thread
+    check = "\nprint(tuple(feats.shape), tuple(desc.shape), tuple(pred.shape))\n"  # the shapes its comments state
+    script = "import torch\ntorch.set_num_threads(1)\n" + code + check  # the shared CI machine: one thread
     res = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, env=env, capture_output=True, text=True, check=False,
                          timeout=300)
     assert res.returncode == 0, f"README quick start failed:\n{res.stderr[-3000:]}"
@@ -38,6 +39,7 @@ def test_readme_quick_start_runs_and_keeps_landmark_names(tmp_path: Path) -> Non
     assert 3.0 < nme < 15.0, out  # the embedded model on 20 AFLW faces (the mean shape scores about 25 %)
     names = ["left_eye", "right_eye", "nose", "mouth_left", "mouth_right"]  # train.csv's header
     assert out[1] == f"{names} (1, 5, 2)"
+    assert out[-1] == "(2, 960, 48, 48) (2, 5, 960) (20, 5, 2)"
     assert json.loads((tmp_path / "face5.hyperland" / "head.json").read_text())["landmarks"] == names
 
 
