@@ -2,11 +2,14 @@
 
 Accepted: file paths (str / os.PathLike), PIL images of any mode (EXIF orientation applied), numpy arrays
 (HW or HWC with 1, 3 or 4 channels; uint8, uint16 or float in [0, 1]), torch tensors (CHW or BCHW with 1 or
-3 channels; uint8 or float in [0, 1]) and lists/tuples mixing these, of any sizes.
+3 channels; uint8 or float in [0, 1]) and lists/tuples mixing these, of any sizes. A folder or a glob pattern
+(``"faces/"``, ``"faces/*.jpg"``) stands for its image files in sorted order, the same way in Python and on the
+command line (:func:`expand_paths`).
 """
 
 from __future__ import annotations
 
+import glob
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -22,6 +25,7 @@ ImageLike = str | os.PathLike | Image.Image | np.ndarray | torch.Tensor
 Images = ImageLike | Sequence[ImageLike]
 
 _INT_MAX = {np.dtype(np.uint8): 255.0, np.dtype(np.uint16): 65535.0, np.dtype(np.int32): 65535.0}
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
 MIN_SIDE = 8  # model.preprocess refuses smaller images: they hold no landmark information
 MAX_PIXELS_ENV = "HYPERLAND_MAX_IMAGE_PIXELS"  # overrides PIL's decompression-bomb limit (0: no limit)
 _TRANSPOSE = {2: Image.Transpose.FLIP_LEFT_RIGHT, 3: Image.Transpose.ROTATE_180, 4: Image.Transpose.FLIP_TOP_BOTTOM,
@@ -204,15 +208,53 @@ def _load(image: ImageLike, *, max_side: int | None) -> torch.Tensor:
     )
 
 
+def _expands(item: Any) -> bool:
+    """True for a path that stands for several images: an existing folder, or a glob pattern (``*``, ``?``,
+    ``[``) that is not itself an existing file."""
+    if not isinstance(item, (str, os.PathLike)):
+        return False
+    text = os.fspath(item)
+    return os.path.isdir(text) or (any(c in text for c in "*?[") and not os.path.exists(text))
+
+
+def _images_in(item: str | os.PathLike) -> list[str]:
+    """The image files a folder (not recursive) or a glob pattern (``**`` recurses) stands for, sorted."""
+    text = os.fspath(item)
+    folder = os.path.isdir(text)
+    found = (os.path.join(text, name) for name in os.listdir(text)) if folder else glob.iglob(text, recursive=True)
+    files = sorted(f for f in found if Path(f).suffix.lower() in IMAGE_SUFFIXES and os.path.isfile(f))
+    if not files:
+        what = f"Folder '{text}' holds no image files" if folder else f"Pattern '{text}' matches no image files"
+        raise InvalidImageError(f"{what} (relative paths start at {Path.cwd()}). Expected files ending in "
+                                f"{', '.join(IMAGE_SUFFIXES)}; check the path, or list the image files themselves.")
+    return files
+
+
+def expand_paths(paths: str | os.PathLike | Sequence[str | os.PathLike]) -> list[str]:
+    """Image paths with every folder replaced by its image files (sorted by name, not recursive) and every glob
+    pattern by the image files it matches (sorted; ``**`` recurses); other paths are kept in place, unchecked.
+    A folder without images or a pattern without matches raises :class:`InvalidImageError`. Every command that
+    takes images and every library call that takes paths (``extract``, ``sample``, ``LandmarkHead.fit`` /
+    ``predict``) expands them this way."""
+    items = [paths] if isinstance(paths, (str, os.PathLike)) else list(paths)
+    if not items:
+        raise InvalidImageError("Got an empty list of images. Pass at least one image file, folder or pattern.")
+    out: list[str] = []
+    for item in items:
+        out.extend(_images_in(item) if _expands(item) else [os.fspath(item)])
+    return out
+
+
 def is_single(images: Images) -> bool:
-    """True when ``images`` holds one image (as opposed to a list or a BCHW batch)."""
+    """True when ``images`` holds one image (as opposed to a list, a BCHW batch, a folder or a glob pattern)."""
     if isinstance(images, torch.Tensor):
         return images.ndim == 3
-    return not isinstance(images, (list, tuple))
+    return not isinstance(images, (list, tuple)) and not _expands(images)
 
 
 def as_list(images: Images) -> list[ImageLike]:
-    """Split ``images`` into a list of single images without decoding them."""
+    """Split ``images`` into a list of single images without decoding them (folders and glob patterns become
+    their image files: :func:`expand_paths`)."""
     if isinstance(images, torch.Tensor):
         if images.ndim == 4:
             return list(images.unbind(0))
@@ -224,7 +266,9 @@ def as_list(images: Images) -> list[ImageLike]:
     if isinstance(images, (list, tuple)):
         if len(images) == 0:
             raise InvalidImageError("Got an empty list of images. Pass at least one image.")
-        return list(images)
+        return [x for im in images for x in (_images_in(im) if _expands(im) else [im])]
+    if isinstance(images, (str, os.PathLike)) and _expands(images):
+        return [*_images_in(images)]
     return [images]  # type: ignore[list-item]  # not a sequence here
 
 
@@ -248,5 +292,5 @@ def image_size(image: ImageLike) -> tuple[int, int]:
     raise InvalidImageError(f"Cannot read an image from a {type(image).__name__}.")
 
 
-__all__ = ["MAX_PIXELS_ENV", "MIN_SIDE", "ImageLike", "Images", "as_list", "image_size", "is_single", "load_image",
-           "open_image"]
+__all__ = ["IMAGE_SUFFIXES", "MAX_PIXELS_ENV", "MIN_SIDE", "ImageLike", "Images", "as_list", "expand_paths",
+           "image_size", "is_single", "load_image", "open_image"]

@@ -175,3 +175,23 @@ def test_prototype_finds_landmarks_that_the_features_can_see() -> None:
     err = np.linalg.norm(head.predict(test) - test_pts, axis=-1)
     base = np.linalg.norm(train_pts.mean(0) - test_pts, axis=-1)
     assert base.mean() > 25 and err.mean() < 5 and np.median(err) < 4
+
+
+def test_landmark_names_survive_fit_save_load(r18, mtfl_root, tmp_path) -> None:
+    """Names from the samples' file (here MTFL's five) go through fit(landmark_names=) into head.json and back."""
+    from hyperland.data import landmark_names
+
+    samples = read_mtfl(mtfl_root, "testing")[:4]
+    names = landmark_names(samples)
+    assert names == ["left_eye", "right_eye", "nose", "mouth_left", "mouth_right"]
+    imgs, pts = load_samples(samples)
+    head = LandmarkHead(5, method="prototype", n_components=8).fit(r18, imgs, pts, landmark_names=names)
+    head.save(tmp_path / "h")
+    assert json.loads((tmp_path / "h" / "head.json").read_text())["landmarks"] == names
+    assert LandmarkHead.load(tmp_path / "h", model=r18).landmark_names_ == names
+    assert LandmarkHead(5, method="prototype", n_components=8).fit(r18, imgs, pts).landmark_names_ is None
+    for bad in (names[:4], [*names[:4], "nose"], "left_eye", [*names[:4], ""]):
+        with pytest.raises(InvalidKeypointsError, match="expected 5 distinct non-empty strings"):
+            LandmarkHead(5, method="prototype").fit(r18, imgs, pts, landmark_names=bad)
+    mixed = [samples[0], type(samples[1])(samples[1].image, samples[1].points, samples[1].visible, {})]
+    assert landmark_names(mixed) is None  # the samples disagree: no names rather than wrong ones

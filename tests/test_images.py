@@ -10,7 +10,7 @@ import torch
 from PIL import Image
 
 from hyperland.errors import InvalidImageError
-from hyperland.images import as_list, image_size, is_single, load_image
+from hyperland.images import as_list, expand_paths, image_size, is_single, load_image
 
 RNG = np.random.default_rng(0)
 RGB = RNG.integers(0, 256, size=(7, 5, 3), dtype=np.uint8)  # H=7, W=5
@@ -195,6 +195,52 @@ def test_wrong_rank_channels_and_types(x, pattern):
             load_image(x)  # type: ignore[arg-type]
         else:
             load_image(x)
+
+
+def _tree(root: Path) -> Path:
+    """root/imgs: b.jpg, a.PNG, notes.txt, sub/d.jpg, an empty folder, and a file whose name has glob characters."""
+    d = root / "imgs"
+    (d / "sub").mkdir(parents=True)
+    (d / "empty").mkdir()
+    for name in ("b.jpg", "a.PNG", "sub/d.jpg", "x[1].jpg"):
+        Image.fromarray(np.tile(RGB, (2, 2, 1))).save(d / name, format="PNG")  # 14 x 10 px; PNG bytes whatever the suffix
+    (d / "notes.txt").write_text("not an image")
+    return d
+
+
+def test_folders_and_glob_patterns_expand_sorted(tmp_path: Path):
+    d = _tree(tmp_path)
+    files = [str(d / n) for n in ("a.PNG", "b.jpg", "x[1].jpg")]  # sorted, images only, not recursive
+    assert expand_paths(d) == files and expand_paths(str(d)) == files
+    assert expand_paths(f"{d}/*.jpg") == [str(d / "b.jpg"), str(d / "x[1].jpg")]
+    assert expand_paths(f"{d}/**/*.jpg") == [str(d / "b.jpg"), str(d / "sub" / "d.jpg"), str(d / "x[1].jpg")]
+    # the list order is kept; an existing file with glob characters in its name and a missing file stay as given
+    assert expand_paths([d / "sub", str(d / "x[1].jpg"), "missing.jpg"]) == [str(d / "sub" / "d.jpg"),
+                                                                            str(d / "x[1].jpg"), "missing.jpg"]
+    assert as_list([RGB, d / "sub"])[1:] == [str(d / "sub" / "d.jpg")] and as_list(d) == files
+    assert not is_single(d) and not is_single(f"{d}/*.jpg") and is_single(d / "b.jpg") and is_single("missing.jpg")
+    assert [tuple(load_image(x).shape) for x in as_list(f"{d}/sub/*")] == [(3, 14, 10)]
+
+
+def test_empty_folders_and_patterns_without_matches_are_refused(tmp_path: Path):
+    d = _tree(tmp_path)
+    with pytest.raises(InvalidImageError, match=r"Folder '.*empty' holds no image files .*\.jpg"):
+        expand_paths(d / "empty")
+    with pytest.raises(InvalidImageError, match=r"Pattern '.*\*\.gif' matches no image files"):
+        as_list([d / "b.jpg", f"{d}/*.gif"])
+    with pytest.raises(InvalidImageError, match="matches no image files"):
+        expand_paths(f"{d}/*.txt")  # a match that is not an image does not count
+    with pytest.raises(InvalidImageError, match="empty list"):
+        expand_paths([])
+
+
+def test_models_read_folders_like_lists(r18, tmp_path: Path):
+    d = _tree(tmp_path)
+    files = expand_paths(d)
+    torch.testing.assert_close(r18.extract(d, progress=False), r18.extract(files, progress=False))
+    assert r18.extract(f"{d}/b.*", progress=False).shape[0] == 1  # a pattern is a batch, even of one image
+    pts = np.zeros((3, 2, 2), np.float32)
+    torch.testing.assert_close(r18.sample(d, pts), r18.sample(files, pts))
 
 
 def test_bad_batches():

@@ -27,7 +27,7 @@ def test_recipes_shipped_with_paper_values() -> None:
     assert (aves.resize, aves.border, aves.input_size) == (96, 0, 96)
     for name in ("mtfl-r18", "mtfl-r50"):
         m = load_recipe(name)
-        assert m.data_format == "mtfl" and m.val_count > 0 and m.queue_size == 0  # auto: <= 10% of the data
+        assert m.data_format == "mtfl" and m.val_count is None and m.queue_size == 0  # auto: <= 10% of the data
     d = load_recipe("mtfl-r18-dense")
     assert (d.moco_weight, d.dense_weight, d.dense_layers, d.dense_dim, d.optimizer, d.data_crop) == \
         (0.0, 1.0, (1, 2, 3), 64, "adamw", "centroid")

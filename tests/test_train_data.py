@@ -7,6 +7,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from doc_commands import REPO, find_commands
+from PIL import Image
 from train_utils import tiny_config
 
 from hyperland.data import centroid_box, read_mtfl
@@ -47,3 +49,38 @@ def test_mtfl_root_with_centroid_crops(mtfl_root: Path) -> None:
     assert v.shape == (2, 3, 40, 40)
     assert [s.meta["line"] for s in split.val_samples] == [7997, 7998, 7999, 8000]
     assert np.isfinite(split.val_samples[0].points).all()
+
+
+def test_documented_adaptation_command_resolves_on_a_200_image_folder(tmp_path: Path) -> None:
+    """docs/training.md's adaptation command as written, on a folder of 200 images: the recipe's automatic
+    val_count holds out 20 (min(500, 10%)), and --init names the embedded default, whose weights the run starts
+    from. Config resolution and model building only, no training step."""
+    import torch
+
+    import hyperland
+    from hyperland.train.build import build_moco
+    from hyperland.train.cli import _configs, build_parser, peek_recipe
+    from hyperland.train.data import val_count
+
+    docs = REPO / "docs" / "training.md"
+    [cmd] = [c for c in find_commands(docs) if "--init" in c.argv and not c.inline]
+    folder = tmp_path / "my_images"
+    folder.mkdir()
+    img = Image.fromarray(np.full((12, 12, 3), 128, np.uint8))
+    for i in range(200):
+        img.save(folder / f"{i:03d}.png")
+    argv = [{"my_images/": str(folder), "runs/adapted": str(tmp_path / "run")}.get(a, a) for a in cmd.argv]
+    assert argv != list(cmd.argv), "the documented command no longer reads my_images/ into runs/adapted"
+    config, run_dir, resume = _configs(build_parser(peek_recipe(argv)).parse_args(argv))
+    assert run_dir == tmp_path / "run"
+    assert (config.recipe, config.val_count, config.init, config.epochs, resume) == \
+        ("mtfl-r18-dense", None, "mtfl-dense-r18", 5, False)
+    split = resolve_data(config)
+    assert (len(split.train), len(split.val)) == (180, 20) and split.val[0].path.name == "180.png"
+    assert val_count(config, 8000) == 500 and val_count(config.override(val_count=7), 200) == 7
+    moco = build_moco(config, len(split.train))  # --init: the embedded model's backbone and projection
+    src = hyperland.load(config.init)
+    ref = src.backbone.state_dict()
+    got = moco.encoder_q.backbone.state_dict()
+    assert all(torch.equal(got[k], ref[k]) for k in ref)
+    torch.testing.assert_close(moco.dense.proj.weight, src.projection.weight)

@@ -45,6 +45,7 @@ def test_export_round_trip_through_load(finished_run: Path, tmp_path: Path, aflw
     assert feats.shape == (2, model.num_channels((4,)), 1, 1) and torch.isfinite(feats).all()
     card = (tmp_path / "model" / "README.md").read_text()
     assert "library_name: hyperland" in card and "tiny-test" in card
+    assert "Objective: MoCo — MoCo v2 image-level InfoNCE" in card and "alone, no dense term" in card
     entry = res.manifest_entry["tiny-moco"]
     assert entry["sha256"] == res.sha256 and entry["architecture"] == "test_resnet"
     filled = {**entry, "repo_id": "org/tiny-moco", "revision": "a" * 40}
@@ -97,3 +98,31 @@ def test_export_push_to_hub_pins_the_commit(finished_run: Path, tmp_path: Path,
     assert (entry["repo_id"], entry["revision"], res.commit_url) == ("me/tiny", commit,
                                                                      f"https://hub/me/tiny/commit/{commit}")
     assert parse_manifest({"format": 1, "models": res.manifest_entry})["tiny"].sha256 == res.sha256
+
+
+@pytest.mark.parametrize("recipe, changes, name", [
+    ("mtfl-r18-dense", {}, "dense equivariant"),
+    ("mtfl-r18", {}, "MoCo"),
+    ("mtfl-r18", {"dense_weight": 0.5}, "MoCo + dense equivariant"),
+])
+def test_card_and_manifest_entry_name_the_trained_objective(recipe: str, changes: dict, name: str) -> None:
+    """The model card and the manifest entry of an export describe the losses the config trained (a dense-only
+    run used to be called "MoCo resnet18")."""
+    from hyperland.config import ModelConfig
+    from hyperland.modelcard import model_card
+    from hyperland.train.config import load_recipe
+    from hyperland.train.export import _manifest_entry
+
+    cfg = load_recipe(recipe).override(**changes)
+    card = model_card(ModelConfig("resnet18", recipe=cfg.recipe, provenance={"train_config": cfg.to_dict()}))
+    training = card[card.index("## Training"):].split("\n")[1]
+    assert training.startswith(f"Recipe `{recipe}`. Objective: {name} — ")
+    assert ("MoCo v2" in training) == (cfg.moco_weight > 0)
+    assert ("dense equivariant InfoNCE" in training and "layers [1, 2, 3] through a learned 64-d" in training) == \
+        (cfg.dense_weight > 0)
+    if changes:
+        assert "weight 1 + the dense equivariant InfoNCE" in training and training.endswith("weight 0.5.")
+    else:
+        assert training.endswith("alone, no MoCo term." if name != "MoCo" else "alone, no dense term.")
+    entry = _manifest_entry("m", cfg, "data", "0" * 64, license_="MIT", repo_id=None, revision=None)["m"]
+    assert entry["description"].startswith(f"{name} resnet18 ({recipe}), {cfg.epochs} epochs, 96 px input")

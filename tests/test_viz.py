@@ -70,10 +70,14 @@ def test_plot_shots_figure(tmp_path):
 
 def test_viz_pca_cli(tmp_path, capsys):
     faces = sorted(FACES.glob("*.jpg"))[:2]
-    assert main(["viz", "pca", *map(str, faces), "--out", str(tmp_path)]) == 0
+    assert main(["viz", "pca", f"{FACES}/000[12]-*.jpg", "--out", str(tmp_path)]) == 0  # a glob, like a list
     written = capsys.readouterr().out.split()
-    assert len(written) == 3 and all(Path(w).is_file() for w in written)
+    assert [Path(w).name for w in written] == [f"{p.stem}_pca.png" for p in faces] + ["pca_grid.png"]
+    assert all(Path(w).is_file() for w in written)
     assert Image.open(written[0]).size == (2 * 96 + 6, 96 + 4)  # image | PCA, padded
+    (tmp_path / "empty").mkdir()
+    assert main(["viz", "pca", str(tmp_path / "empty"), "--out", str(tmp_path)]) == 2
+    assert "empty' holds no image files" in capsys.readouterr().err
 
 
 def test_viz_landmarks_cli_with_truth(r18, tmp_path, capsys):
@@ -93,5 +97,13 @@ def test_viz_landmarks_cli_with_truth(r18, tmp_path, capsys):
     truth = np.stack([s.points for s in read_csv(FACES / "test.csv")[:2]])
     expected = 100 * nme(head.predict(faces), truth, eyes=(0, 1))
     assert out[3] == f"NME {expected:.2f} % over 2 images (normalised by landmarks (0, 1))"
+    pair = tmp_path / "pair"  # a folder of the same two faces: the same points, the same NME
+    pair.mkdir()
+    for f in faces:
+        (pair / Path(f).name).write_bytes(Path(f).read_bytes())
+    np.testing.assert_allclose(head.predict(pair), head.predict(faces), atol=1e-5)
+    assert main(["viz", "landmarks", str(pair), "--head", str(tmp_path / "head"), "--truth", str(FACES / "test.csv"),
+                 "--out", str(tmp_path / "out2")]) == 0
+    assert capsys.readouterr().out.splitlines()[3] == out[3]
     with pytest.raises(SystemExit):
         main(["viz", "landmarks", faces[0], "--out", str(tmp_path)])  # --head is required

@@ -17,7 +17,13 @@ from typing import Any
 import numpy as np
 
 from ..assets import faces_dir
-from ._args import add_device_argument, add_head_arguments, add_model_argument, add_quiet_argument, head_options
+from ._args import (
+    add_device_argument,
+    add_head_arguments,
+    add_model_argument,
+    add_quiet_argument,
+    head_options,
+)
 
 
 def mean_shape(train_points: np.ndarray, train_sizes: list[tuple[int, int]],

@@ -18,10 +18,8 @@ from typing import TYPE_CHECKING
 
 from .. import __version__  # hyperland/__init__ is light: its public API is imported on first use
 from .._io import AtomicFile, check_writable
-from ..errors import InvalidImageError
 from ._args import add_model_argument, add_quiet_argument, progress
 
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
 _ST_DTYPES = {"float32": "F32", "float16": "F16", "bfloat16": "BF16"}  # torch dtype name → safetensors dtype
 DTYPES = tuple(_ST_DTYPES)  # --dtype choices (torch is imported only when a command runs)
 
@@ -90,21 +88,6 @@ class SafetensorsStreamWriter:
         self._out.abort()
 
 
-def expand_images(items: Sequence[str]) -> list[str]:
-    """Files as given; directories become their image files (sorted, non-recursive)."""
-    out: list[str] = []
-    for item in items:
-        p = Path(item)
-        if p.is_dir():
-            found = sorted(str(q) for q in p.iterdir() if q.suffix.lower() in IMAGE_SUFFIXES)
-            if not found:
-                raise InvalidImageError(f"Directory '{p}' holds no images (looked for {', '.join(IMAGE_SUFFIXES)}).")
-            out.extend(found)
-        else:
-            out.append(item)
-    return out
-
-
 def _ints(text: str) -> tuple[int, ...]:
     try:
         vals = tuple(int(v) for v in text.replace(" ", "").split(",") if v)
@@ -160,9 +143,10 @@ def extract_to_file(model, images: Sequence[str], out: str | os.PathLike, *, lay
 def run(args: argparse.Namespace) -> int:
     import torch
 
+    from ..images import expand_paths
     from ..loading import load
 
-    images = expand_images(args.images)
+    images = expand_paths(args.images)
     check_writable(args.out, flag="--out")
     model = load(args.model, device=args.device)
     path = extract_to_file(model, images, args.out, layers=args.layers, size=args.size,
@@ -176,9 +160,10 @@ def run(args: argparse.Namespace) -> int:
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("extract", help="write hypercolumns of images to a .safetensors file (streamed)",
-                       description="Hypercolumns of IMAGES (files or directories) streamed into one "
+                       description="Hypercolumns of IMAGES (files, folders or glob patterns) streamed into one "
                                    "safetensors file: tensor 'features' (N, C, H, W) plus metadata.")
-    p.add_argument("images", nargs="+", metavar="IMAGES", help="image files or directories of images")
+    p.add_argument("images", nargs="+", metavar="IMAGES", help="image files, folders of images or glob patterns "
+                   "(quoted: 'faces/*.jpg')")
     add_model_argument(p)
     p.add_argument("--out", required=True, help="output .safetensors file")
     p.add_argument("--layers", type=_ints, default=None, help="feature indices, e.g. 1,2,3,4 (default: model's)")

@@ -17,7 +17,13 @@ from pathlib import Path
 from .._io import check_writable
 from ..data import Sample
 from ..errors import InvalidOptionError
-from ._args import add_device_argument, add_head_arguments, add_model_argument, add_quiet_argument, head_options
+from ._args import (
+    add_device_argument,
+    add_head_arguments,
+    add_model_argument,
+    add_quiet_argument,
+    head_options,
+)
 
 MTFL_SPLITS = ("training", "testing")
 

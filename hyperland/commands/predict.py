@@ -16,7 +16,6 @@ from typing import TYPE_CHECKING
 
 from .._io import atomic_write_text, check_writable
 from ._args import add_device_argument, add_model_argument, add_quiet_argument, load_head
-from .extract import expand_images
 
 if TYPE_CHECKING:
     import numpy as np
@@ -52,7 +51,9 @@ def render_json(images: Sequence[str], pred: np.ndarray, conf: np.ndarray | None
 
 
 def run(args: argparse.Namespace) -> int:
-    images = expand_images(args.images)  # files and folders of images, like extract
+    from hyperland.images import expand_paths
+
+    images = expand_paths(args.images)  # files, folders and glob patterns, like every command
     if args.out:
         check_writable(args.out, flag="--out")
     head = load_head(args)

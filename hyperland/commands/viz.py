@@ -27,10 +27,11 @@ def _layers(layers: tuple[int, ...] | None) -> list[int] | None:
 
 def run_pca(args: argparse.Namespace) -> int:
     import hyperland
+    from hyperland.images import expand_paths
     from hyperland.viz import grid, model_view, pca_rgb, save_png
 
+    images = [Path(p) for p in expand_paths(args.images)]
     model = hyperland.load(args.model, device=args.device)
-    images = [Path(p) for p in args.images]
     rgb = pca_rgb(model, images, layers=_layers(args.layers), size=args.size, progress=progress(args))
     view = model_view(model, images)
     if args.size and args.size != view.shape[1]:
@@ -67,11 +68,12 @@ def _truth(path: str | None, images: list[Path]) -> np.ndarray | None:
 
 
 def run_landmarks(args: argparse.Namespace) -> int:
+    from hyperland.images import expand_paths
     from hyperland.metrics import nme
     from hyperland.viz import draw_landmarks, overlay_grid, save_png
 
+    images = [Path(p) for p in expand_paths(args.images)]
     head = load_head(args)
-    images = [Path(p) for p in args.images]
     truth = _truth(args.truth, images)
     pred = head.predict(images)
     out = Path(args.out)
@@ -89,7 +91,7 @@ def run_landmarks(args: argparse.Namespace) -> int:
 
 def run(args: argparse.Namespace) -> int:
     if not args.images:
-        raise HyperlandError("No images given. Pass one or more image files.")
+        raise HyperlandError("No images given. Pass one or more image files, folders or glob patterns.")
     return run_pca(args) if args.viz == "pca" else run_landmarks(args)
 
 
@@ -97,7 +99,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("viz", help="PNG pictures: PCA-RGB hypercolumns, landmark overlays")
     kinds = p.add_subparsers(dest="viz", required=True, metavar="KIND")
     pca = kinds.add_parser("pca", help="hypercolumns projected to 3 PCA channels as RGB (one PCA over all images)")
-    pca.add_argument("images", nargs="+", metavar="IMAGE")
+    pca.add_argument("images", nargs="+", metavar="IMAGE", help="image files, folders of images or glob patterns")
     add_model_argument(pca)
     add_device_argument(pca)
     add_quiet_argument(pca)
@@ -106,7 +108,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     pca.add_argument("--out", required=True, help="output folder")
     pca.set_defaults(func=run)
     lm = kinds.add_parser("landmarks", help="predicted (dots) vs true (white rings) landmarks")
-    lm.add_argument("images", nargs="+", metavar="IMAGE")
+    lm.add_argument("images", nargs="+", metavar="IMAGE", help="image files, folders of images or glob patterns")
     lm.add_argument("--head", required=True, help="a head saved by LandmarkHead.save / hyperland fit")
     add_model_argument(lm, from_head=True)
     add_device_argument(lm)

@@ -4,7 +4,7 @@ See docs/datasets.md for each format, its preprocessing and how missing or bad e
 """
 
 from .aflw import aflw_m_protocol, read_aflw_train
-from .base import Box, Sample, centroid_box, load_sample, load_samples
+from .base import Box, Sample, centroid_box, landmark_names, load_sample, load_samples
 from .celeba_mafl import celeba_pretrain_images, mafl_protocol, read_mafl
 from .checks import check_in_image, check_landmark_count, draw
 from .cub import cub_protocol, read_cub
@@ -27,6 +27,7 @@ __all__ = [
     "cub_protocol",
     "dataset_protocol",
     "draw",
+    "landmark_names",
     "load_sample",
     "load_samples",
     "mafl_protocol",

@@ -103,6 +103,14 @@ def load_samples(samples: Sequence[Sample], *, size: Optional[int] = None) -> tu
     return imgs, np.stack(pts)
 
 
+def landmark_names(samples: Sequence[Sample]) -> list[str] | None:
+    """The landmark names the samples' file gives (a keypoint CSV's ``NAME_x`` columns, the names of a JSON or
+    COCO file, MTFL's five), or None when it gives none or the samples disagree."""
+    named = {tuple(s.meta.get("landmarks") or ()) for s in samples}
+    names = named.pop() if len(named) == 1 else ()
+    return [str(n) for n in names] if names and len(names) == samples[0].n_landmarks else None
+
+
 def centroid_box(points: np.ndarray, *, scale: float = 5.6, center: tuple[float, float] = (0.49, 0.49),
                  jitter: float = 0.0, rng: Optional[np.random.Generator] = None) -> Box:
     """A square around labelled points: side ``scale`` × mean point-to-centroid distance, the centroid at
@@ -119,4 +127,5 @@ def centroid_box(points: np.ndarray, *, scale: float = 5.6, center: tuple[float,
     return (float(x0), float(y0), float(x0 + side), float(y0 + side))
 
 
-__all__ = ["Box", "Sample", "centroid_box", "crop_resize", "load_sample", "load_samples", "open_rgb"]
+__all__ = ["Box", "Sample", "centroid_box", "crop_resize", "landmark_names", "load_sample", "load_samples",
+           "open_rgb"]

@@ -55,7 +55,7 @@ def read_mtfl(root: str | Path, split: Literal["training", "testing"], *, check_
             if check_files and not img.is_file():
                 raise DatasetError(f"{path}:{lineno}: image '{img}' is missing.")
             pts = np.stack([xy[:5], xy[5:]], axis=1) - 1.0
-            meta = dict(zip(ATTRIBUTES, attrs), line=lineno, source=rel.split("/")[0])
+            meta = dict(zip(ATTRIBUTES, attrs), line=lineno, source=rel.split("/")[0], landmarks=list(LANDMARKS))
             samples.append(Sample(image=img, points=pts, visible=np.ones(5, bool), meta=meta))
     if not samples:
         raise DatasetError(f"{path} lists no faces.")

@@ -44,6 +44,17 @@ def check_points(points: Any, *, n: int, k: int, what: str = "points", allow_all
     return pts
 
 
+def check_landmark_names(names: Sequence[str] | None, *, k: int) -> list[str] | None:
+    """``fit(landmark_names=)``: None, or K distinct non-empty strings (head.json and CSV column names)."""
+    if names is None:
+        return None
+    got = [names] if isinstance(names, str) else list(names)
+    if len(got) != k or not all(isinstance(n, str) and n for n in got) or len(set(got)) != k:
+        raise InvalidKeypointsError(f"landmark_names={got!r}: expected {k} distinct non-empty strings, one per "
+                                    "landmark in the order of the points' K axis (or None).")
+    return got
+
+
 def warn_outside(points: np.ndarray, sizes: Sequence[tuple[int, int]]) -> None:
     """Warn (and keep) about points more than half a pixel outside their image."""
     hw = np.asarray(sizes, dtype=np.float32)[:, None, :]  # (N, 1, 2) as (H, W)
@@ -82,4 +93,5 @@ def augment_images(images: Sequence[ImageLike], points: np.ndarray, *, n: int, t
     return out_imgs, np.concatenate(out_pts).astype(np.float32)
 
 
-__all__ = ["PointsOutsideImageWarning", "augment_images", "check_points", "split_validation", "warn_outside"]
+__all__ = ["PointsOutsideImageWarning", "augment_images", "check_landmark_names", "check_points", "split_validation",
+           "warn_outside"]

@@ -30,7 +30,7 @@ from ..features import Features, Projection, encode, fit_projection
 from ..images import Images, as_list, image_size
 from . import prototype, ridge
 from .cells import CellClassifier, fit_cell_classifiers, shape_prior
-from .checks import augment_images, check_points, split_validation, warn_outside
+from .checks import augment_images, check_landmark_names, check_points, split_validation, warn_outside
 from .geometry import normalised_to_pixels, pixels_to_normalised
 from .io import load_head, save_head
 from .params import DEFAULT_METHOD, check_head_params, check_method_reads
@@ -156,9 +156,11 @@ class LandmarkHead(BaseEstimator):
 
     # ------------------------------------------------------------------ fitting
     def fit(self, model: HyperlandModel, images: Images | None = None, points: Any = None, *,
-            features: Features | None = None, val: ValData | None = None) -> LandmarkHead:
+            features: Features | None = None, val: ValData | None = None,
+            landmark_names: Sequence[str] | None = None) -> LandmarkHead:
         """Fit on images (or precomputed ``features`` of them; pass both to augment few-shot fits without
-        re-extracting the originals) and (N, K, 2) pixel points, NaN where missing."""
+        re-extracting the originals) and (N, K, 2) pixel points, NaN where missing; ``landmark_names``: K names
+        (e.g. :func:`hyperland.data.landmark_names` of the samples), kept as ``landmark_names_`` and saved."""
         params = self.get_params(deep=False)
         check_head_params(params)  # set_params may have changed them since __init__
         check_method_reads(params, _DEFAULTS)  # e.g. steps= on the ridge head: an error, not a silent no-op
@@ -169,6 +171,7 @@ class LandmarkHead(BaseEstimator):
         if items is not None and len(items) != n:
             raise InvalidKeypointsError(f"Got {len(items)} images but {n} feature maps. Expected one per image.")
         pts = check_points(points, n=n, k=self.n_landmarks, what="points")
+        self.landmark_names_ = check_landmark_names(landmark_names, k=self.n_landmarks)
         sizes = features.sizes if features is not None else [image_size(im) for im in items]  # type: ignore[union-attr]
         warn_outside(pts, sizes)
         seed = self.random_state if self.random_state is not None else int(np.random.SeedSequence().entropy % 2**31)
@@ -310,10 +313,8 @@ class LandmarkHead(BaseEstimator):
 
     def _check_features(self, model: HyperlandModel, features: Features) -> None:
         if features.fingerprint != model.fingerprint:
-            raise BackboneMismatchError(
-                f"Features were extracted with backbone {features.fingerprint}, the model is {model.fingerprint}. "
-                "Encode the images with this model (hyperland.features.encode)."
-            )
+            raise BackboneMismatchError(f"Features were extracted with backbone {features.fingerprint}, the model "
+                                        f"is {model.fingerprint}. Encode the images again with this model.")
         mine = getattr(self, "projection_", None)
         if hasattr(self, "layers_") and (_key(features.projection) != _key(mine) or features.layers != self.layers_
                                          or features.grid != self.grid_
@@ -395,7 +396,7 @@ def _key(p: Projection | None) -> str | None:
     return None if p is None else p.key
 
 
-_DEFAULTS = {name: p.default for name, p in inspect.signature(LandmarkHead).parameters.items()}  # noqa: E501
+_DEFAULTS = {name: p.default for name, p in inspect.signature(LandmarkHead).parameters.items()}
 EPOCHS_AUTO = 20
 MIN_STEPS = 150
 MAX_STEPS = 1500

@@ -207,7 +207,7 @@ def parse_head_options(text: str | None, *, flag: str, own: Mapping[str, str] = 
     options that the command sets itself (name → the flag that sets them), refused in the JSON."""
     if not text:
         return {}
-    example = f"Example: {flag} '{{\"readout_grid\": 6}}'."
+    example = f"Example: {flag} '{{\"n_augment\": 4}}'."
     try:
         opts = json.loads(text)
     except json.JSONDecodeError as exc:
@@ -231,5 +231,19 @@ def check_methods(methods: Sequence[str]) -> None:
                                  f"{list(METHODS)}.")
 
 
-__all__ = ["DEFAULT_METHOD", "READS", "check_method_reads", "option_defaults", "EVAL_FLAGS", "FIT_FLAGS", "LOSSES", "METHODS", "RULES", "check_head_json", "check_head_params",
-           "check_methods", "known_params", "parse_head_options"]
+__all__ = [
+    "DEFAULT_METHOD",
+    "EVAL_FLAGS",
+    "FIT_FLAGS",
+    "LOSSES",
+    "METHODS",
+    "READS",
+    "RULES",
+    "check_head_json",
+    "check_head_params",
+    "check_method_reads",
+    "check_methods",
+    "known_params",
+    "option_defaults",
+    "parse_head_options",
+]

@@ -32,7 +32,7 @@ class TrainConfig:
     data_format: str = "auto"  # auto | folder | list | mtfl
     data_crop: str = "none"  # none | centroid (MTFL only: square around the labelled points, AFLW framing) | celeba
     # (the fixed (0, 30, 178, 208) box of the aligned CelebA images, as the paper and data/celeba_mafl.py cut them)
-    val_count: int = 0  # images held out at the end of the list for validation / the landmark probe
+    val_count: int | None = 0  # held-out images at the end of the list; null: min(500, 10% of them); 0: none
     # -- model
     architecture: str = "resnet18"
     out_indices: tuple[int, ...] = (1, 2, 3, 4)
@@ -120,9 +120,9 @@ class TrainConfig:
         for name in ("epochs", "batch_size", "feature_dim", "shuffle_groups", "log_every", "dense_dim", "dense_points"):
             if getattr(self, name) < 1:
                 problems.append(f"{name}={getattr(self, name)} (expected >= 1)")
-        for name in ("queue_size", "dense_other_images", "num_workers", "val_count", "checkpoint_every", "checkpoint_every_steps", "probe_every",
-                     "hidden_dim", "border"):
-            if getattr(self, name) < 0:
+        for name in ("queue_size", "dense_other_images", "num_workers", "val_count", "checkpoint_every",
+                     "checkpoint_every_steps", "probe_every", "hidden_dim", "border"):
+            if (getattr(self, name) or 0) < 0:
                 problems.append(f"{name}={getattr(self, name)} (expected >= 0)")
         if self.resize - 2 * self.border < 8:
             problems.append(f"resize={self.resize}, border={self.border} leave fewer than 8 input pixels")

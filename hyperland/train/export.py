@@ -18,9 +18,10 @@ from ..config import WEIGHTS_NAME
 from ..errors import CheckpointError
 from ..hub import push_folder, sha256_file
 from ..model import HyperlandModel, projection_conv
+from ..modelcard import objective_name
+from .build import backbone_config
 from .checkpoint import CHECKPOINT_NAME, load_checkpoint
 from .config import RUNTIME_FIELDS, TrainConfig
-from .build import backbone_config
 
 logger = logging.getLogger(__name__)
 BACKBONE_PREFIX = "encoder_q.backbone."
@@ -71,7 +72,8 @@ def _manifest_entry(name: str, config: TrainConfig, data: str, sha: str, *, lice
         "revision": revision or "40-hex commit of the upload (fill in)",
         "filename": WEIGHTS_NAME,
         "sha256": sha,
-        "description": f"MoCo {config.architecture} ({config.recipe or 'custom recipe'}), {config.epochs} epochs, "
+        "description": f"{objective_name(config.to_dict())} {config.architecture} "
+                       f"({config.recipe or 'custom recipe'}), {config.epochs} epochs, "
                        f"{config.input_size} px input ({config.resize} px resize, {config.border} px border crop).",
     }}
 
