@@ -31,6 +31,7 @@ from ..images import Images, as_list, image_size
 from . import prototype, ridge
 from .cells import CellClassifier, fit_cell_classifiers, shape_prior
 from .checks import augment_images, check_landmark_names, check_points, split_validation, warn_outside
+from .framing import fit_framed, predict_framed
 from .geometry import normalised_to_pixels, pixels_to_normalised
 from .io import load_head, save_head
 from .params import DEFAULT_METHOD, check_head_params, check_method_reads
@@ -42,6 +43,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 Method = Literal["ridge", "regressor", "prototype"]
 Descriptor = Literal["auto", "learned", "pca"]
+Framing = Literal["none", "object"]
 ValData = tuple[Images | Features, Any]
 
 
@@ -65,6 +67,11 @@ class LandmarkHead(BaseEstimator):
     48) extracts the hypercolumn on that grid (bilinear resizing of every layer) instead of the finest
     layer's; ``translate`` adds U(±translate) shifts (fraction of the half-side) to the few-shot warps.
     :meth:`paper` returns the paper's recipe as one configured head.
+
+    ``framing="object"`` (:mod:`.framing`): for objects anywhere in a larger frame. A coarse head of the same
+    method reads the whole frame (resized to ``frame_size`` px, no border crop), a fine head reads a crop
+    ``frame_margin`` × the object's length wide around it (``frame_crop`` px, default the model's input size),
+    fitted on shifted, scaled and rotated (± ``frame_rotation`` degrees) crops of the labelled frames.
     """
 
     def __init__(
@@ -102,6 +109,11 @@ class LandmarkHead(BaseEstimator):
         min_val: int = 10,
         window: int | None = 3,
         prior: bool = True,
+        framing: Framing = "none",
+        frame_size: int = 160,
+        frame_margin: float = 1.3,
+        frame_rotation: float = 180.0,
+        frame_crop: int | None = None,
         random_state: int | None = None,
         progress: bool | None = None,
     ) -> None:
@@ -137,6 +149,11 @@ class LandmarkHead(BaseEstimator):
         self.min_val = min_val
         self.window = window
         self.prior = prior
+        self.framing = framing
+        self.frame_size = frame_size
+        self.frame_margin = frame_margin
+        self.frame_rotation = frame_rotation
+        self.frame_crop = frame_crop
         self.random_state = random_state
         self.progress = progress
         check_head_params(self.get_params(deep=False))  # LandmarkHead(0) etc.: a clear error now, not in fit()
@@ -175,6 +192,9 @@ class LandmarkHead(BaseEstimator):
         sizes = features.sizes if features is not None else [image_size(im) for im in items]  # type: ignore[union-attr]
         warn_outside(pts, sizes)
         seed = self.random_state if self.random_state is not None else int(np.random.SeedSequence().entropy % 2**31)
+        if self.framing != "none":
+            fit_framed(self, model, items, pts, seed=seed)  # its coarse_ and fine_ heads
+            return self
         rng = np.random.default_rng(seed)
         gen = torch.Generator().manual_seed(seed)
         if val is None and self.method != "ridge":  # the ridge head holds out its own folds (ridge.select)
@@ -343,6 +363,11 @@ class LandmarkHead(BaseEstimator):
         if model.fingerprint != self.fingerprint_ and not getattr(self, "backbone_override_", False):
             raise BackboneMismatchError(f"This head was fitted on backbone {self.fingerprint_}; got "
                                         f"{model.fingerprint}. Pass the model it was fitted with.")
+        if self.framing != "none":
+            if images is None:
+                raise InvalidKeypointsError("A framed head predicts from images (it crops them), not features=.")
+            out, conf = predict_framed(self, model, images)
+            return (out, _confidence(conf)) if return_confidence else out
         if features is None:
             if images is None:
                 raise InvalidKeypointsError("predict() got neither images nor features.")
@@ -356,13 +381,10 @@ class LandmarkHead(BaseEstimator):
             xy, conf = prototype.locate(self.prototypes_, features.maps, scale=self.softmax_scale, window=self.window,
                                         prior=(self.prior_mean_, self.prior_std_) if self.prior else None)
         else:
-            if return_confidence:
-                raise InvalidOptionError("return_confidence=True: the regressor head has no per-landmark "
-                                         "confidence. Use method='ridge' (the default) or 'prototype'.")
             xy = predict_normalised(self.regressor_, features.maps)
         out = normalised_to_pixels(model, xy, features.sizes).numpy()
         if return_confidence:
-            return out, conf.numpy()  # type: ignore[union-attr]
+            return out, _confidence(None if conf is None else conf.numpy())
         return out
 
     def score(self, images: Images | None = None, points: Any = None, *, features: Features | None = None,
@@ -390,6 +412,13 @@ class LandmarkHead(BaseEstimator):
         (when given) must match the saved K."""
         return load_head(cls, path, model=model, device=device, allow_backbone_mismatch=allow_backbone_mismatch,
                          n_landmarks=n_landmarks)
+
+
+def _confidence(conf: np.ndarray | None) -> np.ndarray:
+    if conf is None:
+        raise InvalidOptionError("return_confidence=True: the regressor head has no per-landmark confidence. Use "
+                                 "method='ridge' (the default) or 'prototype'.")
+    return conf
 
 
 def _key(p: Projection | None) -> str | None:

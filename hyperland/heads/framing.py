@@ -31,6 +31,7 @@ from ..images import Images, as_list, load_image
 
 if TYPE_CHECKING:
     from ..model import HyperlandModel
+    from .estimator import LandmarkHead
 
 EXTENT_CLIP = (0.6, 1.6)  # a predicted object length is clipped to this range × the labelled median
 SHIFT = 0.08  # training crops: centre shifts ~ N(0, SHIFT · side) per axis
@@ -132,5 +133,67 @@ def median_extent(points: np.ndarray) -> float:
     return float(np.median(e)) if len(e) else math.nan
 
 
-__all__ = ["boxes", "centre_extent", "crop", "frame_model", "from_crop", "load_frames", "median_extent", "to_crop",
-           "training_crops"]
+
+
+# ---------------------------------------------------------------------- the framed head
+FINE_PASSES = 2  # the fine head runs on the coarse crop, then on the crop its own answer gives
+
+
+def crop_size(head: LandmarkHead, model: HyperlandModel) -> int:
+    """The side of the fine head's crops in pixels: ``frame_crop``, else the model's input size."""
+    return int(head.frame_crop) if head.frame_crop is not None else int(model.config.input_size)
+
+
+def stage_models(head: LandmarkHead, model: HyperlandModel) -> tuple[HyperlandModel, HyperlandModel]:
+    """The coarse (whole frame) and fine (crop) views of ``model`` for this head, built once per model."""
+    cache = getattr(head, "_stage_models", None)
+    if cache is None or cache[0] is not model:
+        cache = (model, frame_model(model, head.frame_size), frame_model(model, crop_size(head, model)))
+        head._stage_models = cache
+    return cache[1], cache[2]
+
+
+def fit_framed(head: LandmarkHead, model: HyperlandModel, images: Images | None, points: np.ndarray, *,
+               seed: int) -> None:
+    """Fit ``head.coarse_`` on whole frames and ``head.fine_`` on shifted, scaled and rotated crops around the
+    labelled landmarks (see the module docstring)."""
+    from ..errors import InvalidKeypointsError
+
+    if images is None:
+        raise InvalidKeypointsError("framing='object' fits from images (it crops them), not from features=.")
+    extent = median_extent(points)
+    if not math.isfinite(extent):
+        raise InvalidKeypointsError("framing='object' needs at least one image with two labelled landmarks (the "
+                                    "object's extent). Label more points, or use framing='none'.")
+    coarse_model, fine_model = stage_models(head, model)
+    frames = load_frames(images)
+    params = {**head.get_params(deep=False), "framing": "none"}
+    coarse = type(head)(**params).fit(coarse_model, frames, points)
+    n = head.n_augment + 1 if head._augments(len(frames)) else 2  # geometric augmentation at every size
+    crops, crop_points = training_crops(frames, points, n=max(2, n), margin=head.frame_margin, extent=extent,
+                                        rotation=head.frame_rotation, size=crop_size(head, model),
+                                        rng=np.random.default_rng(seed))
+    fine = type(head)(**{**params, "augment": False}).fit(fine_model, crops, crop_points)
+    head.coarse_, head.fine_, head.frame_extent_ = coarse, fine, extent
+    head.model_, head.fingerprint_, head.layers_, head.grid_ = model, model.fingerprint, fine.layers_, fine.grid_
+    head.projection_, head.learned_, head.n_features_in_ = None, fine.learned_, fine.n_features_in_
+
+
+def predict_framed(head: LandmarkHead, model: HyperlandModel, images: Images) -> tuple[np.ndarray, np.ndarray | None]:
+    """(M, K, 2) frame pixels and (M, K) confidences (None for the regressor) of a framed head."""
+    coarse_model, fine_model = stage_models(head, model)
+    frames = load_frames(images)
+    points = head.coarse_.predict(frames, model=coarse_model)
+    size, conf = crop_size(head, model), None
+    with_conf = head.method != "regressor"
+    for _ in range(FINE_PASSES):
+        c, side = boxes(points, margin=head.frame_margin, extent=head.frame_extent_)
+        angles = np.zeros(len(c), np.float32)
+        out = head.fine_.predict(crop(frames, c, side, angles, size), model=fine_model, return_confidence=with_conf)
+        local, conf = out if with_conf else (out, None)
+        points = from_crop(local, c, side, angles, size)
+    return points.astype(np.float32), conf
+
+
+__all__ = ["boxes", "centre_extent", "crop", "crop_size", "fit_framed", "frame_model", "from_crop", "load_frames",
+           "median_extent", "predict_framed", "stage_models", "to_crop", "training_crops"]

@@ -42,10 +42,16 @@ def save_head(head: LandmarkHead, path: str | os.PathLike) -> Path:
     d = Path(path)
     d.mkdir(parents=True, exist_ok=True)
     tensors: dict[str, torch.Tensor] = {}
-    if head.projection_ is not None:
+    if head.framing != "none":  # two whole heads in sub-folders; this level keeps the object's extent
+        save_head(head.coarse_, d / "coarse")
+        save_head(head.fine_, d / "fine")
+        tensors["frame.extent"] = torch.tensor([head.frame_extent_], dtype=torch.float32)
+    elif head.projection_ is not None:
         tensors["projection.mean"] = head.projection_.mean
         tensors["projection.components"] = head.projection_.components
-    if head.method == "ridge":
+    if head.framing != "none":
+        pass
+    elif head.method == "ridge":
         tensors["readout.coef"], tensors["readout.intercept"] = head.readout_.coef, head.readout_.intercept
         tensors["classifier"] = head.classifier_
         tensors["prior.mean"], tensors["prior.std"] = head.prior_mean_, head.prior_std_
@@ -126,6 +132,8 @@ def load_head(cls: type[LandmarkHead], path: str | os.PathLike, *, model: Hyperl
         proj = Projection(tensors["projection.mean"], tensors["projection.components"],
                           float(cfg.get("explained_variance") or 1.0))
     c = int(cfg["n_features_in"])
+    if head.framing != "none":
+        return _load_framed(head, d, cfg, tensors, model, allow=allow_backbone_mismatch)
     head.model_, head.projection_, head.layers_ = model, proj, tuple(cfg["layers"])
     head.fingerprint_, head.grid_, head.n_features_in_ = cfg["fingerprint"], tuple(cfg["grid"]), c
     head.learned_ = bool(cfg.get("learned", False))
@@ -163,6 +171,26 @@ def load_head(cls: type[LandmarkHead], path: str | os.PathLike, *, model: Hyperl
     if cfg.get("history"):
         head.history_ = cfg["history"]
     head.landmark_names_ = cfg.get("landmarks")  # names for CSV columns etc., or None
+    return head
+
+
+def _load_framed(head: LandmarkHead, d: Path, cfg: dict, tensors: dict[str, torch.Tensor],
+                 model: HyperlandModel, *, allow: bool) -> LandmarkHead:
+    """A framed head: its coarse and fine heads from the sub-folders, read with the model's two views."""
+    from .framing import stage_models
+
+    extent = tensors.get("frame.extent")
+    if extent is None or tuple(extent.shape) != (1,):
+        raise WeightsMismatchError(f"'{d}': a framed head needs 'frame.extent' in {HEAD_WEIGHTS}. Save it again.")
+    coarse_model, fine_model = stage_models(head, model)
+    k = head.n_landmarks
+    head.coarse_ = load_head(type(head), d / "coarse", model=coarse_model, n_landmarks=k, allow_backbone_mismatch=allow)
+    head.fine_ = load_head(type(head), d / "fine", model=fine_model, n_landmarks=k, allow_backbone_mismatch=allow)
+    head.frame_extent_ = float(extent[0])
+    head.model_, head.fingerprint_, head.projection_ = model, cfg["fingerprint"], None
+    head.layers_, head.grid_, head.n_features_in_ = tuple(cfg["layers"]), tuple(cfg["grid"]), int(cfg["n_features_in"])
+    head.learned_ = bool(cfg.get("learned", False))
+    head.landmark_names_ = cfg.get("landmarks")
     return head
 
 
