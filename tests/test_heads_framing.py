@@ -59,5 +59,5 @@ def test_framed_head_fits_predicts_saves(r18, tmp_path):
     assert ((pred[..., 0] >= -1) & (pred[..., 0] <= 640) & (pred[..., 1] >= -1) & (pred[..., 1] <= 480)).all()
     head.save(tmp_path / "h")
     back = LandmarkHead.load(tmp_path / "h", model=r18)
-    np.testing.assert_allclose(back.predict(paths[4:]), pred, atol=1e-4)
+    np.testing.assert_allclose(back.predict(paths[4:]), pred, atol=1e-3)  # two crop passes: 1e-5 shifts resample
     assert (tmp_path / "h" / "coarse" / "head.json").is_file() and (tmp_path / "h" / "fine" / "head.json").is_file()

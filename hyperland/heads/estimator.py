@@ -112,7 +112,7 @@ class LandmarkHead(BaseEstimator):
         framing: Framing = "none",
         frame_size: int = 160,
         frame_margin: float = 1.3,
-        frame_rotation: float = 180.0,
+        frame_rotation: float = 30.0,
         frame_crop: int | None = None,
         random_state: int | None = None,
         progress: bool | None = None,

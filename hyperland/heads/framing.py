@@ -6,10 +6,9 @@ A head with ``framing="object"`` is two heads of the same method fitted from the
   is the same backbone with that preprocessing) and finds the landmarks roughly;
 * the **fine** head reads a square crop centred on the landmarks' centroid, ``frame_margin`` × their RMS radius
   wide, resampled to the model's own input size, so that its grid cells are a few pixels of the object rather
-  than of the frame. It is fitted on crops of the labelled frames with random shifts, scales and rotations
-  (``frame_rotation`` degrees: a top-view animal turns freely), i.e. geometric augmentation at every
-  training-set size, and at prediction it runs twice: on the crop the coarse head gives, then on the crop its own
-  first answer gives.
+  than of the frame. It is fitted on the crops around the labelled landmarks with random shifts and scales (as
+  large as the coarse stage's errors) and rotations (± ``frame_rotation`` degrees), at every training-set size,
+  and at prediction it runs twice: on the crop the coarse head gives, then on the crop its own answer gives.
 
 Crop geometry (pixel centres at integers): crop pixel ``u`` ↔ frame point ``c + side · R(angle) · ((u + 0.5) / S
 - 0.5)``; crops are sampled bilinearly from the full-resolution frame (zeros outside it).
@@ -34,8 +33,8 @@ if TYPE_CHECKING:
     from .estimator import LandmarkHead
 
 EXTENT_CLIP = (0.6, 1.6)  # a predicted object length is clipped to this range × the labelled median
-SHIFT = 0.08  # training crops: centre shifts ~ N(0, SHIFT · side) per axis
-LOG_SCALE = 0.2  # training crops: side × exp(U(±LOG_SCALE))
+FINE_TRANSLATE = 0.15  # the fine head's training crops: shifts of U(±0.15) half-sides (the coarse stage's error)
+FINE_SCALE = (0.85, 1.2)  # ... and scales (the object's length as the coarse stage sees it)
 
 
 def frame_model(model: HyperlandModel, size: int) -> HyperlandModel:
@@ -110,20 +109,12 @@ def load_frames(images: Images) -> list[torch.Tensor]:
     return [load_image(im) for im in as_list(images)]
 
 
-def training_crops(frames: Sequence[torch.Tensor], points: np.ndarray, *, n: int, margin: float, extent: float,
-                   rotation: float, size: int, rng: np.random.Generator) -> tuple[list[torch.Tensor], np.ndarray]:
-    """``n`` crops of every labelled frame (the first exact, the others shifted, scaled and rotated) and the points
-    in them."""
+def object_crops(frames: Sequence[torch.Tensor], points: np.ndarray, *, margin: float, extent: float,
+                 size: int) -> tuple[list[torch.Tensor], np.ndarray]:
+    """The crop around every labelled frame's own landmarks and the points in it."""
     c, side = boxes(points, margin=margin, extent=extent)
-    reps = np.repeat(np.arange(len(frames)), n)
-    first = (np.arange(len(reps)) % n) == 0
-    cs, ss = c[reps].copy(), side[reps].copy()
-    jitter = ~first
-    ss[jitter] *= np.exp(rng.uniform(-LOG_SCALE, LOG_SCALE, size=int(jitter.sum()))).astype(np.float32)
-    cs[jitter] += (rng.normal(0.0, SHIFT, size=(int(jitter.sum()), 2)) * ss[jitter, None]).astype(np.float32)
-    angles = np.where(first, 0.0, rng.uniform(-rotation, rotation, size=len(reps))).astype(np.float32)
-    crops = crop([frames[i] for i in reps], cs, ss, angles, size)
-    return crops, to_crop(points[reps], cs, ss, angles, size).astype(np.float32)
+    angles = np.zeros(len(c), np.float32)
+    return crop(frames, c, side, angles, size), to_crop(points, c, side, angles, size).astype(np.float32)
 
 
 def median_extent(points: np.ndarray) -> float:
@@ -169,11 +160,12 @@ def fit_framed(head: LandmarkHead, model: HyperlandModel, images: Images | None,
     frames = load_frames(images)
     params = {**head.get_params(deep=False), "framing": "none"}
     coarse = type(head)(**params).fit(coarse_model, frames, points)
-    n = head.n_augment + 1 if head._augments(len(frames)) else 2  # geometric augmentation at every size
-    crops, crop_points = training_crops(frames, points, n=max(2, n), margin=head.frame_margin, extent=extent,
-                                        rotation=head.frame_rotation, size=crop_size(head, model),
-                                        rng=np.random.default_rng(seed))
-    fine = type(head)(**{**params, "augment": False}).fit(fine_model, crops, crop_points)
+    crops, crop_points = object_crops(frames, points, margin=head.frame_margin, extent=extent,
+                                      size=crop_size(head, model))
+    # geometric augmentation at every training-set size: shifted, scaled and rotated copies of every crop
+    fine_params = {**params, "augment": True, "rotation": head.frame_rotation, "translate": FINE_TRANSLATE,
+                   "scale": FINE_SCALE, "n_augment": max(2, head.n_augment)}
+    fine = type(head)(**fine_params).fit(fine_model, crops, crop_points)
     head.coarse_, head.fine_, head.frame_extent_ = coarse, fine, extent
     head.model_, head.fingerprint_, head.layers_, head.grid_ = model, model.fingerprint, fine.layers_, fine.grid_
     head.projection_, head.learned_, head.n_features_in_ = None, fine.learned_, fine.n_features_in_
@@ -196,4 +188,4 @@ def predict_framed(head: LandmarkHead, model: HyperlandModel, images: Images) ->
 
 
 __all__ = ["boxes", "centre_extent", "crop", "crop_size", "fit_framed", "frame_model", "from_crop", "load_frames",
-           "median_extent", "predict_framed", "stage_models", "to_crop", "training_crops"]
+           "median_extent", "object_crops", "predict_framed", "stage_models", "to_crop"]

@@ -1,0 +1,98 @@
+"""Openfield (DeepLabCut's example: one mouse anywhere in 640 x 480 frames, 4 parts): mean pixel error on the last
+36 labelled frames, labelled subsets drawn from the first 80, 3 seeds, with the mean shape and HOG -> ridge
+beside the heads (same subsets and seeds).
+
+    flock ../bench.lock python benchmarks/openfield.py [--shots 5,20,80] [--seeds 3] [--heads object,none]
+
+Rows: ``object`` is ``LandmarkHead(4, framing="object")`` (a coarse head on the whole frame, a fine head on a crop
+around the mouse), ``none`` the plain default head on the squashed frame, both on the embedded default model;
+``mean shape`` the labelled frames' mean pixel positions; ``HOG -> ridge`` scikit-image HOG of the grey frame
+(160 x 120, 8 px cells) -> RidgeCV (the default head's readout). Writes benchmarks/results/openfield.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+import hyperland
+from hyperland.heads import LandmarkHead
+
+REPO = Path(__file__).resolve().parents[1]
+DATA = REPO.parent / "shared" / "data" / "dlc-openfield"
+OUT = REPO / "benchmarks" / "results" / "openfield.json"
+
+
+def openfield() -> tuple[list[str], np.ndarray]:
+    """The 116 labelled frames and their (116, 4, 2) points (NaN where a part is unlabelled)."""
+    from hyperland.data import read_keypoints
+
+    samples = read_keypoints(DATA / "labeled-data" / "m4s1" / "CollectedData_Pranav.csv")
+    return [str(s.image) for s in samples], np.stack([s.points for s in samples])
+
+
+def hog_ridge(train: list[str], train_pts: np.ndarray, test: list[str]) -> np.ndarray:
+    from PIL import Image
+    from skimage.feature import hog
+
+    from hyperland.heads.ridge import fit_readout
+
+    def feats(paths: list[str]) -> np.ndarray:
+        return np.stack([hog(np.asarray(Image.open(p).convert("L").resize((160, 120)), np.float32) / 255.0,
+                             orientations=9, pixels_per_cell=(8, 8), cells_per_block=(2, 2)) for p in paths])
+
+    wh = np.array([640.0, 480.0], np.float32)
+    readout = fit_readout(feats(train), torch.from_numpy(train_pts / wh))
+    return readout(feats(test)).numpy() * wh
+
+
+def error(pred: np.ndarray, truth: np.ndarray) -> float:
+    return float(np.nanmean(np.linalg.norm(pred - truth, axis=-1)))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--shots", default="5,20,80")
+    ap.add_argument("--seeds", type=int, default=3)
+    ap.add_argument("--heads", default="object,none")
+    ap.add_argument("--threads", type=int, default=2)
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    paths, pts = openfield()
+    pool, test = np.arange(80), np.arange(80, 116)
+    test_paths = [paths[i] for i in test]
+    model = hyperland.load()
+    rows: dict[str, dict[str, list[float]]] = {}
+    seconds: dict[str, list[float]] = {}
+    for shots in [int(s) for s in args.shots.split(",")]:
+        for seed in range(args.seeds if shots < len(pool) else 1):
+            idx = np.sort(np.random.default_rng(seed).choice(pool, shots, replace=False))
+            train = [paths[i] for i in idx]
+            res = {"mean shape": error(np.broadcast_to(np.nanmean(pts[idx], 0), pts[test].shape), pts[test]),
+                   "HOG -> ridge": error(hog_ridge(train, pts[idx], test_paths), pts[test])}
+            for framing in args.heads.split(","):
+                t0 = time.perf_counter()
+                head = LandmarkHead(4, framing=framing, random_state=seed, progress=False).fit(model, train, pts[idx])
+                seconds.setdefault(f"{framing} fit {shots}", []).append(time.perf_counter() - t0)
+                res[f"head, framing={framing}"] = error(head.predict(test_paths), pts[test])
+            for name, value in res.items():
+                rows.setdefault(name, {}).setdefault(str(shots), []).append(value)
+            print(shots, seed, {k: round(v, 1) for k, v in res.items()}, flush=True)
+    table = {name: {s: float(np.mean(v)) for s, v in by.items()} for name, by in rows.items()}
+    shots_cols = list(next(iter(rows.values())))
+    print("\n| mean px error (openfield, test = last 36 frames) | " + " | ".join(shots_cols) + " |")
+    print("|---|" + "---|" * len(shots_cols))
+    for name, by in table.items():
+        print(f"| {name} | " + " | ".join(f"{by[s]:.1f}" for s in shots_cols) + " |")
+    OUT.parent.mkdir(parents=True, exist_ok=True)
+    OUT.write_text(json.dumps({"table": table, "runs": rows, "fit_seconds": seconds, "model": model.name,
+                               "seeds": args.seeds, "threads": args.threads}, indent=1) + "\n")
+
+
+if __name__ == "__main__":
+    main()
