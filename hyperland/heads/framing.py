@@ -3,7 +3,8 @@
 A head with ``framing="object"`` is two heads of the same method fitted from the same labels:
 
 * the **coarse** head reads the whole frame (no border crop, resized to ``frame_size`` pixels: :func:`frame_model`
-  is the same backbone with that preprocessing) and finds the landmarks roughly;
+  is the same backbone with that preprocessing) and finds the object's centre (the centre of its landmarks'
+  bounding box, learned as one more landmark: an orientation-free target, unlike the parts themselves);
 * the **fine** head reads a square crop centred on the landmarks' centroid, ``frame_margin`` × their RMS radius
   wide, resampled to the model's own input size, so that its grid cells are a few pixels of the object rather
   than of the frame. It is fitted on the crops around the labelled landmarks with random shifts and scales (as
@@ -33,7 +34,7 @@ if TYPE_CHECKING:
     from .estimator import LandmarkHead
 
 EXTENT_CLIP = (0.6, 1.6)  # a predicted object length is clipped to this range × the labelled median
-FINE_TRANSLATE = 0.15  # the fine head's training crops: shifts of U(±0.15) half-sides (the coarse stage's error)
+FINE_TRANSLATE = 0.25  # the fine head's training crops: shifts of U(±0.25) half-sides (the coarse stage's error)
 FINE_SCALE = (0.85, 1.2)  # ... and scales (the object's length as the coarse stage sees it)
 
 
@@ -159,7 +160,9 @@ def fit_framed(head: LandmarkHead, model: HyperlandModel, images: Images | None,
     coarse_model, fine_model = stage_models(head, model)
     frames = load_frames(images)
     params = {**head.get_params(deep=False), "framing": "none"}
-    coarse = type(head)(**params).fit(coarse_model, frames, points)
+    centre, _ = centre_extent(points)  # the coarse head also learns the object's centre, a (K+1)-th point
+    coarse = type(head)(**{**params, "n_landmarks": head.n_landmarks + 1}).fit(
+        coarse_model, frames, np.concatenate([points, centre[:, None]], axis=1))
     crops, crop_points = object_crops(frames, points, margin=head.frame_margin, extent=extent,
                                       size=crop_size(head, model))
     # geometric augmentation at every training-set size: shifted, scaled and rotated copies of every crop
@@ -175,11 +178,14 @@ def predict_framed(head: LandmarkHead, model: HyperlandModel, images: Images) ->
     """(M, K, 2) frame pixels and (M, K) confidences (None for the regressor) of a framed head."""
     coarse_model, fine_model = stage_models(head, model)
     frames = load_frames(images)
-    points = head.coarse_.predict(frames, model=coarse_model)
+    centre = head.coarse_.predict(frames, model=coarse_model)[:, -1]  # the coarse head's object centre
     size, conf = crop_size(head, model), None
     with_conf = head.method != "regressor"
-    for _ in range(FINE_PASSES):
-        c, side = boxes(points, margin=head.frame_margin, extent=head.frame_extent_)
+    for i in range(FINE_PASSES):
+        if i == 0:  # the typical object length around the coarse centre, then the fine answer's own box
+            c, side = centre, np.full(len(centre), head.frame_margin * head.frame_extent_, np.float32)
+        else:
+            c, side = boxes(points, margin=head.frame_margin, extent=head.frame_extent_)
         angles = np.zeros(len(c), np.float32)
         out = head.fine_.predict(crop(frames, c, side, angles, size), model=fine_model, return_confidence=with_conf)
         local, conf = out if with_conf else (out, None)
