@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from threadpoolctl import threadpool_limits
 
 REPO = Path(__file__).resolve().parents[1]
 MTFL = Path(os.environ.get("HYPERLAND_MTFL", REPO.parent / "shared" / "data" / "mtfl"))
@@ -16,6 +17,9 @@ OPENFIELD = Path(os.environ.get("HYPERLAND_OPENFIELD", REPO.parent / "shared" / 
 # One thread: on this shared 2-core machine, 2 OpenMP threads spin against other processes and run
 # convolutions ~40x slower than one thread (measured 40 ms vs 1 ms for a 64-channel 3x3 conv).
 torch.set_num_threads(1)
+# The same for the BLAS under numpy/scikit-learn (the cell classifier's LogisticRegression): measured 14x faster
+# single-threaded here (a 6-frame openfield head fit: 9 s instead of 128 s).
+threadpool_limits(1)
 
 
 @pytest.fixture(scope="session")
