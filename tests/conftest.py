@@ -1,4 +1,5 @@
-"""Shared fixtures. Real MTFL data lives in ../shared/data/mtfl beside the repository (HYPERLAND_MTFL overrides)."""
+"""Shared fixtures. Real MTFL data lives in ../shared/data/mtfl beside the repository (HYPERLAND_MTFL overrides),
+DeepLabCut's openfield example in ../shared/data/dlc-openfield (HYPERLAND_OPENFIELD)."""
 
 from __future__ import annotations
 
@@ -7,13 +8,18 @@ from pathlib import Path
 
 import pytest
 import torch
+from threadpoolctl import threadpool_limits
 
 REPO = Path(__file__).resolve().parents[1]
 MTFL = Path(os.environ.get("HYPERLAND_MTFL", REPO.parent / "shared" / "data" / "mtfl"))
+OPENFIELD = Path(os.environ.get("HYPERLAND_OPENFIELD", REPO.parent / "shared" / "data" / "dlc-openfield"))
 
 # One thread: on this shared 2-core machine, 2 OpenMP threads spin against other processes and run
 # convolutions ~40x slower than one thread (measured 40 ms vs 1 ms for a 64-channel 3x3 conv).
 torch.set_num_threads(1)
+# The same for the BLAS under numpy/scikit-learn (the cell classifier's LogisticRegression): measured 14x faster
+# single-threaded here (a 6-frame openfield head fit: 9 s instead of 128 s).
+threadpool_limits(1)
 
 
 @pytest.fixture(scope="session")
@@ -21,6 +27,16 @@ def mtfl_root() -> Path:
     if not (MTFL / "testing.txt").is_file():
         pytest.fail(f"MTFL data not found at {MTFL}; set HYPERLAND_MTFL or place ../shared beside the repo.")
     return MTFL
+
+
+@pytest.fixture(scope="session")
+def openfield_csv() -> Path:
+    """DeepLabCut's openfield example labels (116 frames, 4 parts); HYPERLAND_OPENFIELD overrides the project."""
+    path = OPENFIELD / "labeled-data" / "m4s1" / "CollectedData_Pranav.csv"
+    if not path.is_file():
+        pytest.fail(f"DeepLabCut openfield example not found at {OPENFIELD}; set HYPERLAND_OPENFIELD or place "
+                    "../shared beside the repo.")
+    return path
 
 
 @pytest.fixture(scope="session")

@@ -8,6 +8,7 @@ from .base import Box, Sample, centroid_box, landmark_names, load_sample, load_s
 from .celeba_mafl import celeba_pretrain_images, mafl_protocol, read_mafl
 from .checks import check_in_image, check_landmark_count, draw
 from .cub import cub_protocol, read_cub
+from .dlc import read_dlc, write_dlc_predictions
 from .generic import read_csv, read_json, read_keypoints, write_csv
 from .mtfl import PROTOCOLS, mtfl_protocol, read_mtfl
 from .registry import DATASETS, DatasetSpec, dataset_protocol
@@ -35,6 +36,7 @@ __all__ = [
     "read_aflw_train",
     "read_csv",
     "read_cub",
+    "read_dlc",
     "read_json",
     "read_keypoints",
     "read_mafl",
@@ -42,4 +44,5 @@ __all__ = [
     "read_pts",
     "read_w300",
     "write_csv",
+    "write_dlc_predictions",
 ]

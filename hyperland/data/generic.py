@@ -17,6 +17,9 @@ COCO: the keypoint-detection format (``images``, ``annotations`` with ``keypoint
 unlabelled (NaN), ``v = 1`` (labelled, occluded) and ``v = 2`` count as labelled. The annotation's bbox
 becomes the sample's crop box; annotations without labelled keypoints are skipped.
 
+DeepLabCut's ``CollectedData_*.csv`` (three header rows ``scorer``, ``bodyparts``, ``coords``) is read by
+:mod:`hyperland.data.dlc`; :func:`read_keypoints` tells it from this CSV by its first cell.
+
 All coordinates are read as 0-based pixels with pixel centres at integers (hyperland's convention); shift
 your file by -1 first if it is 1-based (MATLAB).
 """
@@ -40,12 +43,24 @@ from .checks import Outside, check_in_image, check_landmark_count, check_not_emp
 BOX_COLUMNS = ("box_x0", "box_y0", "box_x1", "box_y1")
 
 
-def _resolve(path: str, base: Path) -> Path:
+def resolve_path(path: str, base: Path) -> Path:
+    """An image path of an annotation file: absolute as it is, else relative to ``base``."""
     p = Path(path)
     return p if p.is_absolute() else base / p
 
 
-def _finish(samples: list[Sample], *, source: Path, outside: Outside, check_files: bool) -> list[Sample]:
+def relative_path(image: str | Path, base: Path) -> str:
+    """``image`` relative to ``base`` when it lies under it (POSIX separators), else its absolute path."""
+    rel = Path(image).resolve()
+    try:
+        rel = rel.relative_to(base.resolve())
+    except ValueError:
+        pass
+    return rel.as_posix()
+
+
+def finish_samples(samples: list[Sample], *, source: Path, outside: Outside, check_files: bool) -> list[Sample]:
+    """The checks every reader ends with: not empty, one landmark count, points inside the image."""
     check_not_empty(samples, source=source)
     check_landmark_count(samples, source=source)
     if check_files:
@@ -106,11 +121,11 @@ def read_csv(path: str | Path, *, image_root: str | Path | None = None, outside:
         if has_box:
             b = parse_floats([row[col[c]] for c in BOX_COLUMNS], source=path, lineno=lineno, what="box")
             box = tuple(float(v) for v in b) if np.isfinite(b).all() else None
-        img = _resolve(row[0].strip(), base)
+        img = resolve_path(row[0].strip(), base)
         if check_files:
             require_file(img, source=path, lineno=lineno)
         samples.append(Sample(img, pts, vis, {"line": lineno, "landmarks": names}, box))  # type: ignore[arg-type]
-    return _finish(samples, source=path, outside=outside, check_files=check_files)
+    return finish_samples(samples, source=path, outside=outside, check_files=check_files)
 
 
 def write_csv(samples: Sequence[Sample], path: str | Path, *, names: Sequence[str] | None = None,
@@ -132,14 +147,9 @@ def write_csv(samples: Sequence[Sample], path: str | Path, *, names: Sequence[st
     w = csv.writer(f)
     w.writerow(header)
     for s in samples:
-        rel = Path(s.image).resolve()
-        try:
-            rel = rel.relative_to(base.resolve())
-        except ValueError:
-            pass
         cells = ["" if not np.isfinite(v) else f"{v:.3f}" for v in s.points.reshape(-1)]
         box = [f"{v:.3f}" for v in s.box] if s.box is not None else ([""] * 4 if with_box else [])
-        w.writerow([rel.as_posix(), *cells, *box])
+        w.writerow([relative_path(s.image, base), *cells, *box])
     atomic_write_text(path, f.getvalue())
     return path
 
@@ -163,7 +173,7 @@ def _json_sample(rec: Any, i: int, *, base: Path, source: Path, check_files: boo
     box = rec.get("box")
     if box is not None and len(box) != 4:
         raise DatasetError(f"{source}: record {i}: box {box} must be [x0, y0, x1, y1].")
-    img = _resolve(str(rec["image"]), base)
+    img = resolve_path(str(rec["image"]), base)
     if check_files:
         require_file(img, source=f"{source} record {i}")
     meta = {"record": i, **({"landmarks": list(names)} if names else {})}
@@ -195,7 +205,7 @@ def _coco(data: dict[str, Any], *, base: Path, source: Path, check_files: bool,
             raise DatasetError(f"{source}: annotation {a.get('id')} refers to image_id {a.get('image_id')}, "
                                "which 'images' does not list.")
         im = images[a["image_id"]]
-        img = _resolve(im["file_name"], base)
+        img = resolve_path(im["file_name"], base)
         if check_files:
             require_file(img, source=f"{source} image_id {im['id']}")
         box = None
@@ -230,17 +240,22 @@ def read_json(path: str | Path, *, image_root: str | Path | None = None, outside
                                f"{type(records).__name__}.")
         samples = [_json_sample(r, i, base=base, source=path, check_files=check_files, names=names)
                    for i, r in enumerate(records)]
-    return _finish(samples, source=path, outside=outside, check_files=check_files)
+    return finish_samples(samples, source=path, outside=outside, check_files=check_files)
 
 
 def read_keypoints(path: str | Path, **kwargs: Any) -> list[Sample]:
-    """:func:`read_csv` for ``.csv`` files, :func:`read_json` (records or COCO) for ``.json``."""
+    """:func:`read_csv` for ``.csv`` files (:func:`hyperland.data.dlc.read_dlc` for a DeepLabCut
+    ``CollectedData_*.csv``, told by its ``scorer`` header row), :func:`read_json` (records or COCO) for ``.json``."""
     suffix = Path(path).suffix.lower()
     if suffix == ".csv":
-        return read_csv(path, **kwargs)
+        from .dlc import is_dlc_csv, read_dlc
+
+        return read_dlc(path, **kwargs) if Path(path).is_file() and is_dlc_csv(path) else read_csv(path, **kwargs)
     if suffix == ".json":
         return read_json(path, **kwargs)
-    raise DatasetError(f"Cannot tell the format of '{path}'. Expected a .csv or .json file.")
+    hint = " For DeepLabCut labels, pass the CollectedData_*.csv beside the .h5." if suffix == ".h5" else ""
+    raise DatasetError(f"Cannot tell the format of '{path}'. Expected a .csv or .json file.{hint}")
 
 
-__all__ = ["read_csv", "read_json", "read_keypoints", "write_csv"]
+__all__ = ["finish_samples", "read_csv", "read_json", "read_keypoints", "relative_path", "resolve_path",
+           "write_csv"]

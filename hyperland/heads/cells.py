@@ -91,14 +91,23 @@ def point_errors(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     return (pred - torch.nan_to_num(target)).norm(dim=-1)[ok]
 
 
-def shape_prior(targets: torch.Tensor, grid: tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per-landmark Gaussian over (N, K, 2) normalised targets: mean (K, 2) and spread (K,) (RMS over x and y,
-    at least one cell; :data:`PRIOR_STD_ONE_IMAGE` for a landmark labelled in fewer than two images)."""
-    mean = torch.nanmean(targets.float(), dim=0)
-    count = torch.isfinite(targets).all(-1).sum(0)
+def shape_prior(targets: torch.Tensor, grid: tuple[int, int], *, groups: np.ndarray | None = None
+                ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-landmark Gaussian over the labelled values of (N, K, 2) normalised targets (NaN: missing): mean
+    (K, 2) and spread (K,) (RMS over x and y, at least one cell).
+
+    A landmark labelled in fewer than two images gets the spread :data:`PRIOR_STD_ONE_IMAGE`; ``groups`` (N,)
+    names the image each row comes from (augmented copies share their original's), so that the copies of one
+    image do not count as several. A landmark labelled nowhere (possible in a held-out fold) sits at the frame
+    centre with that spread."""
+    ok = torch.isfinite(targets).all(-1)  # (N, K)
+    mean = torch.nan_to_num(torch.nanmean(targets.float(), dim=0))
+    count = ok.sum(0)
     var = torch.nanmean((targets.float() - mean) ** 2, dim=0).mean(-1) * count / (count - 1).clamp_min(1)
+    images = count if groups is None else torch.tensor([len(np.unique(groups[ok[:, j].numpy()]))
+                                                        for j in range(ok.shape[1])])
     cell = 2.0 / max(grid)
-    std = torch.where(count >= 2, torch.nan_to_num(var).clamp_min(0).sqrt().clamp_min(cell),
+    std = torch.where(images >= 2, torch.nan_to_num(var).clamp_min(0).sqrt().clamp_min(cell),
                       torch.tensor(PRIOR_STD_ONE_IMAGE))
     return mean, std.float()
 

@@ -18,7 +18,8 @@ class PointsOutsideImageWarning(UserWarning):
 
 
 def check_points(points: Any, *, n: int, k: int, what: str = "points", allow_all_nan: bool = False) -> np.ndarray:
-    """(N, K, 2) float32 pixel (x, y), NaN = missing; typed errors for shape, count and all-missing landmarks."""
+    """(N, K, 2) float32 pixel (x, y), NaN = missing; typed errors for shape, count and all-missing landmarks
+    (``allow_all_nan``: a landmark may be missing everywhere, but not every landmark)."""
     if points is None:
         raise InvalidKeypointsError(f"{what} is missing. Expected an ({n}, {k}, 2) array of pixel (x, y).")
     try:
@@ -36,6 +37,9 @@ def check_points(points: Any, *, n: int, k: int, what: str = "points", allow_all
         raise InvalidKeypointsError(f"{what} contains inf. Use NaN for missing landmarks.")
     pts = pts.copy()
     pts[np.isnan(pts).any(-1)] = np.nan
+    if allow_all_nan and pts.size and np.isnan(pts).all():
+        raise InvalidKeypointsError(f"{what} are NaN in every image, so there is nothing to compare with. Label at "
+                                    "least one point.")
     if not allow_all_nan:
         empty = np.where(np.isnan(pts).all(axis=(0, 2)))[0]
         if len(empty):
@@ -66,14 +70,24 @@ def warn_outside(points: np.ndarray, sizes: Sequence[tuple[int, int]]) -> None:
                       f"{bad[1][0]}); they are kept as training targets.", PointsOutsideImageWarning, stacklevel=3)
 
 
-def split_validation(n: int, fraction: float, min_val: int,
-                     rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """(train, val) indices: ``round(fraction·n)`` validation images when at least ``min_val`` of them, else none."""
+def split_validation(n: int, fraction: float, min_val: int, rng: np.random.Generator, *,
+                     points: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(train, val) indices: ``round(fraction·n)`` validation images when at least ``min_val`` of them, else none.
+
+    ``points`` (N, K, 2), NaN = missing: a landmark labelled only in validation images gets one of them moved back
+    to the training side, so that every landmark labelled anywhere is learned from at least one training image."""
     n_val = round(fraction * n)
     if fraction <= 0 or n_val < min_val or n - n_val < 1:
         return np.arange(n), np.arange(0)
     perm = rng.permutation(n)
-    return np.sort(perm[n_val:]), np.sort(perm[:n_val])
+    train, val = np.sort(perm[n_val:]), np.sort(perm[:n_val])
+    if points is not None:
+        labelled = np.isfinite(points).all(-1)
+        for j in range(labelled.shape[1]):
+            if not labelled[train, j].any() and labelled[val, j].any():
+                move = val[labelled[val, j]][:1]
+                train, val = np.union1d(train, move), np.setdiff1d(val, move)
+    return train, val
 
 
 def augment_images(images: Sequence[ImageLike], points: np.ndarray, *, n: int, tps: float, rotation: float,

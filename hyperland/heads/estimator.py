@@ -198,7 +198,7 @@ class LandmarkHead(BaseEstimator):
         rng = np.random.default_rng(seed)
         gen = torch.Generator().manual_seed(seed)
         if val is None and self.method != "ridge":  # the ridge head holds out its own folds (ridge.select)
-            train_idx, val_idx = split_validation(n, self.val_fraction, self.min_val, rng)
+            train_idx, val_idx = split_validation(n, self.val_fraction, self.min_val, rng, points=pts)
         else:
             train_idx, val_idx = np.arange(n), np.arange(0)
         if features is None:
@@ -276,8 +276,7 @@ class LandmarkHead(BaseEstimator):
     # ------------------------------------------------------------------ ridge head
     def _fit_ridge(self, model: HyperlandModel, items: list | None, features: Features, pts: np.ndarray,
                    sizes: list, gen: torch.Generator, rng: np.random.Generator) -> LandmarkHead:
-        n = len(features)
-        maps = features.maps
+        n, maps, grid = len(features), features.maps, (int(features.maps.shape[-2]), int(features.maps.shape[-1]))
         targets = pixels_to_normalised(model, torch.from_numpy(pts), sizes)
         groups = np.arange(n)
         if self._augments(n) and items is not None and self.n_augment > 0:
@@ -291,7 +290,7 @@ class LandmarkHead(BaseEstimator):
         choice = ridge.select(maps, pooled, targets, groups, refine_mode=self.refine, rng=rng)
         self.readout_ = ridge.fit_readout(pooled, targets)
         self.classifier_ = fit_cell_classifiers(maps, targets, [choice.C], rng=rng)[0].matrix
-        self.prior_mean_, self.prior_std_ = shape_prior(targets, (int(maps.shape[-2]), int(maps.shape[-1])))
+        self.prior_mean_, self.prior_std_ = shape_prior(targets, grid, groups=groups)
         self.selection_ = {**choice.as_dict(), "ridge_alpha": self.readout_.alpha, "n_train_maps": len(maps),
                            "n_labelled": n}
         return self
@@ -324,12 +323,13 @@ class LandmarkHead(BaseEstimator):
             vx, vp = val
             vf = vx if isinstance(vx, Features) else self._encode(model, vx)
             self._check_features(model, vf)
-            vpts = check_points(vp, n=len(vf), k=self.n_landmarks, what="val points")
-            return vf.maps, pixels_to_normalised(model, torch.from_numpy(vpts), vf.sizes)
-        if len(val_idx) == 0:
+            maps, vsizes = vf.maps, vf.sizes
+            vpts = check_points(vp, n=len(vf), k=self.n_landmarks, what="val points", allow_all_nan=True)
+        else:
+            maps, vpts, vsizes = features.maps[val_idx], pts[val_idx], [sizes[i] for i in val_idx]
+        if not np.isfinite(vpts).any():  # no validation image, or none labelled: keep the last weights
             return None
-        return features.maps[val_idx], pixels_to_normalised(model, torch.from_numpy(pts[val_idx]),
-                                                             [sizes[i] for i in val_idx])
+        return maps, pixels_to_normalised(model, torch.from_numpy(vpts), vsizes)
 
     def _check_features(self, model: HyperlandModel, features: Features) -> None:
         if features.fingerprint != model.fingerprint:

@@ -2,7 +2,7 @@
 
 Coarse: scikit-learn ridge regression (RidgeCV, its efficient leave-one-out choice of alpha per target) from
 the descriptor map average-pooled to ``readout_grid`` × ``readout_grid`` and flattened, to the 2K normalised
-coordinates. Missing landmarks (NaN) are imputed with the mean of that coordinate for this fit.
+coordinates, each fitted on the images where it is labelled (missing landmarks are NaN).
 
 Fine: a multinomial logistic regression scores every descriptor cell as landmark k or background
 (:mod:`.cells`). A new map's landmark is the soft-argmax, in the 3 × 3 cells around its best cell, of
@@ -47,7 +47,7 @@ class Readout:
 
     coef: torch.Tensor
     intercept: torch.Tensor
-    alpha: list[float]
+    alpha: list[float | None]
 
     def __call__(self, x: np.ndarray) -> torch.Tensor:
         out = torch.from_numpy(x).float() @ self.coef.T + self.intercept
@@ -55,21 +55,39 @@ class Readout:
 
 
 def fit_readout(x: np.ndarray, targets: torch.Tensor) -> Readout:
-    """RidgeCV on (N, F) inputs and (N, K, 2) normalised targets (NaN imputed by the column mean)."""
+    """RidgeCV on (N, F) inputs and (N, K, 2) normalised targets, each coordinate fitted on the rows where it is
+    labelled (NaN: missing).
+
+    Ridge regression with one alpha per target is one independent problem per target column, so fitting a
+    column on its labelled rows only is the exact masked fit; columns that share the same labelled rows are
+    fitted together (one RidgeCV per pattern of missing labels; with full labels, one fit as before). Imputing
+    a missing target (e.g. with its column mean) would instead teach the readout to answer the mean shape for
+    those images. A column labelled in one row is that value; one labelled nowhere (possible inside a held-out
+    fold) is 0, the frame centre. ``alpha`` holds each column's alpha (None where there was nothing to fit)."""
     from sklearn.linear_model import RidgeCV
 
     y = targets.reshape(len(targets), -1).double().numpy()
-    col = np.nanmean(y, axis=0)
-    y = np.where(np.isnan(y), col, y)
-    if len(x) < 2:  # one image: its shape is the estimate
-        return Readout(torch.zeros(y.shape[1], x.shape[1]), torch.from_numpy(y.mean(0)).float(), [])
-    scale = float(np.mean(np.sum(x.astype(np.float64) ** 2, axis=1)))
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # ill-conditioned solves at the smallest alphas are expected
-        r = RidgeCV(alphas=[a * scale for a in ALPHAS], alpha_per_target=True).fit(x, y)
-    alpha = np.atleast_1d(r.alpha_).tolist()
-    return Readout(torch.from_numpy(np.asarray(r.coef_)).float(), torch.from_numpy(np.asarray(r.intercept_)).float(),
-                   [a / scale for a in alpha])
+    labelled = np.isfinite(y)
+    coef, icpt = np.zeros((y.shape[1], x.shape[1])), np.zeros(y.shape[1])
+    alpha: list[float | None] = [None] * y.shape[1]
+    patterns: dict[bytes, list[int]] = {}
+    for j in range(y.shape[1]):
+        patterns.setdefault(labelled[:, j].tobytes(), []).append(j)
+    for cols in patterns.values():
+        rows = labelled[:, cols[0]]
+        xr, yr = x[rows], y[rows][:, cols]
+        if len(xr) < 2:  # one labelled row: its value is the estimate; none: the frame centre
+            icpt[cols] = yr.mean(0) if len(xr) else 0.0
+            continue
+        scale = float(np.mean(np.sum(xr.astype(np.float64) ** 2, axis=1)))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # ill-conditioned solves at the smallest alphas are expected
+            r = RidgeCV(alphas=[a * scale for a in ALPHAS], alpha_per_target=True).fit(xr, yr)
+        coef[cols], icpt[cols] = np.asarray(r.coef_).reshape(len(cols), -1), r.intercept_
+        for j, a in zip(cols, np.broadcast_to(np.atleast_1d(r.alpha_), (len(cols),))):
+            alpha[j] = float(a) / scale
+    return Readout(torch.from_numpy(coef).float(), torch.from_numpy(icpt).float(),
+                   [] if all(a is None for a in alpha) else alpha)
 
 
 def refine(log_probs: torch.Tensor, coarse: torch.Tensor, shape: tuple[torch.Tensor, torch.Tensor],
@@ -137,7 +155,10 @@ def select(maps: torch.Tensor, pooled: np.ndarray, targets: torch.Tensor, groups
 
     Images (``groups``: augmented copies share their original's group and fold) are split into
     ``min(#groups, max_folds)`` folds, or one 20 % split from ``single_split_from`` groups on; with a single
-    labelled image there is nothing to hold out and :data:`DEFAULT_CHOICE` is used."""
+    labelled image there is nothing to hold out and :data:`DEFAULT_CHOICE` is used. Missing labels (NaN) are
+    left out of every fit and score: a held-out landmark counts only where it is labelled and the other folds
+    label it in at least one image (a fold that could teach it nothing is not scored on it); when no fold
+    has anything to score, :data:`DEFAULT_CHOICE` is used."""
     ids = np.unique(groups)
     if refine_mode is False:
         return replace(DEFAULT_CHOICE, refine=False)
@@ -158,12 +179,19 @@ def select(maps: torch.Tensor, pooled: np.ndarray, targets: torch.Tensor, groups
     for held in folds:
         val = np.isin(groups, held) & _originals(groups)
         tr = ~np.isin(groups, held)
+        # score a held-out landmark only where it is labelled and the training folds label it somewhere
+        taught = torch.isfinite(targets[tr]).all(-1).any(0)  # (K,)
+        truth = targets[val].masked_fill(~taught[None, :, None], float("nan"))
+        if not torch.isfinite(truth).any():
+            continue
         coarse = fit_readout(pooled[tr], targets[tr])(pooled[val])
-        shape = shape_prior(targets[tr], grid)
+        shape = shape_prior(targets[tr], grid, groups=groups[tr])
         log_probs = {clf.C: clf.log_probs(maps[val]) for clf in fit_cell_classifiers(maps[tr], targets[tr], CS, rng=rng)}
         for o in options:
             pred = refine(log_probs[o.C], coarse, shape, grid, o)[0] if o.refine else coarse
-            errs[o].append(point_errors(pred, targets[val]))
+            errs[o].append(point_errors(pred, truth))
+    if not errs[options[0]]:  # no held-out image labels a landmark its training folds teach: nothing to compare
+        return replace(DEFAULT_CHOICE, folds=len(folds))
     mean = {o: float(torch.cat(v).mean()) for o, v in errs.items()}
     best = min(options, key=lambda o: mean[o])
     return replace(best, val_error=mean[best])
