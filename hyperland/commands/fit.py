@@ -40,22 +40,11 @@ def read_list(path: str | Path) -> list[Sample]:
     return read_keypoints(p)
 
 
-def landmark_names(path: str | Path, samples: list[Sample], k: int) -> list[str] | None:
-    """The landmark names of a training list: MTFL's five, or those of a generic keypoint file, if any."""
-    p = Path(path)
-    if p.suffix.lower() == ".txt" and p.stem in MTFL_SPLITS:
-        from ..data.mtfl import LANDMARKS
-
-        return list(LANDMARKS)
-    names = samples[0].meta.get("landmarks") if samples else None
-    return [str(n) for n in names] if names and len(names) == k else None
-
-
 def run(args: argparse.Namespace) -> int:
     import numpy as np
 
     import hyperland
-    from hyperland.data import centroid_box, load_samples
+    from hyperland.data import centroid_box, landmark_names, load_samples
     from hyperland.heads import LandmarkHead
 
     if args.limit < 0:
@@ -71,14 +60,16 @@ def run(args: argparse.Namespace) -> int:
     imgs, pts = load_samples(samples)  # as in Python: full-resolution images (cropped where a sample has a box)
     head = LandmarkHead(pts.shape[1], **options)
     t0 = time.perf_counter()
-    head.fit(model, imgs, pts)
-    head.landmark_names_ = landmark_names(args.train, samples, int(pts.shape[1]))  # saved in head.json
+    names = landmark_names(samples)
+    head.fit(model, imgs, pts, landmark_names=names)  # the names are saved in head.json
     seconds = time.perf_counter() - t0
     head.save(args.out)
+    pred = head.predict(imgs)
     info = {"out": str(args.out), "model": model.name, "n_images": len(imgs), "landmarks": int(pts.shape[1]),
-            "method": head.method, "fit_seconds": round(seconds, 2),
-            "train_nme": round(100.0 * float(hyperland.metrics.nme(head.predict(imgs), pts)), 3)
-            if pts.shape[1] > 1 and np.isfinite(pts).any() else None}
+            "method": head.method, "framing": head.framing, "fit_seconds": round(seconds, 2),
+            "train_error_px": round(float(np.nanmean(np.linalg.norm(pred - pts, axis=-1))), 3)}
+    if names is not None and names[:2] == ["left_eye", "right_eye"]:  # faces: NME by the eye distance too
+        info["train_nme"] = round(100.0 * float(hyperland.metrics.nme(pred, pts)), 3)
     sys.stdout.write(json.dumps(info) + "\n")
     return 0
 

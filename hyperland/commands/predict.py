@@ -54,6 +54,11 @@ def run(args: argparse.Namespace) -> int:
     from hyperland.images import expand_paths
 
     images = expand_paths(args.images)  # files, folders and glob patterns, like every command
+    if args.format == "dlc" and not args.out:
+        from ..errors import InvalidOptionError
+
+        raise InvalidOptionError("--format dlc writes a DeepLabCut CSV file: give --out, e.g. "
+                                 "--out labeled-data/VIDEO/MachineLabels-iter0.csv.")
     if args.out:
         check_writable(args.out, flag="--out")
     head = load_head(args)
@@ -63,6 +68,11 @@ def run(args: argparse.Namespace) -> int:
     else:
         pred = head.predict(images)
     labels = landmark_labels(getattr(head, "landmark_names_", None), int(pred.shape[1]))
+    if args.format == "dlc":  # DeepLabCut's machine-label layout: x, y, likelihood per part
+        from hyperland.data import write_dlc_predictions
+
+        write_dlc_predictions(args.out, images=images, points=pred, confidence=conf, landmarks=labels)
+        return 0
     text = (render_csv if args.format == "csv" else render_json)(images, pred, conf, labels)
     if args.out:
         atomic_write_text(args.out, text)
@@ -78,7 +88,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_model_argument(p, from_head=True)
     add_device_argument(p)
     add_quiet_argument(p)
-    p.add_argument("--format", choices=("json", "csv"), default="json")
+    p.add_argument("--format", choices=("json", "csv", "dlc"), default="json",
+                   help="json (default), csv, or dlc: DeepLabCut's CSV layout (x, y, likelihood per part; needs --out)")
     p.add_argument("--out", default=None, help="write here instead of stdout")
     p.add_argument("--allow-backbone-mismatch", action="store_true")
     p.set_defaults(func=run)
