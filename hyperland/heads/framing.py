@@ -128,6 +128,7 @@ def median_extent(points: np.ndarray) -> float:
 
 
 # ---------------------------------------------------------------------- the framed head
+CHUNK = 64  # frames decoded at a time by predict_framed
 FINE_PASSES = 2  # the fine head runs on the coarse crop, then on the crop its own answer gives
 
 
@@ -175,21 +176,28 @@ def fit_framed(head: LandmarkHead, model: HyperlandModel, images: Images | None,
 
 
 def predict_framed(head: LandmarkHead, model: HyperlandModel, images: Images) -> tuple[np.ndarray, np.ndarray | None]:
-    """(M, K, 2) frame pixels and (M, K) confidences (None for the regressor) of a framed head."""
+    """(M, K, 2) frame pixels and (M, K) confidences (None for the regressor) of a framed head, decoding
+    :data:`CHUNK` frames at a time (full-resolution frames are large)."""
+    items = as_list(images)
+    parts = [_predict_chunk(head, model, items[i:i + CHUNK]) for i in range(0, len(items), CHUNK)]
+    conf = None if parts[0][1] is None else np.concatenate([c for _, c in parts])  # type: ignore[misc]
+    return np.concatenate([p for p, _ in parts]), conf
+
+
+def _predict_chunk(head: LandmarkHead, model: HyperlandModel, items: list) -> tuple[np.ndarray, np.ndarray | None]:
     coarse_model, fine_model = stage_models(head, model)
-    frames = load_frames(images)
+    frames = load_frames(items)
     centre = head.coarse_.predict(frames, model=coarse_model)[:, -1]  # the coarse head's object centre
     size, conf = crop_size(head, model), None
     with_conf = head.method != "regressor"
-    for i in range(FINE_PASSES):
-        if i == 0:  # the typical object length around the coarse centre, then the fine answer's own box
-            c, side = centre, np.full(len(centre), head.frame_margin * head.frame_extent_, np.float32)
-        else:
-            c, side = boxes(points, margin=head.frame_margin, extent=head.frame_extent_)
-        angles = np.zeros(len(c), np.float32)
+    # the typical object length around the coarse centre, then the fine answer's own box
+    c, side = centre, np.full(len(centre), head.frame_margin * head.frame_extent_, np.float32)
+    angles = np.zeros(len(c), np.float32)
+    for _ in range(FINE_PASSES):
         out = head.fine_.predict(crop(frames, c, side, angles, size), model=fine_model, return_confidence=with_conf)
         local, conf = out if with_conf else (out, None)
         points = from_crop(local, c, side, angles, size)
+        c, side = boxes(points, margin=head.frame_margin, extent=head.frame_extent_)
     return points.astype(np.float32), conf
 
 
