@@ -71,7 +71,9 @@ class LandmarkHead(BaseEstimator):
     ``framing="object"`` (:mod:`.framing`): for objects anywhere in a larger frame. A coarse head of the same
     method reads the whole frame (resized to ``frame_size`` px, no border crop), a fine head reads a crop
     ``frame_margin`` × the object's length wide around it (``frame_crop`` px, default the model's input size),
-    fitted on shifted, scaled and rotated (± ``frame_rotation`` degrees) crops of the labelled frames.
+    fitted on shifted, scaled and rotated (± ``frame_rotation`` degrees) crops of the labelled frames; it reads
+    each crop in ``frame_turns`` orientations (4: quarter turns, for objects seen from above) and keeps the most
+    confident.
     """
 
     def __init__(
@@ -114,6 +116,7 @@ class LandmarkHead(BaseEstimator):
         frame_margin: float = 1.3,
         frame_rotation: float = 30.0,
         frame_crop: int | None = None,
+        frame_turns: int = 1,
         random_state: int | None = None,
         progress: bool | None = None,
     ) -> None:
@@ -154,6 +157,7 @@ class LandmarkHead(BaseEstimator):
         self.frame_margin = frame_margin
         self.frame_rotation = frame_rotation
         self.frame_crop = frame_crop
+        self.frame_turns = frame_turns
         self.random_state = random_state
         self.progress = progress
         check_head_params(self.get_params(deep=False))  # LandmarkHead(0) etc.: a clear error now, not in fit()

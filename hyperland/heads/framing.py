@@ -190,13 +190,25 @@ def _predict_chunk(head: LandmarkHead, model: HyperlandModel, items: list) -> tu
     centre = head.coarse_.predict(frames, model=coarse_model)[:, -1]  # the coarse head's object centre
     size, conf = crop_size(head, model), None
     with_conf = head.method != "regressor"
-    # the typical object length around the coarse centre, then the fine answer's own box
+    # the typical object length around the coarse centre, then the fine answer's own box; at every pass the crop
+    # is read in ``frame_turns`` orientations (quarter turns) and each frame keeps the most confident reading
     c, side = centre, np.full(len(centre), head.frame_margin * head.frame_extent_, np.float32)
-    angles = np.zeros(len(c), np.float32)
+    turns = [360.0 * t / head.frame_turns for t in range(head.frame_turns)]
     for _ in range(FINE_PASSES):
-        out = head.fine_.predict(crop(frames, c, side, angles, size), model=fine_model, return_confidence=with_conf)
-        local, conf = out if with_conf else (out, None)
-        points = from_crop(local, c, side, angles, size)
+        best = None
+        for turn in turns:
+            angles = np.full(len(c), turn, np.float32)
+            out = head.fine_.predict(crop(frames, c, side, angles, size), model=fine_model,
+                                     return_confidence=with_conf)
+            local, conf = out if with_conf else (out, None)
+            reading = (from_crop(local, c, side, angles, size), conf)
+            if best is None:
+                best = reading
+            elif conf is not None:
+                better = np.nanmean(conf, axis=1) > np.nanmean(best[1], axis=1)
+                best = (np.where(better[:, None, None], reading[0], best[0]),
+                        np.where(better[:, None], conf, best[1]))
+        points, conf = best  # type: ignore[misc]
         c, side = boxes(points, margin=head.frame_margin, extent=head.frame_extent_)
     return points.astype(np.float32), conf
 

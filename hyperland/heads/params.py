@@ -88,13 +88,14 @@ RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "frame_margin": (_num(0.0, strict=True), "a number > 0 (crop side / the object's length)"),
     "frame_rotation": (_num(0.0, hi=180.0 + 1e-9), "a number in [0, 180] (degrees)"),
     "frame_crop": (_optional(_int(32)), "null (the model's input size) or an integer >= 32 (pixels)"),
+    "frame_turns": (_int(1), "an integer >= 1 (orientations each crop is read in: 1, or 4 for quarter turns)"),
     "random_state": (_optional(_int(0)), "null or an integer >= 0"),
     "progress": (lambda v: v is None or isinstance(v, bool), "null, true or false"),
 }
 
 
 _COMMON = {"n_landmarks", "method", "layers", "descriptor", "n_components", "pool", "grid", "random_state", "progress",
-           "framing", "frame_size", "frame_margin", "frame_rotation", "frame_crop"}
+           "framing", "frame_size", "frame_margin", "frame_rotation", "frame_crop", "frame_turns"}
 _AUGMENT = {"augment", "augment_max", "n_augment", "tps", "rotation", "scale", "translate"}
 _SPLIT = {"val_fraction", "min_val"}
 READS: dict[str, frozenset[str]] = {  # the options each method reads; setting any other one is an error at fit
