@@ -340,35 +340,28 @@ class LandmarkHead(BaseEstimator):
             raise NotFittedError("This LandmarkHead is not fitted yet. Call fit(model, images, points) or "
                                  "LandmarkHead.load(path, model=model) first.")
 
-    def _model_for(self, model: HyperlandModel | None) -> HyperlandModel:
-        """The model to predict with (default: the one fitted on), checked against the head's backbone."""
-        self._require_fitted()
-        model = model or self.model_
-        if model.fingerprint != self.fingerprint_ and not getattr(self, "backbone_override_", False):
-            raise BackboneMismatchError(f"This head was fitted on backbone {self.fingerprint_}; got "
-                                        f"{model.fingerprint}. Pass the model it was fitted with.")
-        return model
-
     def predict(self, images: Images | None = None, *, model: HyperlandModel | None = None,
                 features: Features | None = None, return_confidence: bool = False
                 ) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
         """(M, K, 2) landmarks in the pixel frame of each image as passed in; with ``return_confidence`` also
         (M, K) confidences in [0, 1] (the share of the landmark's posterior in its peak window: ridge and
         prototype heads)."""
-        model = self._model_for(model)
+        self._require_fitted()
+        model = model or self.model_
+        if model.fingerprint != self.fingerprint_ and not getattr(self, "backbone_override_", False):
+            raise BackboneMismatchError(f"This head was fitted on backbone {self.fingerprint_}; got "
+                                        f"{model.fingerprint}. Pass the model it was fitted with.")
         if features is None:
             if images is None:
                 raise InvalidKeypointsError("predict() got neither images nor features.")
             features = self._encode(model, images)
         elif not getattr(self, "backbone_override_", False):
             self._check_features(model, features)
-        if return_confidence and self.method == "regressor":
-            raise InvalidOptionError("return_confidence=True: the regressor head has no per-landmark "
-                                     "confidence. Use method='ridge' (the default) or 'prototype'.")
-        parts = [self._locate(features.maps[i:i + 256]) for i in range(0, len(features), 256)]
+        parts = [self._locate(features.maps[i:i + 256]) for i in range(0, len(features), 256)]  # bounded memory
         out = normalised_to_pixels(model, torch.cat([xy for xy, _ in parts]), features.sizes).numpy()
         if return_confidence:
-            return out, torch.cat([c for _, c in parts]).numpy()  # type: ignore[misc]
+            conf = [c for _, c in parts if c is not None]
+            return out, _confidence(torch.cat(conf).numpy() if len(conf) == len(parts) else None)
         return out
 
     def score(self, images: Images | None = None, points: Any = None, *, features: Features | None = None,
@@ -386,7 +379,8 @@ class LandmarkHead(BaseEstimator):
         (N, K): see :func:`hyperland.heads.onnx_export.export_onnx` (needs ``pip install "hyperland[onnx]"``)."""
         from .onnx_export import export_onnx
 
-        return export_onnx(self, path, model=self._model_for(model), verify=verify)
+        self._require_fitted()
+        return export_onnx(self, path, model=model or self.model_, verify=verify)
 
     # ------------------------------------------------------------------ persistence
     def save(self, path: str | os.PathLike) -> None:
@@ -401,6 +395,13 @@ class LandmarkHead(BaseEstimator):
         and ``n_landmarks`` (when given) must match the saved K."""
         return load_head(cls, path, model=model, allow_backbone_mismatch=allow_backbone_mismatch,
                          n_landmarks=n_landmarks)
+
+
+def _confidence(conf: np.ndarray | None) -> np.ndarray:
+    if conf is None:
+        raise InvalidOptionError("return_confidence=True: the regressor head has no per-landmark confidence. Use "
+                                 "method='ridge' (the default) or 'prototype'.")
+    return conf
 
 
 def _key(p: Projection | None) -> str | None:
