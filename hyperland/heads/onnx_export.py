@@ -20,6 +20,7 @@ Needs onnx, onnxruntime and onnxscript: ``pip install "hyperland[onnx]"``.
 
 from __future__ import annotations
 
+import copy
 import importlib.util
 import io
 import json
@@ -99,6 +100,8 @@ def export_onnx(head: LandmarkHead, path: str | os.PathLike, *, model: Hyperland
                           "fitted with framing='none' (the default) on images framed like its inputs.")
     probe = _probe_images()
     reference = head.predict(list(probe), model=model, return_confidence=True)  # also checks the backbone
+    if model.device.type != "cpu":  # trace on the CPU (the graph's constants live there); the caller's model stays
+        model = copy.deepcopy(model).cpu()
     graph = HeadGraph(head, model).eval()
     sample = torch.from_numpy(probe)
     batch, side = torch.export.Dim("batch", min=1), {"min": 8, "max": 8192}
