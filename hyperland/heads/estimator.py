@@ -266,7 +266,7 @@ class LandmarkHead(BaseEstimator):
             maps = torch.cat([maps, af.maps])
             targets = torch.cat([targets, pixels_to_normalised(model, torch.from_numpy(apts), af.sizes)])
             groups = np.concatenate([groups, np.repeat(np.arange(n), self.n_augment)])
-        pooled = ridge.readout_inputs(maps, self.readout_grid)
+        pooled = ridge.readout_inputs(maps, self.readout_grid).numpy()
         choice = ridge.select(maps, pooled, targets, groups, refine_mode=self.refine, rng=rng)
         self.readout_ = ridge.fit_readout(pooled, targets)
         self.classifier_ = fit_cell_classifiers(maps, targets, [choice.C], rng=rng)[0].matrix

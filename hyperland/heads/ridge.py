@@ -54,11 +54,10 @@ class Readout:
         return out.unflatten(-1, (-1, 2))
 
 
-def fit_readout(x: torch.Tensor | np.ndarray, targets: torch.Tensor) -> Readout:
+def fit_readout(x: np.ndarray, targets: torch.Tensor) -> Readout:
     """RidgeCV on (N, F) inputs and (N, K, 2) normalised targets (NaN imputed by the column mean)."""
     from sklearn.linear_model import RidgeCV
 
-    x = torch.as_tensor(x).numpy()
     y = targets.reshape(len(targets), -1).double().numpy()
     col = np.nanmean(y, axis=0)
     y = np.where(np.isnan(y), col, y)
@@ -126,7 +125,7 @@ def predict(readout: Readout, classifier: CellClassifier, shape: tuple[torch.Ten
     return (xy if choice.refine else coarse), conf
 
 
-def select(maps: torch.Tensor, pooled: torch.Tensor, targets: torch.Tensor, groups: np.ndarray, *,
+def select(maps: torch.Tensor, pooled: np.ndarray, targets: torch.Tensor, groups: np.ndarray, *,
            refine_mode: bool | str, rng: np.random.Generator, max_folds: int = 5, single_split_from: int = 50
            ) -> Choice:
     """Choose the classifier's ``C`` and the decoding (refine or not, prior centre and width, tau) by the mean
