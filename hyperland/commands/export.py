@@ -9,9 +9,22 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from typing import Any
 
 from .._io import check_writable
-from ._args import add_model_argument
+from ._args import add_model_argument, add_quiet_argument, progress
+
+
+def _load_head(args: argparse.Namespace) -> Any:
+    """The head of ``--head`` with ``--model``, else the model named in its head.json, else the default model."""
+    import hyperland
+    from hyperland.heads import LandmarkHead
+    from hyperland.heads.io import recorded_model
+
+    model = hyperland.load(args.model or recorded_model(args.head) or hyperland.DEFAULT_MODEL)
+    head = LandmarkHead.load(args.head, model=model, allow_backbone_mismatch=args.allow_backbone_mismatch)
+    head.progress = progress(args)
+    return head
 
 
 def run(args: argparse.Namespace) -> int:
@@ -19,14 +32,9 @@ def run(args: argparse.Namespace) -> int:
 
     require_onnx("`hyperland export`")  # before any model is loaded
     check_writable(args.onnx, flag="--onnx")
-    import hyperland
-    from hyperland.heads import LandmarkHead
-    from hyperland.heads.io import recorded_model
-
-    model = hyperland.load(args.model or recorded_model(args.head) or hyperland.DEFAULT_MODEL)
-    head = LandmarkHead.load(args.head, model=model, allow_backbone_mismatch=args.allow_backbone_mismatch)
+    head = _load_head(args)
     path = head.to_onnx(args.onnx, verify=not args.no_verify)
-    info = {"onnx": str(path), "bytes": path.stat().st_size, "model": model.name, "method": head.method,
+    info = {"onnx": str(path), "bytes": path.stat().st_size, "model": head.model_.name, "method": head.method,
             "landmarks": head.n_landmarks, "verified": not args.no_verify,
             "input": "images uint8 (N, H, W, 3) RGB", "outputs": ["landmarks (N, K, 2) pixels", "confidence (N, K)"]}
     sys.stdout.write(json.dumps(info) + "\n")
@@ -39,6 +47,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--onnx", required=True, help="output .onnx file")
     add_model_argument(p, from_head=True)
     p.add_argument("--allow-backbone-mismatch", action="store_true")
+    add_quiet_argument(p)
     p.add_argument("--no-verify", action="store_true",
                    help="skip the check that onnxruntime reproduces the head's predictions on two bundled faces")
     p.set_defaults(func=run)
