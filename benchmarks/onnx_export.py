@@ -6,9 +6,9 @@ default model, exports it (``to_onnx``, verified), and times both paths on the s
 (H, W, 3) arrays (150 × 150 AFLW crops): ``head.predict(list_of_arrays)`` (eager: torch + the head) and
 ``session.run`` of the graph in onnxruntime, both on the same number of CPU threads (torch.set_num_threads and
 onnxruntime's intra-op threads; ``--threads``, default 2 and 1), at batch 1 (the 32 faces one by one) and batch 32
-(one call). The two paths alternate, ``--repeat`` rounds after one warm-up, and each figure is the median round, so the ratios are measured
-in one run under the same load. Also records the graph's size in bytes, the export time and the largest
-difference between the two paths' points and confidences on these faces.
+(one call). The two paths alternate, ``--repeat`` rounds after one warm-up, and each figure is the median round,
+so the ratios are measured in one run under the same load. Also records the graph's size in bytes, the export
+time, the load average and the largest difference between the two paths' points and confidences on these faces.
 
     nice -n 19 flock "$BENCH_LOCK" python benchmarks/onnx_export.py
 
