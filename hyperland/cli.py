@@ -25,7 +25,7 @@ from typing import Any, Optional
 from . import __version__
 from .errors import HyperlandError
 
-COMMANDS = ("models", "extract", "fit", "predict", "eval", "viz", "demo", "convert")
+COMMANDS = ("models", "extract", "fit", "predict", "export", "eval", "viz", "demo", "convert")
 
 
 class Terminated(KeyboardInterrupt):

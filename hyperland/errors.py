@@ -72,6 +72,10 @@ class OutputError(HyperlandError, OSError):
     """An output file or folder that cannot be written (disk full, permissions, a file where a folder belongs)."""
 
 
+class ExportError(HyperlandError):
+    """A fitted head that cannot be exported (e.g. to ONNX), or whose exported graph disagrees with it."""
+
+
 class MissingDependencyError(HyperlandError, ImportError):
     """An optional dependency (an extra such as ``hyperland[viz]``) that a feature needs is not installed."""
 
@@ -81,6 +85,7 @@ __all__ = [
     "CheckpointError",
     "ChecksumMismatchError",
     "DatasetError",
+    "ExportError",
     "HyperlandError",
     "InvalidImageError",
     "InvalidKeypointsError",

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 
 Size = tuple[int, int]
 Index = int | slice | Sequence[int] | np.ndarray
+STORE_DTYPE = torch.float16  # encode()'s default precision of the stored maps (what a head's predict reads)
 
 
 @dataclass(frozen=True)
@@ -137,6 +138,16 @@ class Features:
                         first.layers, first.input_size, first.projection, first.learned)
 
 
+def encode_batch(model: HyperlandModel, x: torch.Tensor, *, layers: Sequence[int] | None = None,
+                 projection: Projection | None = None, pool: int = 1, size: Size | None = None,
+                 learned: bool = False) -> torch.Tensor:
+    """Descriptor maps of one preprocessed batch (:meth:`HyperlandModel.prepare`), as :func:`encode` computes them
+    before storing them in its ``dtype``; pure tensor ops, also run by a head's ONNX graph."""
+    maps = model.hypercolumn(x, layers=None if learned else layers, size=size, projected=learned)
+    part = projection.apply(maps) if projection is not None else maps
+    return F.avg_pool2d(part.float(), pool, ceil_mode=True) if pool > 1 else part
+
+
 def encode(
     model: HyperlandModel,
     images: Images,
@@ -145,7 +156,7 @@ def encode(
     projection: Projection | None = None,
     pool: int = 1,
     size: Size | None = None,
-    dtype: torch.dtype = torch.float16,
+    dtype: torch.dtype = STORE_DTYPE,
     batch_size: int = 64,
     progress: bool | None = None,
     learned: bool = False,
@@ -160,20 +171,15 @@ def encode(
     items = as_list(images)
     sizes = [image_size(im) for im in items]
     out: torch.Tensor | None = None
-    pos = 0
-    for maps in model.iter_extract(items, layers=None if learned else layers, size=size, batch_size=batch_size,
-                                   progress=progress, projected=learned):
-        part = projection.apply(maps) if projection is not None else maps
-        if pool > 1:
-            part = F.avg_pool2d(part.float(), pool, ceil_mode=True)
+    for pos, x in model.preprocessed_batches(items, batch_size=batch_size, progress=progress):
+        part = encode_batch(model, x, layers=layers, projection=projection, pool=pool, size=size, learned=learned)
         if out is None:
             out = torch.empty((len(items), *part.shape[1:]), dtype=dtype, device=part.device)
         out[pos:pos + part.shape[0]] = part.to(dtype)
-        pos += part.shape[0]
     assert out is not None
     used = tuple(layers) if layers is not None else model.layers
     return Features(out, sizes, model.fingerprint, tuple(int(i) for i in used), model.config.input_size, projection,
                     learned)
 
 
-__all__ = ["Features", "Projection", "encode", "fit_projection"]
+__all__ = ["STORE_DTYPE", "Features", "Projection", "encode", "encode_batch", "fit_projection"]

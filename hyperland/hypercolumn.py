@@ -90,6 +90,14 @@ def _resize_image(src: torch.Tensor, dest: torch.Tensor, weights: tuple[torch.Te
         dest.copy_(torch.matmul(wy, rows))
 
 
+def resize_bilinear(f: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """Bilinear resize (align_corners=False, no antialias) of ``f`` (..., h, w) to ``size``: ``W_y @ f @ W_x^T``
+    for the whole batch at once, out of place (autograd, ``torch.export`` and ONNX friendly), the arithmetic of
+    :func:`resize_into`; ``f`` itself when it already has that size."""
+    weights = _weights_for(f, size)
+    return f if weights is None else torch.matmul(weights[0], torch.matmul(f, weights[1]))
+
+
 def resize_into(f: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
     """Bilinear resize (align_corners=False, no antialias) of ``f`` (B, C, h, w) into ``out`` (B, C, H, W).
 
@@ -116,14 +124,15 @@ def stack_layers(
 
     Each layer is resized straight into its channel slice of ``out`` (B, sum C_i, H, W), allocated here
     unless given, and L2-normalised in place there, so no per-layer copy of the hypercolumn is made; maps
-    already at ``size`` are copied without interpolation. When gradients are needed the plain
-    F.interpolate + torch.cat path is used (``out=`` kernels do not record autograd).
+    already at ``size`` are copied without interpolation. When gradients are needed, and while the path is
+    being compiled or exported (``torch.export``, ONNX: a loop over a dynamic batch cannot be traced), the same
+    arithmetic runs out of place on the whole batch (:func:`resize_bilinear`, ``torch.cat``).
     """
     size = (int(size[0]), int(size[1]))
-    if torch.is_grad_enabled() and any(f.requires_grad for f in features):
+    if torch.compiler.is_compiling() or (torch.is_grad_enabled() and any(f.requires_grad for f in features)):
         parts = []
         for f in features:
-            r = F.interpolate(f, size=size, mode="bilinear", align_corners=False) if f.shape[-2:] != size else f
+            r = resize_bilinear(f, size)
             if normalize == "l2":
                 r = r / torch.linalg.vector_norm(r, dim=1, keepdim=True).clamp_min(1e-12)
             parts.append(r)
@@ -190,6 +199,7 @@ __all__ = [
     "Normalize",
     "check_normalize",
     "grid_centers",
+    "resize_bilinear",
     "resize_into",
     "sample_layers",
     "stack_layers",

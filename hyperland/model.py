@@ -60,6 +60,12 @@ def projection_conv(weight: torch.Tensor, bias: torch.Tensor) -> nn.Conv2d:
     return conv.eval().requires_grad_(False)
 
 
+def _grid(feats: Sequence[torch.Tensor], size: Size | None) -> Size:
+    """The hypercolumn grid: ``size``, or the finest of the feature maps' grids."""
+    grid = size or (max(f.shape[-2] for f in feats), max(f.shape[-1] for f in feats))
+    return int(grid[0]), int(grid[1])
+
+
 def _progress(total: int, *, enabled: bool | None, desc: str) -> tqdm:
     return tqdm(total=total, desc=desc, unit="img", disable=None if enabled is None else not enabled, leave=False)
 
@@ -157,21 +163,24 @@ class HyperlandModel(nn.Module):
         """(B, 3, h, w) in [0, 1] → resized to ``resize`` (antialiased bilinear) and border-cropped."""
         r, b = self.config.resize, self.config.border
         x = x.to(self.device)
-        if tuple(x.shape[-2:]) != (r, r):
+        if torch.compiler.is_compiling() or tuple(x.shape[-2:]) != (r, r):  # traced: any size (identity at r × r)
             x = F.interpolate(x, size=(r, r), mode="bilinear", align_corners=False, antialias=True)
         return x[..., b:r - b, b:r - b] if b else x
 
+    def prepare(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, 3, h, w) RGB in [0, 1], one size → normalised (B, 3, S, S) network input (resize, border crop,
+        mean/std); pure tensor ops, also run by a head's ONNX graph (``LandmarkHead.to_onnx``)."""
+        return (self._resize_crop(x) - self._mean) / self._std
+
     def preprocess(self, images: Images) -> torch.Tensor:
-        """Images → normalised (B, 3, S, S) input on the model's device (resize, border crop, mean/std).
+        """Images → normalised (B, 3, S, S) input on the model's device (:meth:`prepare`).
 
         Images of one size are resized in one batched call; mixed sizes one by one.
         """
         loaded = [load_image(im, max_side=2 * self.config.resize, min_side=MIN_SIDE) for im in as_list(images)]
         if len({tuple(t.shape) for t in loaded}) == 1:
-            batch = self._resize_crop(torch.stack(loaded))
-        else:
-            batch = torch.cat([self._resize_crop(t.unsqueeze(0)) for t in loaded], dim=0)
-        return (batch - self._mean).div_(self._std)
+            return self.prepare(torch.stack(loaded))
+        return torch.cat([self.prepare(t.unsqueeze(0)) for t in loaded], dim=0)
 
     def to_input_coords(self, points: torch.Tensor, sizes: Sequence[Size]) -> torch.Tensor:
         """(B, K, 2) pixel (x, y) in each original image → pixel coordinates of the network input."""
@@ -180,10 +189,10 @@ class HyperlandModel(nn.Module):
         scale = r / hw.flip(-1)  # (x scale, y scale)
         return (points + 0.5) * scale - 0.5 - b
 
-    def from_input_coords(self, points: torch.Tensor, sizes: Sequence[Size]) -> torch.Tensor:
-        """Inverse of :meth:`to_input_coords`."""
+    def from_input_coords(self, points: torch.Tensor, sizes: Sequence[Size] | torch.Tensor) -> torch.Tensor:
+        """Inverse of :meth:`to_input_coords` (``sizes`` may also be a (B or 1, 2) tensor of (H, W))."""
         r, b = self.config.resize, self.config.border
-        hw = torch.tensor(sizes, dtype=points.dtype, device=points.device).view(-1, 1, 2)
+        hw = torch.as_tensor(sizes, dtype=points.dtype, device=points.device).view(-1, 1, 2)
         scale = hw.flip(-1) / r
         return (points + b + 0.5) * scale - 0.5
 
@@ -212,23 +221,31 @@ class HyperlandModel(nn.Module):
             out = self.projection(hyper.float())
             return F.normalize(out, dim=1)
 
-    def _feature_batches(
-        self, images: Images, *, layers: Sequence[int] | None, size: Size | None, normalize: Normalize,
-        batch_size: int, progress: bool | None,
-    ) -> Iterator[tuple[int, list[torch.Tensor], Size]]:
-        """(start index, feature maps, output grid) per batch of ``images``."""
-        check_normalize(normalize)
+    def preprocessed_batches(self, images: Images, *, batch_size: int = 32, progress: bool | None = None
+                             ) -> Iterator[tuple[int, torch.Tensor]]:
+        """(start index, :meth:`preprocess` of ``images[start:start + batch_size]``) per batch, with a progress bar."""
         items = as_list(images)
-        idx = self._runner.check(layers, self.layers)
         if batch_size < 1:
             raise InvalidOptionError(f"batch_size={batch_size}; expected a positive integer.")
         with _progress(len(items), enabled=progress, desc="extract") as bar:
             for start in range(0, len(items), batch_size):
                 chunk = items[start:start + batch_size]
-                feats = self.forward_features(self.preprocess(chunk), layers=idx)
-                grid = size or (max(f.shape[-2] for f in feats), max(f.shape[-1] for f in feats))
-                yield start, feats, (int(grid[0]), int(grid[1]))
+                yield start, self.preprocess(chunk)
                 bar.update(len(chunk))
+
+    def hypercolumn(self, x: torch.Tensor, *, layers: Sequence[int] | None = None, size: Size | None = None,
+                    normalize: Normalize = "l2", dtype: torch.dtype | None = None, projected: bool = False
+                    ) -> torch.Tensor:
+        """Hypercolumns (B, C, H, W) of a preprocessed batch (:meth:`prepare`), as :meth:`iter_extract` yields them
+        (same options); pure tensor ops, run by :meth:`iter_extract` and by a head's ONNX graph."""
+        check_normalize(normalize)
+        if projected:
+            layers = self._projection_layers(layers, normalize)
+        feats = self.forward_features(x, layers=self._runner.check(layers, self.layers))
+        with torch.no_grad():
+            hyper = stack_layers(feats, size=_grid(feats, size), normalize=normalize,
+                                 dtype=None if projected else dtype)
+            return self.project(hyper).to(dtype or hyper.dtype) if projected else hyper
 
     def iter_extract(
         self,
@@ -243,13 +260,8 @@ class HyperlandModel(nn.Module):
         projected: bool = False,
     ) -> Iterator[torch.Tensor]:
         """Yield hypercolumns batch by batch, (b, C, H, W) each; memory stays bounded by ``batch_size``."""
-        if projected:
-            layers = self._projection_layers(layers, normalize)
-        for _, feats, grid in self._feature_batches(images, layers=layers, size=size, normalize=normalize,
-                                                    batch_size=batch_size, progress=progress):
-            with torch.no_grad():
-                hyper = stack_layers(feats, size=grid, normalize=normalize, dtype=None if projected else dtype)
-                yield self.project(hyper).to(dtype or hyper.dtype) if projected else hyper
+        for _, x in self.preprocessed_batches(images, batch_size=batch_size, progress=progress):
+            yield self.hypercolumn(x, layers=layers, size=size, normalize=normalize, dtype=dtype, projected=projected)
 
     def extract(
         self,
@@ -280,11 +292,12 @@ class HyperlandModel(nn.Module):
                                            projected=True))
             out_p = torch.cat(parts, dim=0)
             return out_p[0] if single else out_p
-        n = len(as_list(images))
+        n, idx = len(as_list(images)), self._runner.check(layers, self.layers)
+        check_normalize(normalize)
         out: torch.Tensor | None = None
-        for start, feats, grid in self._feature_batches(images, layers=layers, size=size, normalize=normalize,
-                                                        batch_size=batch_size, progress=progress):
-            b = feats[0].shape[0]
+        for start, x in self.preprocessed_batches(images, batch_size=batch_size, progress=progress):
+            feats = self.forward_features(x, layers=idx)
+            b, grid = feats[0].shape[0], _grid(feats, size)
             if out is None:
                 channels = sum(f.shape[1] for f in feats)
                 out = empty_large((n, channels, *grid), dtype=dtype or feats[0].dtype, device=feats[0].device)

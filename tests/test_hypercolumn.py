@@ -6,7 +6,14 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from hyperland.hypercolumn import check_normalize, grid_centers, resize_into, sample_layers, stack_layers
+from hyperland.hypercolumn import (
+    check_normalize,
+    grid_centers,
+    resize_bilinear,
+    resize_into,
+    sample_layers,
+    stack_layers,
+)
 
 
 def _maps(seed: int = 0) -> list[torch.Tensor]:
@@ -105,6 +112,8 @@ def test_resize_into_equals_f_interpolate(src, dst):
     assert torch.equal(big[:, :2], torch.zeros(3, 2, *dst)) and torch.equal(big[:, 6:], torch.zeros(3, 3, *dst))
     half = resize_into(f, torch.empty(3, 4, *dst, dtype=torch.float16))
     torch.testing.assert_close(half.float(), ref, rtol=1e-3, atol=1e-3)
+    # the batched out-of-place form (autograd, torch.export / ONNX) does the same arithmetic
+    torch.testing.assert_close(resize_bilinear(f, dst), big[:, 2:6], rtol=1e-6, atol=1e-6)
 
 
 def test_stack_layers_keeps_autograd():

@@ -8,6 +8,7 @@
 * :mod:`.checks` — input checks, validation splits, few-shot augmentation
 * :mod:`.params` — one rule table for every hyperparameter (constructor, saved heads, CLI options)
 * :mod:`.io` — ``head.json`` + ``head.safetensors``
+* :mod:`.onnx_export` — one ONNX graph from images to landmarks (``LandmarkHead.to_onnx``, ``hyperland export``)
 
 ``LandmarkHead`` is imported on first use, so that the CLI can check options (:mod:`.params`, no torch) fast.
 """

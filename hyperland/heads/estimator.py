@@ -19,6 +19,7 @@ import logging
 import math
 import os
 from collections.abc import Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
@@ -267,10 +268,14 @@ class LandmarkHead(BaseEstimator):
 
     def _encode(self, model: HyperlandModel, images: Images) -> Features:
         """Features of ``images`` as this fitted head reads them."""
+        return encode(model, images, **self._encoding, progress=self.progress)
+
+    @property
+    def _encoding(self) -> dict[str, Any]:
+        """The options of :func:`~hyperland.features.encode` (and ``encode_batch``) this fitted head reads with."""
         if getattr(self, "learned_", False):
-            return encode(model, images, learned=True, pool=self.pool_, size=self._size, progress=self.progress)
-        return encode(model, images, layers=self.layers_, projection=self.projection_, pool=self.pool_,
-                      size=self._size, progress=self.progress)
+            return {"learned": True, "pool": self.pool_, "size": self._size}
+        return {"layers": self.layers_, "projection": self.projection_, "pool": self.pool_, "size": self._size}
 
     @property
     def _size(self) -> tuple[int, int] | None:
@@ -290,7 +295,7 @@ class LandmarkHead(BaseEstimator):
             maps = torch.cat([maps, af.maps])
             targets = torch.cat([targets, pixels_to_normalised(model, torch.from_numpy(apts), af.sizes)])
             groups = np.concatenate([groups, np.repeat(np.arange(n), self.n_augment)])
-        pooled = ridge.readout_inputs(maps, self.readout_grid)
+        pooled = ridge.readout_inputs(maps, self.readout_grid).numpy()
         choice = ridge.select(maps, pooled, targets, groups, refine_mode=self.refine, rng=rng)
         self.readout_ = ridge.fit_readout(pooled, targets)
         self.classifier_ = fit_cell_classifiers(maps, targets, [choice.C], rng=rng)[0].matrix
@@ -299,10 +304,17 @@ class LandmarkHead(BaseEstimator):
                            "n_labelled": n}
         return self
 
-    def _predict_ridge(self, maps: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        choice = ridge.Choice.from_dict(self.selection_)
-        return ridge.predict(self.readout_, CellClassifier(self.classifier_, choice.C),
-                             (self.prior_mean_, self.prior_std_), choice, maps, readout_grid=self.readout_grid)
+    def _locate(self, maps: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """One batch of descriptor maps → normalised points (B, K, 2) and confidences (B, K) (None: regressor).
+        Torch only: :meth:`predict` runs it batch by batch, the ONNX graph (:meth:`to_onnx`) as is."""
+        if self.method == "ridge":
+            choice = ridge.Choice.from_dict(self.selection_)
+            return ridge.predict(self.readout_, CellClassifier(self.classifier_, choice.C),
+                                 (self.prior_mean_, self.prior_std_), choice, maps, readout_grid=self.readout_grid)
+        if self.method == "prototype":
+            return prototype.locate(self.prototypes_, maps, scale=self.softmax_scale, window=self.window,
+                                    prior=(self.prior_mean_, self.prior_std_) if self.prior else None)
+        return predict_normalised(self.regressor_, maps), None
 
     def _augments(self, n_train: int) -> bool:
         return bool(self.augment) if self.augment != "auto" else n_train <= self.augment_max
@@ -378,17 +390,11 @@ class LandmarkHead(BaseEstimator):
             features = self._encode(model, images)
         elif not getattr(self, "backbone_override_", False):
             self._check_features(model, features)
-        conf: torch.Tensor | None = None
-        if self.method == "ridge":
-            xy, conf = self._predict_ridge(features.maps)
-        elif self.method == "prototype":
-            xy, conf = prototype.locate(self.prototypes_, features.maps, scale=self.softmax_scale, window=self.window,
-                                        prior=(self.prior_mean_, self.prior_std_) if self.prior else None)
-        else:
-            xy = predict_normalised(self.regressor_, features.maps)
-        out = normalised_to_pixels(model, xy, features.sizes).numpy()
+        parts = [self._locate(features.maps[i:i + 256]) for i in range(0, len(features), 256)]  # bounded memory
+        out = normalised_to_pixels(model, torch.cat([xy for xy, _ in parts]), features.sizes).numpy()
         if return_confidence:
-            return out, _confidence(None if conf is None else conf.numpy())
+            conf = [c for _, c in parts if c is not None]
+            return out, _confidence(torch.cat(conf).numpy() if len(conf) == len(parts) else None)
         return out
 
     def score(self, images: Images | None = None, points: Any = None, *, features: Features | None = None,
@@ -400,6 +406,14 @@ class LandmarkHead(BaseEstimator):
         assert isinstance(pred, np.ndarray)
         gt = check_points(points, n=len(pred), k=self.n_landmarks, what="points", allow_all_nan=True)
         return 100.0 * float(nme(pred, gt, eyes=eyes))
+
+    def to_onnx(self, path: str | os.PathLike, *, model: HyperlandModel | None = None, verify: bool = True) -> Path:
+        """One ONNX graph from uint8 RGB images (N, H, W, 3) to landmarks (N, K, 2) in their pixels and confidences
+        (N, K): see :func:`hyperland.heads.onnx_export.export_onnx` (needs ``pip install "hyperland[onnx]"``)."""
+        from .onnx_export import export_onnx
+
+        self._require_fitted()
+        return export_onnx(self, path, model=model or self.model_, verify=verify)
 
     # ------------------------------------------------------------------ persistence
     def save(self, path: str | os.PathLike) -> None:

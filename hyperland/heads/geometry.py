@@ -18,7 +18,8 @@ if TYPE_CHECKING:
     from ..model import HyperlandModel
 
 
-def normalised_to_pixels(model: HyperlandModel, xy: torch.Tensor, sizes: Sequence[tuple[int, int]]) -> torch.Tensor:
+def normalised_to_pixels(model: HyperlandModel, xy: torch.Tensor, sizes: Sequence[tuple[int, int]] | torch.Tensor
+                         ) -> torch.Tensor:
     """Normalised network-input coordinates (B, K, 2) → pixels of each original image."""
     s = model.config.input_size
     return model.from_input_coords(((xy + 1) * s - 1) / 2, sizes)

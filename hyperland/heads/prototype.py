@@ -27,18 +27,14 @@ def fit_prototypes(maps: torch.Tensor, targets: torch.Tensor) -> tuple[torch.Ten
 
 
 def locate(prototypes: torch.Tensor, maps: torch.Tensor, *, scale: float, window: int | None,
-           prior: tuple[torch.Tensor, torch.Tensor] | None, chunk: int = 64) -> tuple[torch.Tensor, torch.Tensor]:
-    """(B, K, 2) normalised points and (B, K) confidences of the prototypes in (B, C, H, W) maps."""
+           prior: tuple[torch.Tensor, torch.Tensor] | None) -> tuple[torch.Tensor, torch.Tensor]:
+    """(B, K, 2) normalised points and (B, K) confidences of the prototypes in (B, C, H, W) maps (torch only:
+    ``LandmarkHead.predict`` runs it batch by batch, and its ONNX graph runs it as is)."""
     grid = (int(maps.shape[-2]), int(maps.shape[-1]))
     lp = gaussian_log_prior(prior[0], prior[1], grid) if prior is not None else None
     desc = F.normalize(prototypes.float(), dim=-1)
-    pts, conf = [], []
-    for i in range(0, len(maps), chunk):
-        sim = torch.einsum("kc,bcn->bkn", desc, F.normalize(maps[i:i + chunk].float().flatten(2), dim=1)) * scale
-        xy, c = window_soft_argmax(sim if lp is None else sim + lp, grid, window=window)
-        pts.append(xy)
-        conf.append(c)
-    return torch.cat(pts), torch.cat(conf)
+    sim = torch.einsum("kc,bcn->bkn", desc, F.normalize(maps.float().flatten(2), dim=1)) * scale
+    return window_soft_argmax(sim if lp is None else sim + lp, grid, window=window)
 
 
 __all__ = ["PRIOR_MIN_STD", "fit_prototypes", "locate"]

@@ -36,9 +36,9 @@ DEFAULT_TAU, DEFAULT_PRIOR_STD, DEFAULT_C = 2.0, 0.3, 0.01  # one labelled image
 WINDOW = 3  # cells of the soft-argmax around the posterior's best cell
 
 
-def readout_inputs(maps: torch.Tensor, grid: int) -> np.ndarray:
+def readout_inputs(maps: torch.Tensor, grid: int) -> torch.Tensor:
     """(N, D, H, W) → (N, D·grid²) float32: the map average-pooled to grid × grid, flattened."""
-    return F.adaptive_avg_pool2d(maps.float(), grid).flatten(1).numpy()
+    return F.adaptive_avg_pool2d(maps.float(), grid).flatten(1)
 
 
 @dataclass
@@ -49,9 +49,9 @@ class Readout:
     intercept: torch.Tensor
     alpha: list[float | None]
 
-    def __call__(self, x: np.ndarray) -> torch.Tensor:
-        out = torch.from_numpy(x).float() @ self.coef.T + self.intercept
-        return out.view(len(x), -1, 2)
+    def __call__(self, x: torch.Tensor | np.ndarray) -> torch.Tensor:
+        out = torch.as_tensor(x).float() @ self.coef.T + self.intercept
+        return out.unflatten(-1, (-1, 2))
 
 
 def fit_readout(x: np.ndarray, targets: torch.Tensor) -> Readout:
@@ -135,16 +135,12 @@ DEFAULT_CHOICE = Choice(True, "coarse", DEFAULT_TAU, DEFAULT_PRIOR_STD, DEFAULT_
 
 
 def predict(readout: Readout, classifier: CellClassifier, shape: tuple[torch.Tensor, torch.Tensor], choice: Choice,
-            maps: torch.Tensor, *, readout_grid: int, batch_size: int = 256) -> tuple[torch.Tensor, torch.Tensor]:
-    """(B, D, H, W) maps → (normalised points (B, K, 2), confidence (B, K)) of a fitted ridge head."""
-    pts, conf = [], []
-    for i in range(0, len(maps), batch_size):
-        m = maps[i:i + batch_size]
-        coarse = readout(readout_inputs(m, readout_grid))
-        xy, c = refine(classifier.log_probs(m), coarse, shape, (int(m.shape[-2]), int(m.shape[-1])), choice)
-        pts.append(xy if choice.refine else coarse)
-        conf.append(c)
-    return torch.cat(pts), torch.cat(conf)
+            maps: torch.Tensor, *, readout_grid: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(B, D, H, W) maps → (normalised points (B, K, 2), confidence (B, K)) of a fitted ridge head: torch only
+    (``LandmarkHead.predict`` runs it batch by batch, and its ONNX graph runs it as is)."""
+    coarse = readout(readout_inputs(maps, readout_grid))
+    xy, conf = refine(classifier.log_probs(maps), coarse, shape, (int(maps.shape[-2]), int(maps.shape[-1])), choice)
+    return (xy if choice.refine else coarse), conf
 
 
 def select(maps: torch.Tensor, pooled: np.ndarray, targets: torch.Tensor, groups: np.ndarray, *,
