@@ -32,8 +32,11 @@ def load_head(args: argparse.Namespace) -> Any:
 
     device = getattr(args, "device", None)
     model = hyperland.load(args.model, device=device) if args.model else None
-    head = LandmarkHead.load(args.head, model=model, device=device,
-                             allow_backbone_mismatch=getattr(args, "allow_backbone_mismatch", False))
+    if str(args.head).startswith("hf-hub:"):  # a head shared on the Hub (LandmarkHead.push_to_hub)
+        head = LandmarkHead.from_pretrained(args.head, model=model, device=device)
+    else:
+        head = LandmarkHead.load(args.head, model=model, device=device,
+                                 allow_backbone_mismatch=getattr(args, "allow_backbone_mismatch", False))
     head.progress = progress(args)
     return head
 

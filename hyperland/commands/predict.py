@@ -83,7 +83,8 @@ def run(args: argparse.Namespace) -> int:
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("predict", help="predict landmarks (and their confidence) with a saved head")
-    p.add_argument("--head", required=True, help="folder written by `hyperland fit` / LandmarkHead.save")
+    p.add_argument("--head", required=True, help="folder written by `hyperland fit` / LandmarkHead.save, or "
+                   "hf-hub:org/name[@revision] (LandmarkHead.push_to_hub)")
     p.add_argument("images", nargs="+", help="image files or folders of images")
     add_model_argument(p, from_head=True)
     add_device_argument(p)

@@ -421,6 +421,32 @@ class LandmarkHead(BaseEstimator):
         self._require_fitted()
         save_head(self, path)
 
+    def save_pretrained(self, directory: str | os.PathLike) -> Path:
+        """The saved head plus a model card (README.md), ready to share (:mod:`.sharing`)."""
+        from .sharing import save_pretrained
+
+        self._require_fitted()
+        return save_pretrained(self, directory)
+
+    def push_to_hub(self, repo_id: str, *, private: bool = False, token: str | None = None,
+                    commit_message: str = "Upload hyperland head") -> str:
+        """Upload :meth:`save_pretrained`'s folder with huggingface_hub; return the commit URL."""
+        from .sharing import push_to_hub
+
+        self._require_fitted()
+        return push_to_hub(self, repo_id, private=private, token=token, commit_message=commit_message)
+
+    @classmethod
+    def from_pretrained(cls, source: str | os.PathLike, *, model: HyperlandModel | None = None, device: Any = None,
+                        cache_dir: str | os.PathLike | None = None,
+                        local_files_only: bool | None = None) -> LandmarkHead:
+        """A head from ``hf-hub:org/name[@revision]`` (through huggingface_hub's cache) or a local folder, with
+        the model its head.json records unless ``model`` is given."""
+        from .sharing import from_pretrained
+
+        return from_pretrained(cls, source, model=model, device=device, cache_dir=cache_dir,
+                               local_files_only=local_files_only)
+
     @classmethod
     def load(cls, path: str | os.PathLike, *, model: HyperlandModel | None = None, device: Any = None,
              allow_backbone_mismatch: bool = False, n_landmarks: int | None = None) -> LandmarkHead:
