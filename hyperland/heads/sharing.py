@@ -40,8 +40,8 @@ def head_card(head: LandmarkHead) -> str:
         f"- landmarks: {', '.join(names)}",
         f"- method: `{head.method}`, framing: `{head.framing}`",
         f"- labelled training images: {sel.get('n_labelled', 'not recorded')}",
-        "- validation error (mean normalised point error on held-out labelled images, chosen settings): "
-        + ("not measured" if val is None else f"{val:.4f}"),
+        ("- validation error (mean normalised point error on held-out labelled images, chosen settings): "
+         + ("not measured" if val is None else f"{val:.4f}")),
         f"- backbone: `{ref['source']}` (fingerprint `{head.fingerprint_}`, input {ref['resize']} px, border "
         f"{ref['border']})", "",
         "```python",
