@@ -42,8 +42,8 @@ def head_card(head: LandmarkHead) -> str:
         f"- labelled training images: {sel.get('n_labelled', 'not recorded')}",
         ("- validation error (mean normalised point error on held-out labelled images, chosen settings): "
          + ("not measured" if val is None else f"{val:.4f}")),
-        f"- backbone: `{ref['source']}` (fingerprint `{head.fingerprint_}`, input {ref['resize']} px, border "
-        f"{ref['border']})", "",
+        (f"- backbone: `{ref['source']}` (fingerprint `{head.fingerprint_}`, input {ref['resize']} px, border "
+         f"{ref['border']})"), "",
         "```python",
         "import hyperland",
         "head = hyperland.LandmarkHead.from_pretrained(\"hf-hub:ORG/NAME\")   # loads its backbone too",
