@@ -21,7 +21,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple, NoReturn
 
 import numpy as np
 from PIL import Image
@@ -172,6 +172,11 @@ def _selected(n_frames: int | None, *, start: int, stop: int | None, step: int) 
     return None if end is None else len(range(start, end, step))
 
 
+def _no_frames(video: str | os.PathLike, *, start: int, stop: int | None, step: int, n_frames: int | None) -> NoReturn:
+    raise InvalidOptionError(f"start={start}, stop={stop}, step={step} select no frame of '{video}' "
+                             f"({n_frames or 'an unknown number of'} frames). Choose a start below its length.")
+
+
 def track(head: LandmarkHead, video: str | os.PathLike, *, batch_size: int = DEFAULT_BATCH, start: int = 0,
           stop: int | None = None, step: int = 1, smooth: str | Smoothing | None = None,
           min_confidence: float = DEFAULT_MIN_CONFIDENCE, progress: bool | None = None) -> Tracks:
@@ -182,8 +187,12 @@ def track(head: LandmarkHead, video: str | os.PathLike, *, batch_size: int = DEF
     from tqdm.auto import tqdm
 
     spec = None if smooth is None else parse_smoothing(smooth)  # a bad spec fails before any decoding
+    if not 0.0 <= min_confidence <= 1.0:
+        raise InvalidOptionError(f"min_confidence={min_confidence}: expected a confidence in [0, 1].")
     info = video_info(video)
     check_range(batch_size=batch_size, start=start, stop=stop, step=step)
+    if info.n_frames is not None and start >= info.n_frames:  # the header's count: spare decoding it all
+        _no_frames(video, start=start, stop=stop, step=step, n_frames=info.n_frames)
     with_conf = head.method in ("ridge", "prototype")
     pts: list[np.ndarray] = []
     conf: list[np.ndarray] = []
@@ -207,8 +216,7 @@ def track(head: LandmarkHead, video: str | os.PathLike, *, batch_size: int = DEF
         head.progress = saved
         bar.close()
     if not frames:
-        raise InvalidOptionError(f"start={start}, stop={stop}, step={step} select no frame of '{video}' "
-                                 f"({info.n_frames or 'unknown number of'} frames). Choose a start below its length.")
+        _no_frames(video, start=start, stop=stop, step=step, n_frames=info.n_frames)
     points = np.concatenate(pts)
     confidence = np.concatenate(conf) if with_conf else None
     names = tuple(str(n) for n in getattr(head, "landmark_names_", None) or ())
@@ -220,11 +228,13 @@ def track(head: LandmarkHead, video: str | os.PathLike, *, batch_size: int = DEF
                   landmark_names=names)
 
 
-def _encoder(av: Any, out: Path) -> tuple[str, str]:
-    """(container format, codec) for an overlay video at ``out``."""
+def overlay_encoder(out: str | os.PathLike) -> tuple[str, str]:
+    """(container format, codec) for an overlay video at ``out``; an unsupported suffix is refused here, before any
+    tracking."""
+    av, out = require_av(), Path(out)
     fmt = _CONTAINERS.get(out.suffix.lower())
     if fmt is None:
-        raise InvalidOptionError(f"overlay '{out}': cannot write a '{out.suffix}' video. Expected a file ending in "
+        raise InvalidOptionError(f"overlay='{out}': cannot write a '{out.suffix}' video. Expected a file ending in "
                                  f"{', '.join(_CONTAINERS)}.")
     for codec in _CODECS.get(fmt, ("libx264", "mpeg4")):
         if codec in av.codecs_available:
@@ -244,9 +254,8 @@ def write_overlay(video: str | os.PathLike, tracks: Tracks, out: str | os.PathLi
     from ._io import AtomicFile
     from .viz import draw_landmarks
 
-    av = require_av()
-    dst = Path(out)
-    fmt, codec = _encoder(av, dst)
+    av, dst = require_av(), Path(out)
+    fmt, codec = overlay_encoder(dst)
     if len(tracks) == 0:
         raise InvalidOptionError("write_overlay: the tracks hold no frame. Track at least one frame first.")
     frames = tracks.frames
@@ -282,4 +291,4 @@ def write_overlay(video: str | os.PathLike, tracks: Tracks, out: str | os.PathLi
 
 
 __all__ = ["DEFAULT_BATCH", "VIDEO_SUFFIXES", "FrameBatch", "Tracks", "VideoInfo", "check_range", "is_video",
-           "iter_frames", "require_av", "track", "video_info", "write_overlay"]
+           "iter_frames", "overlay_encoder", "require_av", "track", "video_info", "write_overlay"]

@@ -59,7 +59,7 @@ def run_video(args: argparse.Namespace, render: Callable[..., str]) -> int:
     labels)`` (predict's CSV or JSON renderer) to ``--out`` or stdout; also ``--overlay`` when given."""
     from .._io import atomic_write_text, check_writable
     from ..smoothing import DEFAULT_MIN_CONFIDENCE, parse_smoothing
-    from ..video import DEFAULT_BATCH, check_range, require_av, track, write_overlay
+    from ..video import DEFAULT_BATCH, check_range, overlay_encoder, require_av, track, write_overlay
     from ._args import load_head, progress
     from .predict import landmark_labels
 
@@ -71,6 +71,8 @@ def run_video(args: argparse.Namespace, render: Callable[..., str]) -> int:
     for flag, path in (("--out", args.out), ("--overlay", args.overlay)):
         if path:
             check_writable(path, flag=flag)
+    if args.overlay:
+        overlay_encoder(args.overlay)
     head = load_head(args)
     min_conf = DEFAULT_MIN_CONFIDENCE if args.min_confidence is None else args.min_confidence
     video = args.images[0]
