@@ -65,7 +65,9 @@ def parse_smoothing(spec: str | Smoothing) -> Smoothing:
             return Smoothing("savgol", window=int(window))
     finite = all(0 <= v < math.inf for v in values)
     if name == "oneeuro" and len(values) <= 2 and finite and (not values or values[0] > 0):
-        return Smoothing("oneeuro", **dict(zip(("min_cutoff", "beta"), values)))
+        defaults = Smoothing("oneeuro")
+        return Smoothing("oneeuro", min_cutoff=values[0] if values else defaults.min_cutoff,
+                         beta=values[1] if len(values) > 1 else defaults.beta)
     raise InvalidOptionError(f"smooth={spec!r}: expected {SPEC_HELP} (e.g. 'savgol:9'; MIN_CUTOFF > 0 Hz, "
                              "BETA >= 0).")
 

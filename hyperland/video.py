@@ -251,7 +251,7 @@ def write_overlay(video: str | os.PathLike, tracks: Tracks, out: str | os.PathLi
     an odd last row or column is dropped."""
     from tqdm.auto import tqdm
 
-    from ._io import AtomicFile
+    from ._io import AtomicFile, output_error
     from .viz import draw_landmarks
 
     av, dst = require_av(), Path(out)
@@ -282,6 +282,9 @@ def write_overlay(video: str | os.PathLike, tracks: Tracks, out: str | os.PathLi
                 bar.update(len(batch.indices))
             for packet in stream.encode():  # flush the encoder
                 container.mux(packet)
+    except OSError as exc:  # a full disk or a vanished folder, as the writers of every other output say it
+        target.abort()
+        raise output_error(dst, exc) from exc
     except BaseException:
         target.abort()
         raise
