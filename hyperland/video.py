@@ -143,9 +143,10 @@ def iter_frames(path: str | os.PathLike, *, batch_size: int = DEFAULT_BATCH, sta
     container, stream = _open(av, path)
     stream.thread_type = "AUTO"
     t0, tb, fps = stream.start_time or 0, stream.time_base, _fps(stream)
-    batch = FrameBatch([], [], [])
+    batch, decoded = FrameBatch([], [], []), 0
     try:
         for i, frame in enumerate(container.decode(stream)):
+            decoded = i + 1
             if stop is not None and i >= stop:
                 break
             if i < start or (i - start) % step:
@@ -160,7 +161,7 @@ def iter_frames(path: str | os.PathLike, *, batch_size: int = DEFAULT_BATCH, sta
         if batch.indices:
             yield batch
     except av.FFmpegError as exc:
-        raise InvalidImageError(f"'{path}': cannot decode video after frame {batch.indices[-1:] or start} ({exc}). "
+        raise InvalidImageError(f"'{path}': cannot decode video after {decoded} frame(s) ({exc}). "
                                 "The file may be truncated or corrupt.") from exc
     finally:
         container.close()
@@ -273,6 +274,8 @@ def write_overlay(video: str | os.PathLike, tracks: Tracks, out: str | os.PathLi
         with av.open(target.file, mode="w", format=fmt) as container:
             stream = container.add_stream(codec, rate=rate)
             stream.width, stream.height, stream.pix_fmt = w, h, "yuv420p"
+            if codec == "libx264":
+                stream.options = {"preset": "veryfast"}  # 3x faster than the default 'medium'; a preview
             for batch in iter_frames(video, batch_size=batch_size, start=int(frames[0]), stop=int(frames[-1]) + 1,
                                      step=step):
                 for i, rgb in zip(batch.indices, batch.frames):
