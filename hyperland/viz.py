@@ -32,7 +32,9 @@ TRUTH = (255, 255, 255)
 
 
 def to_uint8(image: ImageLike) -> np.ndarray:
-    """Any image hyperland reads → (H, W, 3) uint8."""
+    """Any image hyperland reads → (H, W, 3) uint8 (such an array already passes through as it is, uncopied)."""
+    if isinstance(image, np.ndarray) and image.dtype == np.uint8 and image.ndim == 3 and image.shape[2] == 3:
+        return image
     t = load_image(image)
     return (t.permute(1, 2, 0).numpy() * 255.0 + 0.5).astype(np.uint8)
 
