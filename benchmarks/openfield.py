@@ -3,6 +3,7 @@
 beside the heads (same subsets and seeds).
 
     flock ../bench.lock python benchmarks/openfield.py [--shots 5,20,80] [--seeds 3] [--heads object,none]
+        [--options '{"frame_turns": 4}'] [--tag -turns4]
 
 Rows: ``object`` is ``LandmarkHead(4, framing="object")`` (a coarse head on the whole frame, a fine head on a crop
 around the mouse), ``none`` the plain default head on the squashed frame, both on the embedded default model;
@@ -61,6 +62,8 @@ def main() -> None:
     ap.add_argument("--seeds", type=int, default=3)
     ap.add_argument("--heads", default="object,none")
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--tag", default="", help="suffix of the JSON file name (benchmarks/results/openfieldTAG.json)")
+    ap.add_argument("--options", default="{}", help="LandmarkHead options of the framing=object head (JSON)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     paths, pts = openfield()
@@ -77,7 +80,9 @@ def main() -> None:
                    "HOG -> ridge": error(hog_ridge(train, pts[idx], test_paths), pts[test])}
             for framing in args.heads.split(","):
                 t0 = time.perf_counter()
-                head = LandmarkHead(4, framing=framing, random_state=seed, progress=False).fit(model, train, pts[idx])
+                opts = json.loads(args.options) if framing == "object" else {}
+                head = LandmarkHead(4, framing=framing, random_state=seed, progress=False, **opts).fit(
+                    model, train, pts[idx])
                 seconds.setdefault(f"{framing} fit {shots}", []).append(time.perf_counter() - t0)
                 res[f"head, framing={framing}"] = error(head.predict(test_paths), pts[test])
             for name, value in res.items():
@@ -90,8 +95,10 @@ def main() -> None:
     for name, by in table.items():
         print(f"| {name} | " + " | ".join(f"{by[s]:.1f}" for s in shots_cols) + " |")
     OUT.parent.mkdir(parents=True, exist_ok=True)
-    OUT.write_text(json.dumps({"table": table, "runs": rows, "fit_seconds": seconds, "model": model.name,
-                               "seeds": args.seeds, "threads": args.threads}, indent=1) + "\n")
+    out = OUT.with_name(f"openfield{args.tag}.json")
+    out.write_text(json.dumps({"table": table, "runs": rows, "fit_seconds": seconds, "model": model.name,
+                               "seeds": args.seeds, "threads": args.threads, "object_options": args.options},
+                              indent=1) + "\n")
 
 
 if __name__ == "__main__":
