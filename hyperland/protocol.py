@@ -132,7 +132,7 @@ def extract_once(
     probe: bool = False,
     hog: bool = False,
     keep: Sequence[int] | None = None,
-    pca_on: Sequence[int] = (),
+    pca_on: Sequence[int] | np.ndarray = (),
     pca_rng: np.random.Generator | None = None,
     n_components: int = 128,
     per_image: int = 96,
@@ -222,5 +222,12 @@ def extract_once(
     return Extracted(feats_out, probe_x, hog_x, proj, n, raw_layers)
 
 
-__all__ = ["Descriptor", "Extracted", "MIN_PROJECTION_BATCH", "Subset", "draw_subsets", "extract_once",
-           "labelled_union"]
+__all__ = [
+    "MIN_PROJECTION_BATCH",
+    "Descriptor",
+    "Extracted",
+    "Subset",
+    "draw_subsets",
+    "extract_once",
+    "labelled_union",
+]
