@@ -1,7 +1,9 @@
 """The few-shot protocol: labelled subsets × seeds × head methods on one extraction, beside the baselines.
 
-Every pool and test image is loaded once (cropped by its ``box``, resized to ``image_size``) and encoded once
-per descriptor kind (the model's learned projection, or a PCA fitted on the unlabelled pool images only); each
+Only the images a run uses are read (:mod:`hyperland.protocol`): the union of its labelled subsets (the whole
+pool only for "all"), the test set and, for a PCA descriptor, the unlabelled pool images the PCA is fitted on
+(as :func:`hyperland.features.fit_projection` would pick them from the whole pool). Each goes through the network
+once for every head descriptor and baseline; the whole-pool mean shape reads the labels only. Each
 (shots, seed, method) fit then indexes those features. Subsets are nested per seed (the first ``n`` of one
 permutation of the pool), so more shots only add images. Validation splits, when a head carves one, come from
 the labelled subset — never the test set. The baselines of :mod:`hyperland.baselines` (mean shape, HOG → ridge,
