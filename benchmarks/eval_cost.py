@@ -41,7 +41,9 @@ def run_eval(src: Path, root: str, out: Path, *, shots: str, seeds: int, timeout
     env = {**os.environ, "PYTHONPATH": str(src)}
     load0 = os.getloadavg()[0]
     t0 = time.perf_counter()
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
+    out.mkdir(parents=True, exist_ok=True)  # also the child's working directory: `-c` puts the cwd first on sys.path
+    proc = subprocess.Popen(cmd, env=env, cwd=out, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            start_new_session=True)
     timer = threading.Timer(timeout, lambda: os.killpg(proc.pid, signal.SIGKILL))
     timer.start()
     _, status, usage = os.wait4(proc.pid, 0)
