@@ -1,7 +1,9 @@
 """The few-shot protocol: labelled subsets × seeds × head methods on one extraction, beside the baselines.
 
-Every pool and test image is loaded once (cropped by its ``box``, resized to ``image_size``) and encoded once
-per descriptor kind (the model's learned projection, or a PCA fitted on the unlabelled pool images only); each
+Only the images a run uses are read (:mod:`hyperland.protocol`): the union of its labelled subsets (the whole
+pool only for "all"), the test set and, for a PCA descriptor, the unlabelled pool images the PCA is fitted on
+(as :func:`hyperland.features.fit_projection` would pick them from the whole pool). Each goes through the network
+once for every head descriptor and baseline; the whole-pool mean shape reads the labels only. Each
 (shots, seed, method) fit then indexes those features. Subsets are nested per seed (the first ``n`` of one
 permutation of the pool), so more shots only add images. Validation splits, when a head carves one, come from
 the labelled subset — never the test set. The baselines of :mod:`hyperland.baselines` (mean shape, HOG → ridge,
@@ -13,6 +15,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
@@ -20,11 +23,13 @@ import torch
 
 from . import baselines as bl
 from .data import Sample, load_samples
-from .features import Features, encode, fit_projection
+from .data.base import landmark_count, sample_points
+from .features import projection_sample
 from .heads import LandmarkHead
 from .heads.geometry import normalised_to_pixels, pixels_to_normalised
 from .heads.ridge import fit_readout
 from .metrics import nme, pck
+from .protocol import Descriptor, draw_subsets, extract_once, labelled_union
 
 if TYPE_CHECKING:
     from .model import HyperlandModel
@@ -76,82 +81,82 @@ def run_protocol(
     if unknown:
         raise ValueError(f"baselines {unknown}: expected a subset of {bl.BASELINES}.")
     opts = dict(head_options or {})
+    k = landmark_count([*pool, *test])
+    templates = {m: LandmarkHead(k, method=m, layers=layers, val_fraction=val_fraction,  # type: ignore[arg-type]
+                                 progress=progress, **opts) for m in methods}
+    pixel = LandmarkHead(k, layers=layers)  # the pixel-classifier baseline reads the default head's descriptors
+    pixel_key = Descriptor(pixel.uses_learned(model), pixel.pool_)
+    keys = [Descriptor(h.uses_learned(model), h.pool_)
+            for h in [*templates.values(), *([pixel] if "pixel classifier" in baselines else [])]]
+    subsets = draw_subsets(len(pool), shots=shots, seeds=seeds)
+    labelled = labelled_union(subsets)
+    pca_rng = np.random.default_rng(0)  # fit_projection(pool images, random_state=0): images, then cells
+    pca_idx = (projection_sample(len(pool), rng=pca_rng) if n_components and any(not d.learned for d in keys)
+               else labelled[:0])
+    need = np.union1d(labelled, pca_idx)  # every pool image this run looks at, ascending
     t0 = time.perf_counter()
-    pool_imgs, pool_pts = load_samples(pool, size=image_size)
+    need_imgs, _ = load_samples([pool[i] for i in need], size=image_size) if len(need) else ([], None)
     test_imgs, test_pts = load_samples(test, size=image_size)
-    k = pool_pts.shape[1]
+    pool_pts = sample_points(pool, size=image_size)  # all labels (no image decoded): the whole-pool mean shape
     t_load = time.perf_counter() - t0
     t0 = time.perf_counter()
-    templates = {m: LandmarkHead(k, method=m, layers=layers, val_fraction=val_fraction, progress=progress,  # type: ignore[arg-type]
-                                 **opts) for m in methods}
-    feats: dict[tuple[bool, int], tuple[Features, Features]] = {}
-    proj = None
-    pixel = LandmarkHead(k, layers=layers)  # the pixel-classifier baseline reads the default head's descriptors
-    pixel_key = (pixel.uses_learned(model), pixel.pool_)
-    for head in [*templates.values(), *([pixel] if "pixel classifier" in baselines else [])]:
-        key = (head.uses_learned(model), head.pool_)
-        if key in feats:
-            continue
-        if not key[0] and proj is None and n_components:
-            proj = fit_projection(model, pool_imgs, n_components=n_components, layers=layers, random_state=0,
-                                  progress=progress)
-        enc = dict(learned=True) if key[0] else dict(layers=layers, projection=proj)
-        feats[key] = (encode(model, pool_imgs, pool=key[1], progress=progress, **enc),  # type: ignore[arg-type]
-                      encode(model, test_imgs, pool=key[1], progress=progress, **enc))  # type: ignore[arg-type]
-    sizes_pool = [im.size[::-1] for im in pool_imgs]
-    sizes_test = [im.size[::-1] for im in test_imgs]
-    base_x: dict[str, tuple[np.ndarray, np.ndarray]] = {}
-    if "HOG → ridge" in baselines:
-        base_x["HOG → ridge"] = (bl.hog_features(model, pool_imgs), bl.hog_features(model, test_imgs))
-    if "ridge probe" in baselines:
-        base_x["ridge probe"] = (bl.pooled_hypercolumn(model, pool_imgs, layers=layers, progress=progress),
-                                 bl.pooled_hypercolumn(model, test_imgs, layers=layers, progress=progress))
+    pos = {int(i): j for j, i in enumerate(need)}
+    n_lab = len(labelled)
+    ex = extract_once(model, [*need_imgs, *test_imgs], descriptors=keys, layers=layers,
+                      probe="ridge probe" in baselines, hog="HOG → ridge" in baselines,
+                      keep=[pos[int(i)] for i in labelled] + list(range(len(need), len(need) + len(test_imgs))),
+                      pca_on=[pos[int(i)] for i in pca_idx], pca_rng=pca_rng, n_components=n_components,
+                      progress=progress)
     t_extract = time.perf_counter() - t0
+    row = np.full(len(pool), -1, dtype=np.int64)  # pool position -> row of the extracted outputs
+    row[labelled] = np.arange(n_lab)
+    imgs = {int(i): need_imgs[pos[int(i)]] for i in labelled}  # for the heads' few-shot augmentation
+    del need_imgs, test_imgs
+    feats = {d: (f, replace(f, maps=f.maps[n_lab:], sizes=f.sizes[n_lab:])) for d, f in ex.descriptors.items()}
+    base_x = {name: (x, x[n_lab:]) for name, x in (("HOG → ridge", ex.hog), ("ridge probe", ex.probe)) if x is not None}
+    proj = ex.projection
+    sizes_pool = [(image_size, image_size)] * len(pool)
+    sizes_test = [(image_size, image_size)] * len(test)
     pool_norm = pixels_to_normalised(model, torch.from_numpy(pool_pts), sizes_pool)
 
-    ms = mean_shape(model, pool_pts, sizes_pool).expand(len(test_imgs), -1, -1)
+    ms = mean_shape(model, pool_pts, sizes_pool).expand(len(test), -1, -1)
     baseline = _score(normalised_to_pixels(model, ms, sizes_test).numpy(), test_pts, metric, eyes, alpha)
 
     results: list[dict[str, Any]] = []
     conf_rows: list[dict[str, Any]] = []
-    for seed in range(seeds):
-        order = np.random.default_rng(seed).permutation(len(pool))
-        for n in shots:
-            if n != "all" and int(n) > len(pool):
-                logger.warning("shots=%s exceeds the pool (%d images); skipped.", n, len(pool))
-                continue
-            idx = order if n == "all" else order[: int(n)]
-            row = {"shots": n if n == "all" else int(n), "n_images": len(idx), "seed": seed}
-            for name in baselines:
-                t1 = time.perf_counter()
-                if name == "mean shape":
-                    norm = torch.nanmean(pool_norm[idx], dim=0).expand(len(test_imgs), -1, -1)
-                elif name == "pixel classifier":
-                    f_pool, f_test = feats[pixel_key]
-                    norm = bl.fit_pixel_classifier(f_pool.maps[idx], pool_norm[idx], random_state=seed)(f_test.maps)
-                else:
-                    x_pool, x_test = base_x[name]
-                    norm = fit_readout(x_pool[idx], pool_norm[idx])(x_test)
-                value = _score(normalised_to_pixels(model, norm, sizes_test).numpy(), test_pts, metric, eyes, alpha)
-                results.append({**row, "method": name, "baseline": True, metric: value,
-                                "fit_seconds": round(time.perf_counter() - t1, 3)})
-            for method, template in templates.items():
-                head = LandmarkHead(**{**template.get_params(), "random_state": seed})
-                pool_f, test_f = feats[(head.uses_learned(model), head.pool_)]
-                t1 = time.perf_counter()
-                head.fit(model, [pool_imgs[i] for i in idx], pool_pts[idx], features=pool_f[idx])
-                fit_s = time.perf_counter() - t1
-                has_conf = confidence and method != "regressor"
-                out = head.predict(features=test_f, return_confidence=has_conf)
-                pred, conf = out if has_conf else (out, None)
-                value = _score(pred, test_pts, metric, eyes, alpha)  # type: ignore[arg-type]
-                rec = {**row, "method": method, metric: value, "fit_seconds": round(fit_s, 3)}
-                if getattr(head, "selection_", None) is not None:
-                    rec["selection"] = head.selection_
-                results.append(rec)
-                if conf is not None:
-                    conf_rows.append({**row, "method": method, **confidence_report(pred, conf, test_pts, eyes)})  # type: ignore[arg-type]
-                logger.info("%s shots=%s seed=%d: %s=%.2f (%.1f s)", method, n, seed, metric, value, fit_s)
+    for sub in subsets:
+        idx, rows, n = sub.index, row[sub.index], sub.shots
+        rec0 = {"shots": n, "n_images": len(idx), "seed": sub.seed}
+        for name in baselines:
+            t1 = time.perf_counter()
+            if name == "mean shape":
+                norm = torch.nanmean(pool_norm[idx], dim=0).expand(len(test), -1, -1)
+            elif name == "pixel classifier":
+                f_pool, f_test = feats[pixel_key]
+                norm = bl.fit_pixel_classifier(f_pool.maps[rows], pool_norm[idx], random_state=sub.seed)(f_test.maps)
+            else:
+                x_pool, x_test = base_x[name]
+                norm = fit_readout(x_pool[rows], pool_norm[idx])(x_test)
+            value = _score(normalised_to_pixels(model, norm, sizes_test).numpy(), test_pts, metric, eyes, alpha)
+            results.append({**rec0, "method": name, "baseline": True, metric: value,
+                            "fit_seconds": round(time.perf_counter() - t1, 3)})
+        for method, template in templates.items():
+            head = LandmarkHead(**{**template.get_params(), "random_state": sub.seed})
+            pool_f, test_f = feats[Descriptor(head.uses_learned(model), head.pool_)]
+            t1 = time.perf_counter()
+            head.fit(model, [imgs[int(i)] for i in idx], pool_pts[idx], features=pool_f[rows])
+            fit_s = time.perf_counter() - t1
+            has_conf = confidence and method != "regressor"
+            out = head.predict(features=test_f, return_confidence=has_conf)
+            pred, conf = out if has_conf else (out, None)
+            value = _score(pred, test_pts, metric, eyes, alpha)  # type: ignore[arg-type]
+            rec = {**rec0, "method": method, metric: value, "fit_seconds": round(fit_s, 3)}
+            if getattr(head, "selection_", None) is not None:
+                rec["selection"] = head.selection_
+            results.append(rec)
+            if conf is not None:
+                conf_rows.append({**rec0, "method": method, **confidence_report(pred, conf, test_pts, eyes)})  # type: ignore[arg-type]
+            logger.info("%s shots=%s seed=%d: %s=%.2f (%.1f s)", method, n, sub.seed, metric, value, fit_s)
     return {
         "model": model.name,
         "fingerprint": model.fingerprint,
@@ -160,14 +165,15 @@ def run_protocol(
                      "layers": None if layers is None else list(layers), "metric": metric,
                      "alpha": alpha if metric == "pck" else None, "eyes": list(eyes), "image_size": image_size,
                      "n_components": n_components, "explained_variance": None if proj is None else proj.explained,
-                     "descriptors": sorted({"learned" if key[0] else "pca" for key in feats}),
+                     "descriptors": sorted({"learned" if key.learned else "pca" for key in feats}),
                      "val_fraction": val_fraction, "landmarks": k, "head_options": opts},
         "results": results,
         "summary": summarize(results, metric),
         "confidence": summarize_confidence(conf_rows),
         f"mean_shape_{metric}": baseline,
         "timing": {"load_seconds": round(t_load, 2), "extract_seconds": round(t_extract, 2),
-                   "fit_seconds": round(sum(r["fit_seconds"] for r in results), 2)},
+                   "fit_seconds": round(sum(r["fit_seconds"] for r in results), 2),
+                   "images_extracted": ex.n_network},
     }
 
 

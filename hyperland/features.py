@@ -61,6 +61,34 @@ class Projection:
         return torch.einsum("dc,bchw->bdhw", comp, x)
 
 
+def projection_sample(n_images: int, *, max_images: int = 256, rng: np.random.Generator) -> np.ndarray:
+    """The positions (ascending) of the images :func:`fit_projection` reads: all ``n_images``, or ``max_images``
+    of them drawn by ``rng`` (which then goes on to draw the grid cells)."""
+    if n_images > max_images:
+        return np.asarray(sorted(rng.choice(n_images, max_images, replace=False)), dtype=np.int64)
+    return np.arange(n_images, dtype=np.int64)
+
+
+def projection_rows(maps: torch.Tensor, *, per_image: int, rng: np.random.Generator) -> list[torch.Tensor]:
+    """``per_image`` random descriptors (rows of C) of each (C, H, W) map of a (b, C, H, W) batch, in order."""
+    flat = maps.float().flatten(2).transpose(1, 2)  # (b, HW, C)
+    take = min(per_image, flat.shape[1])
+    return [f[torch.from_numpy(rng.choice(f.shape[0], take, replace=False))] for f in flat]
+
+
+def pca_projection(rows: Sequence[torch.Tensor], *, n_components: int) -> Projection:
+    """The top ``n_components`` principal components of the stacked descriptor ``rows`` (float64 PCA)."""
+    x = torch.cat(list(rows)).double()
+    mean = x.mean(0)
+    x -= mean
+    cov = x.T @ x / max(1, x.shape[0] - 1)
+    evals, evecs = torch.linalg.eigh(cov)
+    evals, evecs = evals.flip(0).clamp_min(0), evecs.flip(1)
+    d = min(n_components, x.shape[1])
+    explained = float(evals[:d].sum() / evals.sum().clamp_min(1e-30))
+    return Projection(mean=mean.float(), components=evecs[:, :d].T.contiguous().float(), explained=explained)
+
+
 def fit_projection(
     model: HyperlandModel,
     images: Images,
@@ -72,26 +100,15 @@ def fit_projection(
     random_state: int | None = 0,
     progress: bool | None = None,
 ) -> Projection:
-    """PCA of hypercolumn descriptors at ``per_image`` random grid cells of up to ``max_images`` images."""
+    """PCA of hypercolumn descriptors at ``per_image`` random grid cells of up to ``max_images`` images
+    (:func:`projection_sample`, :func:`projection_rows`, :func:`pca_projection`)."""
     items = as_list(images)
     rng = np.random.default_rng(random_state)
-    if len(items) > max_images:
-        items = [items[i] for i in sorted(rng.choice(len(items), max_images, replace=False))]
-    rows = []
+    items = [items[i] for i in projection_sample(len(items), max_images=max_images, rng=rng)]
+    rows: list[torch.Tensor] = []
     for maps in model.iter_extract(items, layers=layers, progress=progress, batch_size=64):
-        flat = maps.float().flatten(2).transpose(1, 2)  # (b, HW, C)
-        take = min(per_image, flat.shape[1])
-        for f in flat:
-            rows.append(f[torch.from_numpy(rng.choice(f.shape[0], take, replace=False))])
-    x = torch.cat(rows).double()
-    mean = x.mean(0)
-    x -= mean
-    cov = x.T @ x / max(1, x.shape[0] - 1)
-    evals, evecs = torch.linalg.eigh(cov)
-    evals, evecs = evals.flip(0).clamp_min(0), evecs.flip(1)
-    d = min(n_components, x.shape[1])
-    explained = float(evals[:d].sum() / evals.sum().clamp_min(1e-30))
-    return Projection(mean=mean.float(), components=evecs[:, :d].T.contiguous().float(), explained=explained)
+        rows += projection_rows(maps, per_image=per_image, rng=rng)
+    return pca_projection(rows, n_components=n_components)
 
 
 @dataclass
@@ -144,6 +161,12 @@ def encode_batch(model: HyperlandModel, x: torch.Tensor, *, layers: Sequence[int
     """Descriptor maps of one preprocessed batch (:meth:`HyperlandModel.prepare`), as :func:`encode` computes them
     before storing them in its ``dtype``; pure tensor ops, also run by a head's ONNX graph."""
     maps = model.hypercolumn(x, layers=None if learned else layers, size=size, projected=learned)
+    return descriptor_maps(maps, projection=projection, pool=pool)
+
+
+def descriptor_maps(maps: torch.Tensor, *, projection: Projection | None = None, pool: int = 1) -> torch.Tensor:
+    """One batch of hypercolumns (b, C, H, W) as :func:`encode` stores it, before the cast: projected by
+    ``projection`` (when given) and average-pooled by ``pool`` (ceil mode)."""
     part = projection.apply(maps) if projection is not None else maps
     return F.avg_pool2d(part.float(), pool, ceil_mode=True) if pool > 1 else part
 
@@ -173,13 +196,14 @@ def encode(
     out: torch.Tensor | None = None
     for pos, x in model.preprocessed_batches(items, batch_size=batch_size, progress=progress):
         part = encode_batch(model, x, layers=layers, projection=projection, pool=pool, size=size, learned=learned)
-        if out is None:
-            out = torch.empty((len(items), *part.shape[1:]), dtype=dtype, device=part.device)
-        out[pos:pos + part.shape[0]] = part.to(dtype)
+        if out is None:  # stored on the CPU, where the heads run, whatever the model's device
+            out = torch.empty((len(items), *part.shape[1:]), dtype=dtype)
+        out[pos:pos + part.shape[0]] = part.to("cpu", dtype)
     assert out is not None
     used = tuple(layers) if layers is not None else model.layers
     return Features(out, sizes, model.fingerprint, tuple(int(i) for i in used), model.config.input_size, projection,
                     learned)
 
 
-__all__ = ["STORE_DTYPE", "Features", "Projection", "encode", "encode_batch", "fit_projection"]
+__all__ = ["STORE_DTYPE", "Features", "Projection", "descriptor_maps", "encode", "encode_batch", "fit_projection",
+           "pca_projection", "projection_rows", "projection_sample"]

@@ -1,8 +1,9 @@
 """``hyperland eval``: the few-shot benchmark protocol on a named dataset, written as JSON + a markdown table
 (mean ± std over seeds per shot count, the mean-shape baseline beside it) + a PNG plot of NME vs shots.
 
-Built on :func:`hyperland.evaluate.run_protocol`, which extracts every image once per layer setting and
-reuses the features across shot counts, seeds and head methods. ``--layers 1``, ``--layers 2``, … or
+Built on :func:`hyperland.evaluate.run_protocol`, which extracts only the images the run uses (the labelled
+subsets' union and the test set), once per layer setting, and reuses the features across shot counts, seeds,
+head methods and baselines. ``--layers 1``, ``--layers 2``, … or
 ``--layers-sweep "1;2;3;4;1,2,3,4"`` (one table) reproduce the paper's per-layer vs hypercolumn comparison.
 """
 

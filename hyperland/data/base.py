@@ -7,7 +7,7 @@ and moves the points into the crop. A test sample's box never derives from its o
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
@@ -45,6 +45,24 @@ class Sample:
         return int(self.points.shape[0])
 
 
+def _frame(width: int, height: int, box: Optional[Box], size: Optional[int]
+           ) -> tuple[Optional[tuple[int, int, int, int]], np.ndarray, np.ndarray]:
+    """The crop rectangle of ``box`` in a ``width`` × ``height`` image (None: no crop) and the affine map
+    (offset, scale) of :func:`crop_resize`, computed from the sizes alone."""
+    offset = np.zeros(2, dtype=np.float32)
+    scale = np.ones(2, dtype=np.float32)
+    rect = None
+    if box is not None:
+        x0, y0, x1, y1 = box
+        ix0, iy0 = int(round(x0)), int(round(y0))
+        width, height = max(1, int(round(x1 - x0))), max(1, int(round(y1 - y0)))
+        rect = (ix0, iy0, ix0 + width, iy0 + height)
+        offset = np.array([ix0, iy0], dtype=np.float32)
+    if size is not None and (width, height) != (size, size):
+        scale = np.array([size / width, size / height], dtype=np.float32)
+    return rect, offset, scale
+
+
 def crop_resize(image: Image.Image, box: Optional[Box], size: Optional[int]) -> tuple[Image.Image, np.ndarray, np.ndarray]:
     """Crop ``box`` (zero padding outside the image) and optionally resize to ``size`` × ``size``.
 
@@ -52,49 +70,72 @@ def crop_resize(image: Image.Image, box: Optional[Box], size: Optional[int]) -> 
     as (offset (2,), scale (2,)) with the pixel-centre convention of this module. The one crop rule shared
     by evaluation (:func:`load_sample`) and the trainer's views.
     """
-    offset = np.zeros(2, dtype=np.float32)
-    scale = np.ones(2, dtype=np.float32)
-    img = image
-    if box is not None:
-        x0, y0, x1, y1 = box
-        ix0, iy0 = int(round(x0)), int(round(y0))
-        side_w, side_h = max(1, int(round(x1 - x0))), max(1, int(round(y1 - y0)))
-        img = img.crop((ix0, iy0, ix0 + side_w, iy0 + side_h))
-        offset = np.array([ix0, iy0], dtype=np.float32)
+    rect, offset, scale = _frame(image.width, image.height, box, size)
+    img = image.crop(rect) if rect is not None else image
     if size is not None and img.size != (size, size):
-        scale = np.array([size / img.width, size / img.height], dtype=np.float32)
         img = img.resize((size, size), Image.BILINEAR, reducing_gap=None)
     return img, offset, scale
 
 
-def open_rgb(path: Path) -> Image.Image:
-    """Decode ``path`` at full resolution, EXIF orientation applied, RGB (InvalidImageError when unreadable)."""
+def _opened(path: Path, read: Callable[[Image.Image], Any]) -> Any:
+    """``read`` of the image at ``path`` with EXIF orientation applied (InvalidImageError when unreadable)."""
     from ..images import open_image  # here: the CLI's --help reads the dataset registry without torch
 
     try:
         with open_image(Path(path)) as im:
-            return ImageOps.exif_transpose(im).convert("RGB")
+            return read(im)
     except (OSError, ValueError, SyntaxError) as exc:
         raise InvalidImageError(f"Cannot read '{path}' ({exc}).") from exc
+
+
+def open_rgb(path: Path) -> Image.Image:
+    """Decode ``path`` at full resolution, EXIF orientation applied, RGB (InvalidImageError when unreadable)."""
+    return _opened(path, lambda im: ImageOps.exif_transpose(im).convert("RGB"))
+
+
+def _oriented_size(im: Image.Image) -> tuple[int, int]:
+    """(width, height) after EXIF orientation, from the header (no decoding): orientations 5-8 swap them."""
+    w, h = im.size
+    return (h, w) if im.getexif().get(0x0112) in (5, 6, 7, 8) else (w, h)
+
+
+def _into_frame(points: np.ndarray, offset: np.ndarray, scale: np.ndarray) -> np.ndarray:
+    pts = points.copy() - offset
+    return (pts + 0.5) * scale - 0.5 if not np.all(scale == 1) else pts
 
 
 def load_sample(sample: Sample, *, size: Optional[int] = None) -> tuple[Image.Image, np.ndarray]:
     """Open the image (EXIF applied, RGB), crop ``sample.box`` (zero padding outside the image) and optionally
     resize the crop to ``size`` × ``size``; return it with the points in its pixel frame."""
     img, offset, scale = crop_resize(open_rgb(sample.image), sample.box, size)
-    pts = sample.points.copy() - offset
-    if not np.all(scale == 1):
-        pts = (pts + 0.5) * scale - 0.5
-    return img, pts
+    return img, _into_frame(sample.points, offset, scale)
 
 
-def load_samples(samples: Sequence[Sample], *, size: Optional[int] = None) -> tuple[list[Image.Image], np.ndarray]:
-    """Images (cropped, optionally resized) and stacked points (N, K, 2) for a list of samples."""
+def sample_points(samples: Sequence[Sample], *, size: Optional[int] = None) -> np.ndarray:
+    """(N, K, 2) points as :func:`load_samples` returns them, without decoding any image: a sample with a
+    ``box`` needs no file at all, one without reads only its image's header (size and EXIF orientation)."""
+    landmark_count(samples)
+    out = []
+    for s in samples:
+        w, h = (0, 0) if s.box is not None else _opened(s.image, _oriented_size)
+        _, offset, scale = _frame(w, h, s.box, size)
+        out.append(_into_frame(s.points, offset, scale))
+    return np.stack(out)
+
+
+def landmark_count(samples: Sequence[Sample]) -> int:
+    """The one landmark count K of ``samples`` (DatasetError when empty or mixed)."""
     if not samples:
         raise DatasetError("No samples to load: the split is empty.")
     ks = {s.n_landmarks for s in samples}
     if len(ks) != 1:
         raise DatasetError(f"Samples have different landmark counts {sorted(ks)}. Expected one K for all.")
+    return ks.pop()
+
+
+def load_samples(samples: Sequence[Sample], *, size: Optional[int] = None) -> tuple[list[Image.Image], np.ndarray]:
+    """Images (cropped, optionally resized) and stacked points (N, K, 2) for a list of samples."""
+    landmark_count(samples)
     imgs, pts = [], []
     for s in samples:
         img, p = load_sample(s, size=size)
@@ -127,5 +168,5 @@ def centroid_box(points: np.ndarray, *, scale: float = 5.6, center: tuple[float,
     return (float(x0), float(y0), float(x0 + side), float(y0 + side))
 
 
-__all__ = ["Box", "Sample", "centroid_box", "crop_resize", "landmark_names", "load_sample", "load_samples",
-           "open_rgb"]
+__all__ = ["Box", "Sample", "centroid_box", "crop_resize", "landmark_count", "landmark_names", "load_sample",
+           "load_samples", "open_rgb", "sample_points"]

@@ -1,0 +1,143 @@
+"""Cost of the default ``hyperland eval`` run (issue 16, item 4): wall time and peak RSS, before and after.
+
+Runs ``hyperland eval --dataset mtfl --root ROOT --shots 5,50 --seeds 2 -q`` (the default model, protocol,
+methods and baselines) as a child process from this checkout ("after") and from a temporary ``git worktree`` of
+``--before`` ("before", PYTHONPATH pointing at it), each with the CLI's own thread settings. Wall time is the
+child's; peak RSS is the child's ``ru_maxrss`` (``os.wait4``). A run longer than ``--timeout`` seconds is
+stopped and reported as "> N s". The two runs' per-fit figures are compared (``identical``). It also estimates
+from the sizes the memory that the ``lfwnet`` table's stored features need (pool 8,000, test 2,000).
+
+Run it alone on a shared machine (the figures move with the machine's load; the load average is recorded):
+
+    flock "$BENCH_LOCK" python benchmarks/eval_cost.py --root PATH/TO/mtfl
+
+Writes benchmarks/results/eval_cost.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+RESULTS = REPO / "benchmarks" / "results"
+CLI = "import sys; from hyperland.cli import main; sys.exit(main())"
+
+
+def run_eval(src: Path, root: str, out: Path, *, shots: str, seeds: int, timeout: float) -> dict[str, Any]:
+    """One ``hyperland eval`` child with ``src`` first on the path: wall seconds, peak RSS, its JSON document."""
+    cmd = [sys.executable, "-c", CLI, "eval", "--dataset", "mtfl", "--root", root, "--shots", shots,
+           "--seeds", str(seeds), "--out", str(out), "--name", "run", "-q"]
+    env = {**os.environ, "PYTHONPATH": str(src)}
+    load0 = os.getloadavg()[0]
+    t0 = time.perf_counter()
+    out.mkdir(parents=True, exist_ok=True)  # also the child's working directory: `-c` puts the cwd first on sys.path
+    proc = subprocess.Popen(cmd, env=env, cwd=out, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            start_new_session=True)
+    timer = threading.Timer(timeout, lambda: os.killpg(proc.pid, signal.SIGKILL))
+    timer.start()
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - t0
+    timer.cancel()
+    err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
+    timed_out = wall >= timeout
+    rec: dict[str, Any] = {"source": str(src), "wall_seconds": round(wall, 1), "timed_out": timed_out,
+                           "peak_rss_mb": round(usage.ru_maxrss / 1024), "exit_status": os.waitstatus_to_exitcode(status),
+                           "load_average_start": round(load0, 2), "load_average_end": round(os.getloadavg()[0], 2)}
+    doc_path = out / "run.json"
+    if not timed_out and doc_path.is_file():
+        doc = json.loads(doc_path.read_text(encoding="utf-8"))
+        run = doc["runs"][0]
+        rec["timing"] = run.get("timing")
+        rec["figures"] = {f"{r['method']} | {r['shots']} | {r['seed']}": r["nme"] for r in run["results"]}
+        rec["mean_shape_nme"] = run.get("mean_shape_nme")
+    elif not timed_out:
+        rec["stderr_tail"] = err[-2000:]
+    return rec
+
+
+def lfwnet_estimate() -> dict[str, Any]:
+    """Bytes per stored image of each consumer on the default model → the lfwnet table's stored features."""
+    import numpy as np
+    from PIL import Image
+
+    import hyperland
+    from hyperland.baselines import hog_features
+
+    model = hyperland.load()
+    grid = model.config.input_size // 4  # layer1's stride-4 grid: the finest of the hypercolumn
+    head = (model.projection_dim or 128) * grid * grid * 2  # float16 descriptor map (learned, else PCA-128)
+    probe = model.num_channels() * 8 * 8 * 4  # float32 pooled hypercolumn
+    hog = hog_features(model, [Image.fromarray(np.zeros((136, 136, 3), np.uint8))]).shape[1] * 4
+    image = 136 * 136 * 3  # the loaded crop, kept for the labelled images (few-shot augmentation)
+    n_pool, n_test = 8000, 2000
+    stored = (n_pool + n_test) * (head + probe + hog) + n_pool * image
+    return {"bytes_per_image": {"head_descriptors_f16": head, "probe_pooled_f32": probe, "hog_f32": hog,
+                                "image_uint8": image},
+            "pool": n_pool, "test": n_test, "stored_gb_all_shots": round(stored / 1e9, 2),
+            "probe_fit_float64_copy_gb_all_shots": round(n_pool * model.num_channels() * 64 * 8 / 1e9, 2),
+            "note": "stored = (pool + test) x (head + probe + HOG) + pool x image, when 'all' labels the whole pool; "
+                    "a run without 'all' stores only its labelled union + test. The all-shot ridge probe's RidgeCV "
+                    "(hyperland.heads.ridge.fit_readout) copies its (8000, 61440) input to float64 on top."}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--root", required=True, help="the MTFL folder (training.txt, testing.txt)")
+    ap.add_argument("--shots", default="5,50")
+    ap.add_argument("--seeds", type=int, default=2)
+    ap.add_argument("--before", default="5897a6b", help="commit of the 'before' run (default 5897a6b)")
+    ap.add_argument("--timeout", type=float, default=900.0, help="seconds per run before it is stopped")
+    ap.add_argument("--only", choices=("before", "after"), default=None, help="measure one side only")
+    ap.add_argument("--out", default=str(RESULTS / "eval_cost.json"))
+    args = ap.parse_args()
+    doc: dict[str, Any] = {"benchmark": f"hyperland eval --dataset mtfl --shots {args.shots} --seeds {args.seeds}",
+                           "platform": platform.platform(), "cpus": os.cpu_count(), "before_commit": args.before}
+    with tempfile.TemporaryDirectory(prefix="hyperland-evalcost-") as tmp:
+        sides = {"after": REPO}
+        if args.only != "after":
+            before = Path(tmp) / "before"
+            subprocess.run(["git", "-C", str(REPO), "worktree", "add", "--detach", str(before), args.before],
+                           check=True, capture_output=True)
+            sides = {"before": before, **({} if args.only == "before" else sides)}
+        try:
+            for side, src in sides.items():
+                out = Path(tmp) / f"out-{side}"
+                doc[side] = run_eval(src, args.root, out, shots=args.shots, seeds=args.seeds, timeout=args.timeout)
+                r = doc[side]
+                wall = f"> {args.timeout:.0f}" if r["timed_out"] else f"{r['wall_seconds']:.0f}"
+                print(f"{side:<6} wall {wall} s, peak RSS {r['peak_rss_mb']} MB, timing {r.get('timing')}, "
+                      f"load {r['load_average_start']} -> {r['load_average_end']}", flush=True)
+        finally:
+            if "before" in sides:
+                subprocess.run(["git", "-C", str(REPO), "worktree", "remove", "--force", str(sides["before"])],
+                               check=False, capture_output=True)
+    b, a = doc.get("before"), doc.get("after")
+    if b and a:
+        doc["wall_ratio_before_over_after"] = round(b["wall_seconds"] / a["wall_seconds"], 2)
+        doc["rss_ratio_before_over_after"] = round(b["peak_rss_mb"] / a["peak_rss_mb"], 2)
+        if "figures" in b and "figures" in a:
+            doc["identical"] = b["figures"] == a["figures"] and b["mean_shape_nme"] == a["mean_shape_nme"]
+        print(f"before/after: wall x{doc['wall_ratio_before_over_after']}"
+              f"{' (before stopped: a lower bound)' if b['timed_out'] else ''}, peak RSS "
+              f"x{doc['rss_ratio_before_over_after']}, identical figures: {doc.get('identical')}")
+    doc["lfwnet_estimate"] = lfwnet_estimate()
+    print("lfwnet estimate:", json.dumps(doc["lfwnet_estimate"]))
+    from hyperland._io import atomic_write_text
+
+    atomic_write_text(args.out, json.dumps(doc, indent=2) + "\n")
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()
