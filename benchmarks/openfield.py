@@ -3,7 +3,7 @@
 beside the heads (same subsets and seeds).
 
     flock ../bench.lock python benchmarks/openfield.py [--shots 5,20,80] [--seeds 3] [--heads object,none]
-        [--options '{"frame_turns": 4}'] [--tag -turns4]
+        [--options '{"frame_turns": 4}'] [--tag=-turns4]
 
 Rows: ``object`` is ``LandmarkHead(4, framing="object")`` (a coarse head on the whole frame, a fine head on a crop
 around the mouse), ``none`` the plain default head on the squashed frame, both on the embedded default model;

@@ -188,7 +188,7 @@ def extract_once(
             if raw is not None:
                 raw = raw[sel]
                 if probe:
-                    store.put("probe", rows, torch.from_numpy(readout_inputs(raw, PROBE_GRID)), torch.float32)
+                    store.put("probe", rows, readout_inputs(raw, PROBE_GRID), torch.float32)
             learned = _project(model, _stack({i: feats[i][sel] for i in learned_layers}, learned_layers)) \
                 if learned_layers else None
             for d in descriptors:
