@@ -59,13 +59,17 @@ def run_video(args: argparse.Namespace, render: Callable[..., str]) -> int:
     labels)`` (predict's CSV or JSON renderer) to ``--out`` or stdout; also ``--overlay`` when given."""
     from .._io import atomic_write_text, check_writable
     from ..smoothing import DEFAULT_MIN_CONFIDENCE, parse_smoothing
-    from ..video import DEFAULT_BATCH, check_range, overlay_encoder, require_av, track, write_overlay
+    from ..video import DEFAULT_BATCH, check_range, overlay_encoder, track, video_info, write_overlay
     from ._args import load_head, progress
     from .predict import landmark_labels
 
-    require_av()
-    opts = {"start": args.start or 0, "stop": args.stop, "step": args.step or 1,
-            "batch_size": args.batch_size or DEFAULT_BATCH}
+    def given(value: int | None, default: int) -> int:
+        return default if value is None else value
+
+    video = args.images[0]
+    video_info(video)  # a missing or unreadable file (or no PyAV) fails before the head loads
+    opts = {"start": given(args.start, 0), "stop": args.stop, "step": given(args.step, 1),
+            "batch_size": given(args.batch_size, DEFAULT_BATCH)}
     check_range(**opts)
     smooth = None if args.smooth is None else parse_smoothing(args.smooth)
     for flag, path in (("--out", args.out), ("--overlay", args.overlay)):
@@ -75,7 +79,6 @@ def run_video(args: argparse.Namespace, render: Callable[..., str]) -> int:
         overlay_encoder(args.overlay)
     head = load_head(args)
     min_conf = DEFAULT_MIN_CONFIDENCE if args.min_confidence is None else args.min_confidence
-    video = args.images[0]
     tracks = track(head, video, smooth=smooth, min_confidence=min_conf, progress=progress(args), **opts)
     if args.overlay:
         write_overlay(video, tracks, args.overlay, batch_size=opts["batch_size"], progress=progress(args))
