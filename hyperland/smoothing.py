@@ -1,11 +1,16 @@
 """Temporal smoothing of landmark tracks, confidence-aware.
 
 Tracks are ``(T, K, 2)`` pixel points over ``T`` frames with ``(T, K)`` confidences in [0, 1] (or None: every
-point counts as confident). Both filters first **fill**: a point whose confidence is below ``min_confidence``, or
-that is NaN, is replaced by linear interpolation in time between the nearest confident points of the same
+point counts as confident). Both filters first **fill**: a point that is NaN or whose confidence is below
+``min_confidence`` is replaced by linear interpolation in time between the nearest confident points of the same
 landmark (before the first and after the last confident point it takes that point's value), so an outlier the
 head was unsure of is replaced by its confident neighbours and weighs nothing in the filter. A landmark with no
-confident point in the whole track keeps its raw points. Then:
+confident point in the whole track keeps its raw points. ``min_confidence=None`` (the default) is relative:
+a quarter of the landmark's median confidence over the track, because confidences are not calibrated across heads
+and scenes (on the openfield video the default ridge head's median confidence is 0.06, a prototype head's 0.55),
+so a fixed threshold would fill most points of one head and none of another; the relative rule fills the frames
+where the head is much less sure than usual (occlusion, motion blur). Pass a number for an absolute threshold.
+Then:
 
 * ``savgol[:WINDOW]``: Savitzky–Golay (:func:`scipy.signal.savgol_filter`, polynomial order 2, ``mode="interp"``
   so the first and last half-windows are fitted by the window's polynomial) over ``WINDOW`` samples (odd, default
@@ -34,7 +39,7 @@ from .errors import InvalidKeypointsError, InvalidOptionError
 
 SmoothMethod = Literal["savgol", "oneeuro"]
 DEFAULT_WINDOW = 7
-DEFAULT_MIN_CONFIDENCE = 0.2
+RELATIVE_CONFIDENCE = 0.25  # min_confidence=None: this fraction of each landmark's median confidence
 SAVGOL_ORDER = 2
 SPEC_HELP = "savgol, savgol:WINDOW (odd, >= 3), oneeuro or oneeuro:MIN_CUTOFF[:BETA]"
 
@@ -73,14 +78,16 @@ def parse_smoothing(spec: str | Smoothing) -> Smoothing:
 
 
 def fill_unconfident(points: np.ndarray, confidence: np.ndarray | None, *,
-                     min_confidence: float = DEFAULT_MIN_CONFIDENCE, times: np.ndarray | None = None) -> np.ndarray:
-    """``points`` (T, K, 2) with every point below ``min_confidence`` (or NaN) interpolated in time from the
-    confident points of its landmark (``times``: the sample times, default 0 .. T-1)."""
+                     min_confidence: float | None = None, times: np.ndarray | None = None) -> np.ndarray:
+    """``points`` (T, K, 2) with every point below ``min_confidence`` (None: a quarter of its landmark's median
+    confidence) or NaN interpolated in time from the confident points of its landmark (``times``: the sample
+    times, default 0 .. T-1)."""
     pts = _check_track(points, confidence)
     t = np.arange(len(pts), dtype=np.float64) if times is None else np.asarray(times, dtype=np.float64)
     good = np.isfinite(pts).all(axis=2)
     if confidence is not None:
-        good &= np.asarray(confidence) >= min_confidence
+        conf = np.asarray(confidence, dtype=np.float64)
+        good &= conf >= (RELATIVE_CONFIDENCE * np.median(conf, axis=0) if min_confidence is None else min_confidence)
     out = pts.astype(np.float64, copy=True)
     for k in range(pts.shape[1]):
         ok = good[:, k]
@@ -91,7 +98,7 @@ def fill_unconfident(points: np.ndarray, confidence: np.ndarray | None, *,
 
 
 def smooth_points(points: np.ndarray, confidence: np.ndarray | None = None, *, spec: str | Smoothing,
-                  times: np.ndarray | None = None, min_confidence: float = DEFAULT_MIN_CONFIDENCE) -> np.ndarray:
+                  times: np.ndarray | None = None, min_confidence: float | None = None) -> np.ndarray:
     """Smoothed (T, K, 2) float32 points: fill the unconfident points, then filter (module docstring).
     ``times`` (T,) seconds, increasing: the 1€ filter needs them; default 30 samples per second."""
     s = parse_smoothing(spec)
@@ -149,5 +156,5 @@ def _check_track(points: np.ndarray, confidence: np.ndarray | None) -> np.ndarra
     return pts
 
 
-__all__ = ["DEFAULT_MIN_CONFIDENCE", "DEFAULT_WINDOW", "SPEC_HELP", "Smoothing", "fill_unconfident", "one_euro",
+__all__ = ["DEFAULT_WINDOW", "RELATIVE_CONFIDENCE", "SPEC_HELP", "Smoothing", "fill_unconfident", "one_euro",
            "parse_smoothing", "smooth_points"]

@@ -27,7 +27,7 @@ import numpy as np
 from PIL import Image
 
 from .errors import InvalidImageError, InvalidOptionError, MissingDependencyError
-from .smoothing import DEFAULT_MIN_CONFIDENCE, Smoothing, parse_smoothing, smooth_points
+from .smoothing import Smoothing, parse_smoothing, smooth_points
 
 if TYPE_CHECKING:
     from .heads import LandmarkHead
@@ -180,15 +180,16 @@ def _no_frames(video: str | os.PathLike, *, start: int, stop: int | None, step: 
 
 def track(head: LandmarkHead, video: str | os.PathLike, *, batch_size: int = DEFAULT_BATCH, start: int = 0,
           stop: int | None = None, step: int = 1, smooth: str | Smoothing | None = None,
-          min_confidence: float = DEFAULT_MIN_CONFIDENCE, progress: bool | None = None) -> Tracks:
+          min_confidence: float | None = None, progress: bool | None = None) -> Tracks:
     """Landmarks of ``head`` on the frames ``range(start, stop, step)`` of ``video``, predicted ``batch_size``
     frames at a time; ``smooth`` (e.g. ``"savgol:9"``, ``"oneeuro"``: :mod:`hyperland.smoothing`) filters them over
-    time, replacing points below ``min_confidence`` by their confident neighbours first. ``progress``: a tqdm bar
+    time, replacing points below ``min_confidence`` (None: a quarter of the landmark's median confidence) by their
+    confident neighbours first. ``progress``: a tqdm bar
     over frames (None: on a terminal only)."""
     from tqdm.auto import tqdm
 
     spec = None if smooth is None else parse_smoothing(smooth)  # a bad spec fails before any decoding
-    if not 0.0 <= min_confidence <= 1.0:
+    if min_confidence is not None and not 0.0 <= min_confidence <= 1.0:
         raise InvalidOptionError(f"min_confidence={min_confidence}: expected a confidence in [0, 1].")
     info = video_info(video)
     check_range(batch_size=batch_size, start=start, stop=stop, step=step)

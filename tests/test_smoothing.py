@@ -74,6 +74,17 @@ def test_unconfident_outlier_is_replaced_by_its_neighbours():
                                atol=1e-3)
 
 
+def test_default_threshold_is_relative_to_the_landmarks_median_confidence():
+    x = [0.0, 1.0, 2.0, 100.0, 4.0]
+    conf = np.array([0.9, 0.8, 0.9, 0.1, 0.9])[:, None]  # median 0.9: below 0.225 is filled
+    for scale in (1.0, 0.01):  # a head whose confidences are 100x smaller fills the same point
+        np.testing.assert_allclose(fill_unconfident(_track(x), conf * scale)[:, 0, 0], np.arange(5.0))
+    kept = fill_unconfident(_track(x), conf * 0.01, min_confidence=0.0)[:, 0, 0]  # absolute 0: nothing filled
+    np.testing.assert_allclose(kept, x)
+    everything_low = fill_unconfident(_track(x), conf * 0.01, min_confidence=0.2)  # absolute: none confident
+    np.testing.assert_allclose(everything_low[:, 0, 0], x)  # a landmark never confident keeps its raw points
+
+
 def test_fill_uses_times_holds_edges_and_skips_hopeless_landmarks():
     pts = np.stack([_track([50.0, 0.0, 9.0, 30.0, 70.0])[:, 0], _track([1.0, 2.0, 3.0, 4.0, 5.0])[:, 0]], axis=1)
     conf = np.array([[0.0, 0.1], [0.5, 0.0], [0.1, 0.0], [0.5, 0.0], [0.0, 0.1]])

@@ -147,6 +147,8 @@ def test_video_input_errors_name_the_flags(head_dir, tmp_path, capsys, monkeypat
     assert "one video at a time" in capsys.readouterr().err
     assert main(["predict", "--head", str(head_dir), str(VIDEO), "--smooth", "median", "-q"]) == 2
     assert "--smooth 'median': expected savgol" in capsys.readouterr().err
+    assert main(["predict", "--head", str(head_dir), str(VIDEO), "--step", "0", "-q"]) == 2
+    assert "--step 0: expected an integer >= 1" in capsys.readouterr().err
     assert main(["predict", "--head", str(head_dir), str(VIDEO), "--start", "5000", "-q"]) == 2
     assert "select no frame" in capsys.readouterr().err
     assert main(["predict", "--head", str(head_dir), str(tmp_path / "none.mp4"), "-q"]) == 2

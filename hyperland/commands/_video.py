@@ -15,7 +15,7 @@ _FLAGS = {"start": "--start", "stop": "--stop", "step": "--step", "batch_size": 
 
 def add_video_arguments(p: argparse.ArgumentParser) -> None:
     """The flags that apply to a video input (all default to None: given with images, they are an error)."""
-    from ..smoothing import DEFAULT_MIN_CONFIDENCE, DEFAULT_WINDOW, SPEC_HELP
+    from ..smoothing import DEFAULT_WINDOW, RELATIVE_CONFIDENCE, SPEC_HELP
 
     g = p.add_argument_group("video input (one .mp4, .avi, .mov, .mkv, .webm, ... file; needs hyperland[video])")
     g.add_argument("--start", type=int, default=None, metavar="N", help="first frame index (default 0)")
@@ -27,7 +27,7 @@ def add_video_arguments(p: argparse.ArgumentParser) -> None:
                    help=f"temporal smoothing: {SPEC_HELP} (savgol window default {DEFAULT_WINDOW} frames)")
     g.add_argument("--min-confidence", type=float, default=None, metavar="C",
                    help=f"with --smooth: points below this confidence are interpolated from confident neighbours "
-                        f"first (default {DEFAULT_MIN_CONFIDENCE})")
+                        f"first (default: {RELATIVE_CONFIDENCE} x the landmark's median confidence in the video)")
     g.add_argument("--overlay", default=None, metavar="OUT.mp4", help="also write the video with the points drawn")
 
 
@@ -58,14 +58,18 @@ def run_video(args: argparse.Namespace, render: Callable[..., str]) -> int:
     """Track the video of ``args.images`` and write the rows rendered by ``render(keys, points, confidence,
     labels)`` (predict's CSV or JSON renderer) to ``--out`` or stdout; also ``--overlay`` when given."""
     from .._io import atomic_write_text, check_writable
-    from ..smoothing import DEFAULT_MIN_CONFIDENCE, parse_smoothing
-    from ..video import DEFAULT_BATCH, check_range, overlay_encoder, require_av, track, write_overlay
+    from ..smoothing import parse_smoothing
+    from ..video import DEFAULT_BATCH, check_range, overlay_encoder, track, video_info, write_overlay
     from ._args import load_head, progress
     from .predict import landmark_labels
 
-    require_av()
-    opts = {"start": args.start or 0, "stop": args.stop, "step": args.step or 1,
-            "batch_size": args.batch_size or DEFAULT_BATCH}
+    def given(value: int | None, default: int) -> int:
+        return default if value is None else value
+
+    video = args.images[0]
+    video_info(video)  # a missing or unreadable file (or no PyAV) fails before the head loads
+    opts = {"start": given(args.start, 0), "stop": args.stop, "step": given(args.step, 1),
+            "batch_size": given(args.batch_size, DEFAULT_BATCH)}
     check_range(**opts)
     smooth = None if args.smooth is None else parse_smoothing(args.smooth)
     for flag, path in (("--out", args.out), ("--overlay", args.overlay)):
@@ -74,9 +78,7 @@ def run_video(args: argparse.Namespace, render: Callable[..., str]) -> int:
     if args.overlay:
         overlay_encoder(args.overlay)
     head = load_head(args)
-    min_conf = DEFAULT_MIN_CONFIDENCE if args.min_confidence is None else args.min_confidence
-    video = args.images[0]
-    tracks = track(head, video, smooth=smooth, min_confidence=min_conf, progress=progress(args), **opts)
+    tracks = track(head, video, smooth=smooth, min_confidence=args.min_confidence, progress=progress(args), **opts)
     if args.overlay:
         write_overlay(video, tracks, args.overlay, batch_size=opts["batch_size"], progress=progress(args))
     keys = [{"frame": int(f), "time_s": round(float(t), 6)} for f, t in zip(tracks.frames, tracks.times)]
