@@ -24,9 +24,11 @@ import torch
 from . import baselines as bl
 from .data import Sample, load_samples
 from .data.base import landmark_count, sample_points
+from .errors import InvalidOptionError
 from .features import projection_sample
 from .heads import LandmarkHead
 from .heads.geometry import normalised_to_pixels, pixels_to_normalised
+from .heads.params import READS
 from .heads.ridge import fit_readout
 from .metrics import nme, pck
 from .protocol import Descriptor, draw_subsets, extract_once, labelled_union
@@ -82,8 +84,12 @@ def run_protocol(
         raise ValueError(f"baselines {unknown}: expected a subset of {bl.BASELINES}.")
     opts = dict(head_options or {})
     k = landmark_count([*pool, *test])
-    templates = {m: LandmarkHead(k, method=m, layers=layers, val_fraction=val_fraction,  # type: ignore[arg-type]
-                                 progress=progress, **opts) for m in methods}
+    unread = sorted(set(opts) - set().union(*(READS[m] for m in methods)))
+    if unread:
+        raise InvalidOptionError(f"head_options {unread}: none of the methods {list(methods)} reads them.")
+    templates = {m: LandmarkHead(k, method=m, layers=layers, progress=progress,  # type: ignore[arg-type]
+                                 **{n: v for n, v in {"val_fraction": val_fraction, **opts}.items() if n in READS[m]})
+                 for m in methods}  # each method gets the options it reads
     pixel = LandmarkHead(k, layers=layers)  # the pixel-classifier baseline reads the default head's descriptors
     pixel_key = Descriptor(pixel.uses_learned(model), pixel.pool_)
     keys = [Descriptor(h.uses_learned(model), h.pool_)
