@@ -51,7 +51,7 @@ def run_eval(src: Path, root: str, out: Path, *, shots: str, seeds: int, timeout
     timer.cancel()
     err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
     timed_out = wall >= timeout
-    rec: dict[str, Any] = {"source": str(src), "wall_seconds": round(wall, 1), "timed_out": timed_out,
+    rec: dict[str, Any] = {"source": "this checkout" if src == REPO else "a worktree of the before commit", "wall_seconds": round(wall, 1), "timed_out": timed_out,
                            "peak_rss_mb": round(usage.ru_maxrss / 1024), "exit_status": os.waitstatus_to_exitcode(status),
                            "load_average_start": round(load0, 2), "load_average_end": round(os.getloadavg()[0], 2)}
     doc_path = out / "run.json"
