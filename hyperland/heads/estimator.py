@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import inspect
 import logging
-import math
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -36,7 +35,7 @@ from .framing import fit_framed, predict_framed
 from .geometry import normalised_to_pixels, pixels_to_normalised
 from .io import load_head, save_head
 from .params import DEFAULT_METHOD, check_head_params, check_method_reads
-from .regressor import IntermediateRegressor, Loss, Schedule, predict_normalised, train_regressor
+from .regressor import Loss, Schedule, fit_regressor, predict_normalised, schedule_for
 
 if TYPE_CHECKING:
     from ..model import HyperlandModel
@@ -223,22 +222,11 @@ class LandmarkHead(BaseEstimator):
             return self
         val_pair = self._val_pair(model, features, pts, sizes, val_idx, val)
         if self._augments(len(train_idx)) and items is not None and self.n_augment > 0:
-            imgs, apts = augment_images([items[i] for i in train_idx], tr_pts, n=self.n_augment, tps=self.tps,
-                                        rotation=self.rotation, scale=self.scale, translate=self.translate,
-                                        generator=gen)
-            af = self._encode(model, imgs)
-            tr_maps = torch.cat([tr_maps, af.maps])
-            tr_pts = np.concatenate([tr_pts, apts])
-            tr_sizes = tr_sizes + af.sizes
+            af, apts = self._augmented(model, [items[i] for i in train_idx], tr_pts, gen)
+            tr_maps, tr_pts, tr_sizes = torch.cat([tr_maps, af.maps]), np.concatenate([tr_pts, apts]), tr_sizes + af.sizes
         targets = pixels_to_normalised(model, torch.from_numpy(tr_pts), tr_sizes)
-        torch.manual_seed(seed)
-        net = IntermediateRegressor(features.channels, self.n_landmarks, n_intermediate=self.n_intermediate,
-                                    softmax_scale=self.softmax_scale)
-        sched = self._schedule(len(tr_maps), len(train_idx))
-        hist = train_regressor(net, tr_maps, targets, sched, val=val_pair, generator=gen, progress=self.progress)
-        self.history_ = {**hist, "steps": sched.steps, "weight_decay": sched.weight_decay,
-                         "n_train_maps": len(tr_maps), "n_val": 0 if val_pair is None else len(val_pair[0])}
-        self.regressor_ = net
+        self.regressor_, self.history_ = fit_regressor(self, tr_maps, targets, n_labelled=len(train_idx),
+                                                       val=val_pair, generator=gen, seed=seed)
         return self
 
     # ------------------------------------------------------------------ descriptors
@@ -289,9 +277,7 @@ class LandmarkHead(BaseEstimator):
         targets = pixels_to_normalised(model, torch.from_numpy(pts), sizes)
         groups = np.arange(n)
         if self._augments(n) and items is not None and self.n_augment > 0:
-            imgs, apts = augment_images(items, pts, n=self.n_augment, tps=self.tps, rotation=self.rotation,
-                                        scale=self.scale, translate=self.translate, generator=gen)
-            af = self._encode(model, imgs)
+            af, apts = self._augmented(model, items, pts, gen)
             maps = torch.cat([maps, af.maps])
             targets = torch.cat([targets, pixels_to_normalised(model, torch.from_numpy(apts), af.sizes)])
             groups = np.concatenate([groups, np.repeat(np.arange(n), self.n_augment)])
@@ -319,19 +305,15 @@ class LandmarkHead(BaseEstimator):
     def _augments(self, n_train: int) -> bool:
         return bool(self.augment) if self.augment != "auto" else n_train <= self.augment_max
 
+    def _augmented(self, model: HyperlandModel, items: list, pts: np.ndarray,
+                   gen: torch.Generator) -> tuple[Features, np.ndarray]:
+        """``n_augment`` TPS/affine-warped copies of every image (points moved with them), encoded."""
+        imgs, apts = augment_images(items, pts, n=self.n_augment, tps=self.tps, rotation=self.rotation,
+                                    scale=self.scale, translate=self.translate, generator=gen)
+        return self._encode(model, imgs), apts
+
     def _schedule(self, n: int, n_labelled: int | None = None) -> Schedule:
-        if self.steps is not None:
-            steps = self.steps
-        elif self.epochs is not None:
-            steps = math.ceil(self.epochs * max(n, self.epoch_size or 0) / self.batch_size)
-        else:
-            steps = int(np.clip(math.ceil(EPOCHS_AUTO * n / self.batch_size), MIN_STEPS, MAX_STEPS))
-        wd = self.weight_decay
-        if wd == "auto":  # a fixed prior: its weight relative to the mean loss shrinks as 1/N labelled images
-            wd = float(np.clip(WD_AUTO / max(1, n_labelled or n), 1e-5, 1e-2))
-        return Schedule(steps=max(1, steps), batch_size=self.batch_size, lr=self.lr, weight_decay=float(wd),
-                        betas=(float(self.betas[0]), float(self.betas[1])), final_lr=float(self.final_lr),
-                        loss=self.loss, loss_scale=float(self.loss_scale))
+        return schedule_for(self, n, n_labelled)
 
     def _val_pair(self, model: HyperlandModel, features: Features, pts: np.ndarray, sizes: list,
                   val_idx: np.ndarray, val: ValData | None) -> tuple[torch.Tensor, torch.Tensor] | None:
@@ -470,9 +452,5 @@ def _key(p: Projection | None) -> str | None:
 
 
 _DEFAULTS = {name: p.default for name, p in inspect.signature(LandmarkHead).parameters.items()}
-EPOCHS_AUTO = 20
-MIN_STEPS = 150
-MAX_STEPS = 1500
-WD_AUTO = 0.5
 
 __all__ = ["LandmarkHead"]

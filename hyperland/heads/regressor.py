@@ -13,8 +13,9 @@ import copy
 import logging
 import math
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Any, Literal
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -23,6 +24,9 @@ from tqdm.auto import tqdm
 from ..errors import InvalidOptionError
 from ..hypercolumn import grid_centers
 from .params import LOSSES
+
+if TYPE_CHECKING:
+    from .estimator import LandmarkHead
 
 logger = logging.getLogger(__name__)
 _FLOAT32_BUDGET = 1 << 30  # bytes: training maps up to this size are converted to float32 once
@@ -174,5 +178,51 @@ def train_regressor(
     return {"train_loss": loss_v, "val_loss": best[0] if math.isfinite(best[0]) else None}
 
 
-__all__ = ["LOSSES", "IntermediateRegressor", "Schedule", "landmark_loss", "masked_mse", "predict_normalised",
-           "train_regressor"]
+def schedule_for(head: LandmarkHead, n: int, n_labelled: int | None = None) -> Schedule:
+    """The head's training schedule for ``n`` training maps (``n_labelled`` labelled images): ``steps``, else
+    ``epochs`` over ``max(n, epoch_size)`` maps, else ``clip(20 · n / batch_size, 150, 1500)`` steps; weight decay
+    ``"auto"`` is ``clip(0.5 / n_labelled, 1e-5, 1e-2)``."""
+    if head.steps is not None:
+        steps = head.steps
+    elif head.epochs is not None:
+        steps = math.ceil(head.epochs * max(n, head.epoch_size or 0) / head.batch_size)
+    else:
+        steps = int(np.clip(math.ceil(EPOCHS_AUTO * n / head.batch_size), MIN_STEPS, MAX_STEPS))
+    wd = head.weight_decay
+    if wd == "auto":  # a fixed prior: its weight relative to the mean loss shrinks as 1/N labelled images
+        wd = float(np.clip(WD_AUTO / max(1, n_labelled or n), 1e-5, 1e-2))
+    return Schedule(steps=max(1, steps), batch_size=head.batch_size, lr=head.lr, weight_decay=float(wd),
+                    betas=(float(head.betas[0]), float(head.betas[1])), final_lr=float(head.final_lr),
+                    loss=head.loss, loss_scale=float(head.loss_scale))
+
+
+def fit_regressor(head: LandmarkHead, maps: torch.Tensor, targets: torch.Tensor, *, n_labelled: int,
+                  val: tuple[torch.Tensor, torch.Tensor] | None, generator: torch.Generator,
+                  seed: int) -> tuple[IntermediateRegressor, dict[str, Any]]:
+    """The regressor head's network trained on (N, D, H, W) maps and (N, K, 2) normalised targets, and its
+    history."""
+    torch.manual_seed(seed)
+    net = IntermediateRegressor(int(maps.shape[1]), head.n_landmarks, n_intermediate=head.n_intermediate,
+                                softmax_scale=head.softmax_scale)
+    sched = schedule_for(head, len(maps), n_labelled)
+    hist = train_regressor(net, maps, targets, sched, val=val, generator=generator, progress=head.progress)
+    return net, {**hist, "steps": sched.steps, "weight_decay": sched.weight_decay, "n_train_maps": len(maps),
+                 "n_val": 0 if val is None else len(val[0])}
+
+
+EPOCHS_AUTO = 20
+MIN_STEPS = 150
+MAX_STEPS = 1500
+WD_AUTO = 0.5
+
+__all__ = [
+    "LOSSES",
+    "IntermediateRegressor",
+    "Schedule",
+    "fit_regressor",
+    "landmark_loss",
+    "masked_mse",
+    "predict_normalised",
+    "schedule_for",
+    "train_regressor",
+]
