@@ -30,8 +30,8 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--eyes", default="0,1", help="two landmark indices normalising the NME")
     parser.add_argument("--model", default=hyperland.DEFAULT_MODEL)
-    parser.add_argument("--method", default="regressor", choices=["regressor", "prototype"])
-    parser.add_argument("--steps", type=int, default=100)
+    parser.add_argument("--method", default="ridge", choices=["ridge", "regressor", "prototype"])
+    parser.add_argument("--steps", type=int, default=100, help="training steps of the regressor method")
     parser.add_argument("--size", type=int, default=None, help="resize every crop to SIZE x SIZE first")
     args = parser.parse_args()
 
@@ -42,8 +42,9 @@ def main() -> None:
     test_images, test_points = load_samples(test, size=args.size)
 
     model = hyperland.load(args.model)
-    head = LandmarkHead(n_landmarks=train_points.shape[1], method=args.method, steps=args.steps,
-                        random_state=args.seed).fit(model, train_images, train_points)
+    extra = {"steps": args.steps} if args.method == "regressor" else {}  # the only method that reads it
+    head = LandmarkHead(n_landmarks=train_points.shape[1], method=args.method, random_state=args.seed,
+                        **extra).fit(model, train_images, train_points)
     pred = head.predict(test_images)
     eyes = tuple(int(v) for v in args.eyes.split(","))
     # the mean-shape baseline: a head that does not beat it has not learned landmarks

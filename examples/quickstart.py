@@ -1,6 +1,6 @@
 """Quick start: fit a 5-landmark head on 20 bundled faces, predict 20 others, save an overlay.
 
-    python examples/quickstart.py [--model random-r18] [--steps 100] [--out quickstart.png]
+    python examples/quickstart.py [--model random-r18] [--augment 8] [--out quickstart.png]
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ FACES = faces_dir()
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", default=hyperland.DEFAULT_MODEL)
-    parser.add_argument("--steps", type=int, default=100)
+    parser.add_argument("--augment", type=int, default=8, help="warped copies of every training face")
     parser.add_argument("--out", default="quickstart.png")
     args = parser.parse_args()
 
@@ -28,7 +28,7 @@ def main() -> None:
     train_images, train_points = load_samples(read_csv(FACES / "train.csv"))  # PIL images, (N, 5, 2) pixels
     test_images, test_points = load_samples(read_csv(FACES / "test.csv"))
 
-    head = LandmarkHead(n_landmarks=5, steps=args.steps, random_state=0)
+    head = LandmarkHead(n_landmarks=5, n_augment=args.augment, random_state=0)  # the default (ridge) head
     head.fit(model, train_images, train_points)
     predicted = head.predict(test_images)  # (20, 5, 2) (x, y) in each image's pixels
 

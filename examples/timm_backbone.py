@@ -21,7 +21,6 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--arch", default="timm:mobilenetv3_small_100")
     parser.add_argument("--n", type=int, default=8, help="training and test faces each")
-    parser.add_argument("--steps", type=int, default=50)
     args = parser.parse_args()
 
     model = hyperland.load(args.arch)
@@ -30,7 +29,7 @@ def main() -> None:
         print(f"  feature {info['index']}: {info['channels']} channels, stride {info['reduction']}")
     train_images, train_points = load_samples(read_csv(FACES / "train.csv")[:args.n])
     test_images, test_points = load_samples(read_csv(FACES / "test.csv")[:args.n])
-    head = LandmarkHead(5, steps=args.steps, augment=False, random_state=0).fit(model, train_images, train_points)
+    head = LandmarkHead(5, augment=False, random_state=0).fit(model, train_images, train_points)
     print(f"NME {100 * nme(head.predict(test_images), test_points, eyes=(0, 1)):.2f} % on {args.n} faces")
 
 

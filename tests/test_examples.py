@@ -18,7 +18,7 @@ def _run(monkeypatch, capsys, script: str, *argv: str) -> str:
 
 
 def test_quickstart(monkeypatch, capsys, tmp_path):
-    out = _run(monkeypatch, capsys, "quickstart.py", "--steps", "5", "--out", str(tmp_path / "q.png"))
+    out = _run(monkeypatch, capsys, "quickstart.py", "--augment", "1", "--out", str(tmp_path / "q.png"))
     assert "NME" in out and "on 20 faces" in out and (tmp_path / "q.png").is_file()
 
 
@@ -35,5 +35,5 @@ def test_fewshot_csv_too_many_shots(monkeypatch, capsys):
 
 
 def test_timm_backbone(monkeypatch, capsys):
-    out = _run(monkeypatch, capsys, "timm_backbone.py", "--n", "3", "--steps", "3")
+    out = _run(monkeypatch, capsys, "timm_backbone.py", "--n", "3")
     assert "timm:mobilenetv3_small_100" in out and "NME" in out and "on 3 faces" in out

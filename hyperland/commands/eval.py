@@ -337,7 +337,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--layers-sweep", default=None, metavar="L1;L2;...",
                    help='several layer settings in one table, e.g. "1;2;3;4;1,2,3,4"')
     p.add_argument("--head-options", default=None, metavar="JSON",
-                   help='extra LandmarkHead options as JSON, e.g. \'{"steps": 300}\'')
+                   help='extra LandmarkHead options as JSON, e.g. \'{"n_augment": 4}\'')
     p.add_argument("--limit-pool", type=int, default=None, help="use only the first N pool samples (smoke tests)")
     p.add_argument("--limit-test", type=int, default=None, help="score only the first N test samples (smoke tests)")
     p.add_argument("--out", default="results", help="output folder (default results/)")
