@@ -104,7 +104,8 @@ def test_killed_extract_leaves_no_temp_file(tmp_path, sig, code):
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1]), "OMP_NUM_THREADS": "1"}
     proc = subprocess.Popen([sys.executable, "-m", "hyperland.cli", "extract", *map(str, faces * 60), "--out", str(out),
                              "--model", "random-r18", "--batch-size", "8", "-q"], env=env, stderr=subprocess.PIPE,
-                            text=True)
+                            text=True, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    # (a shell's background job ignores SIGINT, and so would the child: Python then never raises KeyboardInterrupt)
     deadline = time.time() + 120
     while not list(tmp_path.glob(".feats.safetensors.*.tmp")) and time.time() < deadline and proc.poll() is None:
         time.sleep(0.05)
