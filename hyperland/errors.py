@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class HyperlandError(Exception):
     """Base class of every error hyperland raises on purpose."""
@@ -101,3 +103,14 @@ __all__ = [
     "WeightsMismatchError",
     "WeightsNotPublishedError",
 ]
+
+
+def optional_import(module: str, *, needed_for: str, name: str, extra: str, package: str) -> Any:
+    """``module`` imported, or a MissingDependencyError that says what needs it and how to install it."""
+    import importlib
+
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:
+        raise MissingDependencyError(f"{needed_for} needs {name}, which is not installed. Install it with "
+                                     f'pip install "hyperland[{extra}]" (or pip install {package}).') from exc

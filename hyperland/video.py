@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple, NoReturn
 import numpy as np
 from PIL import Image
 
-from .errors import InvalidImageError, InvalidOptionError, MissingDependencyError
+from .errors import InvalidImageError, InvalidOptionError, MissingDependencyError, optional_import
 from .smoothing import Smoothing, parse_smoothing, smooth_points
 
 if TYPE_CHECKING:
@@ -47,12 +47,7 @@ def is_video(path: Any) -> bool:
 
 def require_av() -> Any:
     """The ``av`` module (PyAV), or a MissingDependencyError that says how to install it."""
-    try:
-        import av
-    except ImportError as exc:
-        raise MissingDependencyError('Reading and writing video needs PyAV, which is not installed. Install it with '
-                                     'pip install "hyperland[video]" (or pip install av).') from exc
-    return av
+    return optional_import("av", needed_for="Reading and writing video", name="PyAV", extra="video", package="av")
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .._io import atomic_write_bytes
-from ..errors import CheckpointError, MissingDependencyError
+from ..errors import CheckpointError, optional_import
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -62,12 +62,9 @@ def read_metrics(run_dir: str | os.PathLike) -> tuple[list[dict[str, Any]], list
 
 
 def _figure_class() -> Any:
-    try:
-        from matplotlib.figure import Figure
-    except ImportError as exc:
-        raise MissingDependencyError('Plotting a run needs matplotlib, which is not installed. Install it with '
-                                     'pip install "hyperland[viz]" (or pip install matplotlib).') from exc
-    return Figure
+    figure = optional_import("matplotlib.figure", needed_for="Plotting a run", name="matplotlib", extra="viz",
+                             package="matplotlib")
+    return figure.Figure
 
 
 def _series(records: list[dict[str, Any]], key: str, x: str) -> tuple[list[float], list[float]]:
