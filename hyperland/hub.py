@@ -13,9 +13,11 @@ from __future__ import annotations
 import difflib
 import logging
 import os
+import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from huggingface_hub import constants as hf_constants
 from huggingface_hub import hf_hub_download
@@ -32,6 +34,9 @@ from .config import CONFIG_NAME, WEIGHTS_NAME
 from .errors import ChecksumMismatchError, ModelNotFoundError, OfflineModeError, WeightsNotPublishedError
 from .integrity import sha256_file
 from .manifest import ManifestEntry, load_manifest
+
+if TYPE_CHECKING:
+    from .model import HyperlandModel
 
 logger = logging.getLogger(__name__)
 
@@ -207,6 +212,56 @@ def push_folder(folder: str | Path, repo_id: str, *, private: bool = False, toke
     return str(getattr(info, "commit_url", info))
 
 
+def save_model_dir(model: HyperlandModel, directory: str | os.PathLike, *, dtype: str = "float32",
+                   card_extra: str = "") -> Path:
+    """Write a model directory (:meth:`HyperlandModel.save_pretrained`): config.json with the weights' sha256,
+    model.safetensors (backbone in timm keys + the learned projection, in ``dtype``), README.md."""
+    import hashlib
+    from dataclasses import replace
+
+    import torch
+    from safetensors.torch import save
+
+    from ._io import atomic_write_bytes, atomic_write_text
+    from .backbone import backbone_state
+    from .errors import InvalidOptionError
+    from .model import PROJECTION_PREFIX, SAVE_DTYPES
+    from .modelcard import model_card
+
+    if dtype not in SAVE_DTYPES:
+        raise InvalidOptionError(f"dtype={dtype!r}: expected one of {sorted(SAVE_DTYPES)}.")
+    state = backbone_state(model.backbone)
+    if model.projection is not None:
+        state.update({PROJECTION_PREFIX + k: v.detach().cpu().contiguous()
+                      for k, v in model.projection.state_dict().items()})
+    state = {k: v.to(SAVE_DTYPES[dtype]) if v.is_floating_point() else v for k, v in state.items()}
+    bad = [k for k, v in state.items() if v.is_floating_point() and not bool(torch.isfinite(v).all())]
+    if bad:
+        raise InvalidOptionError(f"{len(bad)} weight tensors (e.g. {bad[:2]}) are not finite in {dtype}: they "
+                                 "overflow its range or were NaN already. Save in float32 or bfloat16.")
+    d = Path(directory)
+    d.mkdir(parents=True, exist_ok=True)
+    if dtype != "float32":
+        card_extra = (f"## Precision\nWeights stored as {dtype}; hyperland casts them to float32 when loading.\n\n"
+                      + card_extra)
+    # One metadata key only: safetensors writes a multi-key metadata map in a per-process random order, which
+    # would change the file's sha256 from one export of the same weights to the next.
+    data = save(state, metadata={"format": "pt"})
+    atomic_write_bytes(d / WEIGHTS_NAME, data)  # config.json records its sha256; load() verifies it
+    atomic_write_text(d / CONFIG_NAME, replace(model.config, weights_sha256=hashlib.sha256(data).hexdigest()).to_json())
+    atomic_write_text(d / "README.md", model_card(model.config, extra=card_extra))
+    return d
+
+
+def push_saved(write: Callable[[str], object], repo_id: str, *, private: bool = False, token: str | None = None,
+               commit_message: str) -> str:
+    """``write`` a folder (a model's or a head's save_pretrained) into a temporary directory and upload it with
+    huggingface_hub (:func:`push_folder`); return the commit URL."""
+    with tempfile.TemporaryDirectory(prefix="hyperland-push-") as tmp:
+        write(tmp)
+        return push_folder(tmp, repo_id, private=private, token=token, commit_message=commit_message)
+
+
 __all__ = [
     "Source",
     "download_file",
@@ -214,6 +269,8 @@ __all__ = [
     "offline_requested",
     "parse_source",
     "push_folder",
+    "push_saved",
     "require_published",
+    "save_model_dir",
     "sha256_file",
 ]

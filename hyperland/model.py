@@ -6,27 +6,22 @@ import hashlib
 import json
 import logging
 import os
-import tempfile
 from collections.abc import Iterator, Sequence
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 import torch.nn.functional as F
-from safetensors.torch import save
 from torch import nn
 from tqdm.auto import tqdm
 
-from ._io import atomic_write_bytes, atomic_write_text
 from ._memory import empty_large
-from .backbone import FeatureRunner, backbone_state
-from .config import CONFIG_NAME, WEIGHTS_NAME, ModelConfig
+from .backbone import FeatureRunner
+from .config import ModelConfig
 from .errors import InvalidKeypointsError, InvalidOptionError
 from .hypercolumn import Normalize, check_normalize, sample_layers, stack_layers
 from .images import MIN_SIDE, ImageLike, Images, as_list, image_size, is_single, load_image
-from .modelcard import model_card
 
 logger = logging.getLogger(__name__)
 SAVE_DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
@@ -381,38 +376,16 @@ class HyperlandModel(nn.Module):
         ``dtype="float16"`` or ``"bfloat16"`` stores the floating-point weights at reduced precision (half the
         file); loading casts them back to the backbone's float32.
         """
-        if dtype not in SAVE_DTYPES:
-            raise InvalidOptionError(f"dtype={dtype!r}: expected one of {sorted(SAVE_DTYPES)}.")
-        state = backbone_state(self.backbone)
-        if self.projection is not None:
-            state.update({PROJECTION_PREFIX + k: v.detach().cpu().contiguous()
-                          for k, v in self.projection.state_dict().items()})
-        state = {k: v.to(SAVE_DTYPES[dtype]) if v.is_floating_point() else v for k, v in state.items()}
-        bad = [k for k, v in state.items() if v.is_floating_point() and not bool(torch.isfinite(v).all())]
-        if bad:
-            raise InvalidOptionError(f"{len(bad)} weight tensors (e.g. {bad[:2]}) are not finite in {dtype}: they "
-                                     "overflow its range or were NaN already. Save in float32 or bfloat16.")
-        d = Path(directory)
-        d.mkdir(parents=True, exist_ok=True)
-        if dtype != "float32":
-            card_extra = (f"## Precision\nWeights stored as {dtype}; hyperland casts them to float32 when loading.\n\n"
-                          + card_extra)
-        # One metadata key only: safetensors writes a multi-key metadata map in a per-process random order, which
-        # would change the file's sha256 from one export of the same weights to the next.
-        data = save(state, metadata={"format": "pt"})
-        atomic_write_bytes(d / WEIGHTS_NAME, data)  # config.json records its sha256; load() verifies it
-        atomic_write_text(d / CONFIG_NAME, replace(self.config, weights_sha256=hashlib.sha256(data).hexdigest()).to_json())
-        atomic_write_text(d / "README.md", model_card(self.config, extra=card_extra))
-        return d
+        from .hub import save_model_dir
+
+        return save_model_dir(self, directory, dtype=dtype, card_extra=card_extra)
 
     def push_to_hub(self, repo_id: str, *, private: bool = False, token: str | None = None,
                     commit_message: str = "Upload hyperland model") -> str:
         """save_pretrained() into a temporary folder and upload it with huggingface_hub; returns the commit URL."""
-        from .hub import push_folder
+        from .hub import push_saved
 
-        with tempfile.TemporaryDirectory(prefix="hyperland-push-") as tmp:
-            self.save_pretrained(tmp)
-            return push_folder(tmp, repo_id, private=private, token=token, commit_message=commit_message)
+        return push_saved(self.save_pretrained, repo_id, private=private, token=token, commit_message=commit_message)
 
 
 __all__ = ["PROJECTION_PREFIX", "HyperlandModel", "projection_conv", "split_projection"]

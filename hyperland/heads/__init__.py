@@ -7,7 +7,7 @@
 * :mod:`.geometry` — pixel ↔ normalised coordinates and soft-argmax, shared with :mod:`hyperland.match`
 * :mod:`.checks` — input checks, validation splits, few-shot augmentation
 * :mod:`.params` — one rule table for every hyperparameter (constructor, saved heads, CLI options)
-* :mod:`.io` — ``head.json`` + ``head.safetensors``
+* :mod:`.io` — ``head.json`` + ``head.safetensors``; :mod:`.persistence` — save / load / Hub / ONNX methods of the head
 * :mod:`.onnx_export` — one ONNX graph from images to landmarks (``LandmarkHead.to_onnx``, ``hyperland export``)
 
 ``LandmarkHead`` is imported on first use, so that the CLI can check options (:mod:`.params`, no torch) fast.

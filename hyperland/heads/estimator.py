@@ -14,18 +14,15 @@ projection is part of the fitted (and saved) head.
 
 from __future__ import annotations
 
-import inspect
 import logging
-import os
 from collections.abc import Sequence
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import torch
 from sklearn.base import BaseEstimator
 
-from ..errors import BackboneMismatchError, InvalidKeypointsError, InvalidOptionError, NotFittedError
+from ..errors import BackboneMismatchError, InvalidKeypointsError, InvalidOptionError
 from ..features import Features, Projection, encode, fit_projection
 from ..images import Images, as_list, image_size
 from . import prototype, ridge
@@ -33,8 +30,8 @@ from .cells import CellClassifier, fit_cell_classifiers, shape_prior
 from .checks import augment_images, check_landmark_names, check_points, split_validation, warn_outside
 from .framing import fit_framed, predict_framed
 from .geometry import normalised_to_pixels, pixels_to_normalised
-from .io import load_head, save_head
-from .params import DEFAULT_METHOD, check_head_params, check_method_reads
+from .params import DEFAULT_METHOD, check_head_params, check_method_reads, option_defaults
+from .persistence import PersistenceMixin
 from .regressor import Loss, Schedule, fit_regressor, predict_normalised, schedule_for
 
 if TYPE_CHECKING:
@@ -47,7 +44,7 @@ Framing = Literal["none", "object"]
 ValData = tuple[Images | Features, Any]
 
 
-class LandmarkHead(BaseEstimator):
+class LandmarkHead(PersistenceMixin, BaseEstimator):
     """K landmarks from hypercolumns. Hyperparameters here; fitted state in attributes ending with ``_``.
 
     ``method="ridge"`` (default): ``readout_grid`` (pooled grid of the ridge readout), ``refine`` (True, False or
@@ -184,7 +181,7 @@ class LandmarkHead(BaseEstimator):
         (e.g. :func:`hyperland.data.landmark_names` of the samples), kept as ``landmark_names_`` and saved."""
         params = self.get_params(deep=False)
         check_head_params(params)  # set_params may have changed them since __init__
-        check_method_reads(params, _DEFAULTS)  # e.g. steps= on the ridge head: an error, not a silent no-op
+        check_method_reads(params, option_defaults())  # e.g. steps= on the ridge head: an error, not a silent no-op
         if images is None and features is None:
             raise InvalidKeypointsError("fit() got neither images nor features. Pass images, features=, or both.")
         items = as_list(images) if images is not None else None
@@ -345,11 +342,6 @@ class LandmarkHead(BaseEstimator):
             )
 
     # ------------------------------------------------------------------ inference
-    def _require_fitted(self) -> None:
-        if not hasattr(self, "fingerprint_"):
-            raise NotFittedError("This LandmarkHead is not fitted yet. Call fit(model, images, points) or "
-                                 "LandmarkHead.load(path, model=model) first.")
-
     def predict(self, images: Images | None = None, *, model: HyperlandModel | None = None,
                 features: Features | None = None, return_confidence: bool = False
                 ) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
@@ -389,56 +381,6 @@ class LandmarkHead(BaseEstimator):
         gt = check_points(points, n=len(pred), k=self.n_landmarks, what="points", allow_all_nan=True)
         return 100.0 * float(nme(pred, gt, eyes=eyes))
 
-    def to_onnx(self, path: str | os.PathLike, *, model: HyperlandModel | None = None, verify: bool = True) -> Path:
-        """One ONNX graph from uint8 RGB images (N, H, W, 3) to landmarks (N, K, 2) in their pixels and confidences
-        (N, K): see :func:`hyperland.heads.onnx_export.export_onnx` (needs ``pip install "hyperland[onnx]"``)."""
-        from .onnx_export import export_onnx
-
-        self._require_fitted()
-        return export_onnx(self, path, model=model or self.model_, verify=verify)
-
-    # ------------------------------------------------------------------ persistence
-    def save(self, path: str | os.PathLike) -> None:
-        """Write ``path/head.json`` and ``path/head.safetensors``."""
-        self._require_fitted()
-        save_head(self, path)
-
-    def save_pretrained(self, directory: str | os.PathLike) -> Path:
-        """The saved head plus a model card (README.md), ready to share (:mod:`.sharing`)."""
-        from .sharing import save_pretrained
-
-        self._require_fitted()
-        return save_pretrained(self, directory)
-
-    def push_to_hub(self, repo_id: str, *, private: bool = False, token: str | None = None,
-                    commit_message: str = "Upload hyperland head") -> str:
-        """Upload :meth:`save_pretrained`'s folder with huggingface_hub; return the commit URL."""
-        from .sharing import push_to_hub
-
-        self._require_fitted()
-        return push_to_hub(self, repo_id, private=private, token=token, commit_message=commit_message)
-
-    @classmethod
-    def from_pretrained(cls, source: str | os.PathLike, *, model: HyperlandModel | None = None, device: Any = None,
-                        cache_dir: str | os.PathLike | None = None,
-                        local_files_only: bool | None = None) -> LandmarkHead:
-        """A head from ``hf-hub:org/name[@revision]`` (through huggingface_hub's cache) or a local folder, with
-        the model its head.json records unless ``model`` is given."""
-        from .sharing import from_pretrained
-
-        return from_pretrained(cls, source, model=model, device=device, cache_dir=cache_dir,
-                               local_files_only=local_files_only)
-
-    @classmethod
-    def load(cls, path: str | os.PathLike, *, model: HyperlandModel | None = None, device: Any = None,
-             allow_backbone_mismatch: bool = False, n_landmarks: int | None = None) -> LandmarkHead:
-        """Read a saved head. Without ``model``, the model recorded in its head.json is loaded (on ``device``):
-        a manifest name, an ``hf-hub:`` reference or a model folder stored relative to the head. A backbone
-        other than the one it was fitted on raises BackboneMismatchError unless allowed, and ``n_landmarks``
-        (when given) must match the saved K."""
-        return load_head(cls, path, model=model, device=device, allow_backbone_mismatch=allow_backbone_mismatch,
-                         n_landmarks=n_landmarks)
-
 
 def _confidence(conf: np.ndarray | None) -> np.ndarray:
     if conf is None:
@@ -450,7 +392,5 @@ def _confidence(conf: np.ndarray | None) -> np.ndarray:
 def _key(p: Projection | None) -> str | None:
     return None if p is None else p.key
 
-
-_DEFAULTS = {name: p.default for name, p in inspect.signature(LandmarkHead).parameters.items()}
 
 __all__ = ["LandmarkHead"]

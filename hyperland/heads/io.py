@@ -41,25 +41,12 @@ READS_FORMATS = (1, 2, 3)
 def save_head(head: LandmarkHead, path: str | os.PathLike) -> Path:
     d = Path(path)
     d.mkdir(parents=True, exist_ok=True)
-    tensors: dict[str, torch.Tensor] = {}
     if head.framing != "none":  # two whole heads in sub-folders; this level keeps the object's extent
         save_head(head.coarse_, d / "coarse")
         save_head(head.fine_, d / "fine")
-        tensors["frame.extent"] = torch.tensor([head.frame_extent_], dtype=torch.float32)
-    elif head.projection_ is not None:
-        tensors["projection.mean"] = head.projection_.mean
-        tensors["projection.components"] = head.projection_.components
-    if head.framing != "none":
-        pass
-    elif head.method == "ridge":
-        tensors["readout.coef"], tensors["readout.intercept"] = head.readout_.coef, head.readout_.intercept
-        tensors["classifier"] = head.classifier_
-        tensors["prior.mean"], tensors["prior.std"] = head.prior_mean_, head.prior_std_
-    elif head.method == "prototype":
-        tensors["prototypes"] = head.prototypes_
-        tensors["prior.mean"], tensors["prior.std"] = head.prior_mean_, head.prior_std_
+        tensors = {"frame.extent": torch.tensor([head.frame_extent_], dtype=torch.float32)}
     else:
-        tensors.update({f"regressor.{k}": v for k, v in head.regressor_.state_dict().items()})
+        tensors = _fitted_tensors(head)
     params = head.get_params()
     params["layers"] = None if params["layers"] is None else list(params["layers"])
     params["scale"] = list(params["scale"])
@@ -78,6 +65,24 @@ def save_head(head: LandmarkHead, path: str | os.PathLike) -> Path:
     atomic_write_bytes(d / HEAD_WEIGHTS, data)
     atomic_write_text(d / HEAD_CONFIG, json.dumps(cfg, indent=2) + "\n")
     return d
+
+
+def _fitted_tensors(head: LandmarkHead) -> dict[str, torch.Tensor]:
+    """The fitted state of a (not framed) head: its PCA projection and its method's tensors."""
+    tensors: dict[str, torch.Tensor] = {}
+    if head.projection_ is not None:
+        tensors["projection.mean"] = head.projection_.mean
+        tensors["projection.components"] = head.projection_.components
+    if head.method == "ridge":
+        tensors["readout.coef"], tensors["readout.intercept"] = head.readout_.coef, head.readout_.intercept
+        tensors["classifier"] = head.classifier_
+        tensors["prior.mean"], tensors["prior.std"] = head.prior_mean_, head.prior_std_
+    elif head.method == "prototype":
+        tensors["prototypes"] = head.prototypes_
+        tensors["prior.mean"], tensors["prior.std"] = head.prior_mean_, head.prior_std_
+    else:
+        tensors.update({f"regressor.{k}": v for k, v in head.regressor_.state_dict().items()})
+    return tensors
 
 
 def load_head(cls: type[LandmarkHead], path: str | os.PathLike, *, model: HyperlandModel | None = None,

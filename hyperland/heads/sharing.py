@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -62,7 +61,7 @@ def save_pretrained(head: LandmarkHead, directory: str | os.PathLike) -> Path:
 
 def push_to_hub(head: LandmarkHead, repo_id: str, *, private: bool = False, token: str | None = None,
                 commit_message: str = "Upload hyperland head") -> str:
-    from ..hub import push_folder
+    from ..hub import push_saved
 
     source = model_reference(head.model_, ".")["source"]
     if source is None or not (source.startswith("hf-hub:") or "/" not in source):
@@ -70,9 +69,8 @@ def push_to_hub(head: LandmarkHead, repo_id: str, *, private: bool = False, toke
             f"This head was fitted on model {source!r}, which others cannot load from the Hub. Push the model first "
             "(model.push_to_hub('org/model')), load it as hyperland.load('hf-hub:org/model'), refit the head on it, "
             "then push the head.")
-    with tempfile.TemporaryDirectory() as tmp:
-        save_pretrained(head, tmp)
-        return push_folder(tmp, repo_id, private=private, token=token, commit_message=commit_message)
+    return push_saved(lambda d: save_pretrained(head, d), repo_id, private=private, token=token,
+                      commit_message=commit_message)
 
 
 def from_pretrained(cls: type[LandmarkHead], source: str | os.PathLike, *, model: HyperlandModel | None = None,
