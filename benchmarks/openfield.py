@@ -3,7 +3,7 @@
 beside the heads (same subsets and seeds).
 
     flock ../bench.lock python benchmarks/openfield.py [--shots 5,20,80] [--seeds 3] [--heads object,none]
-        [--options '{"frame_turns": 4}'] [--tag=-turns4]
+        [--options '{"frame_turns": 4}'] [--model runs/openfield-adapt/export] [--tag=-turns4]
 
 Rows: ``object`` is ``LandmarkHead(4, framing="object")`` (a coarse head on the whole frame, a fine head on a crop
 around the mouse), ``none`` the plain default head on the squashed frame, both on the embedded default model;
@@ -62,6 +62,7 @@ def main() -> None:
     ap.add_argument("--seeds", type=int, default=3)
     ap.add_argument("--heads", default="object,none")
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--model", default=None, help="what hyperland.load() reads (default: the embedded default)")
     ap.add_argument("--tag", default="", help="suffix of the JSON file name (benchmarks/results/openfieldTAG.json)")
     ap.add_argument("--options", default="{}", help="LandmarkHead options of the framing=object head (JSON)")
     args = ap.parse_args()
@@ -69,7 +70,7 @@ def main() -> None:
     paths, pts = openfield()
     pool, test = np.arange(80), np.arange(80, 116)
     test_paths = [paths[i] for i in test]
-    model = hyperland.load()
+    model = hyperland.load(args.model) if args.model else hyperland.load()
     rows: dict[str, dict[str, list[float]]] = {}
     seconds: dict[str, list[float]] = {}
     for shots in [int(s) for s in args.shots.split(",")]:

@@ -84,3 +84,20 @@ def test_documented_adaptation_command_resolves_on_a_200_image_folder(tmp_path: 
     got = moco.encoder_q.backbone.state_dict()
     assert all(torch.equal(got[k], ref[k]) for k in ref)
     torch.testing.assert_close(moco.dense.proj.weight, src.projection.weight)
+
+
+def test_video_frames_are_spread_decoded_once_and_named_by_index(tmp_path: Path) -> None:
+    video = REPO.parent / "shared" / "data" / "dlc-openfield" / "videos" / "m3v1mp4.mp4"  # 2,330 frames, 640 x 480
+    pytest.importorskip("av")
+    cfg = tiny_config(video, val_count=1, video_frames=4)
+    split = resolve_data(cfg, run_dir=tmp_path)
+    names = [i.path.name for i in split.train + split.val]
+    assert names == [f"frame_{i:07d}.png" for i in (0, 582, 1164, 1746)]  # step 2330 // 4
+    assert split.description.startswith("video 'm3v1mp4.mp4' (3 train, 1 val")
+    with Image.open(split.train[1].path) as im:
+        assert im.size == (640, 480)
+    stamp = split.train[0].path.stat().st_mtime_ns
+    assert [i.path for i in resolve_data(cfg, run_dir=tmp_path).train] == [i.path for i in split.train]
+    assert split.train[0].path.stat().st_mtime_ns == stamp  # a resumed run reads the frames it wrote
+    with pytest.raises(DatasetError, match="--out"):
+        resolve_data(cfg)

@@ -28,8 +28,9 @@ class TrainConfig:
 
     recipe: str | None = None
     # -- data
-    data: str | None = None  # folder of images, text file listing images, or an MTFL root
-    data_format: str = "auto"  # auto | folder | list | mtfl
+    data: str | None = None  # folder of images, text file listing images, an MTFL root, or a video file
+    data_format: str = "auto"  # auto | folder | list | mtfl | video
+    video_frames: int = 1000  # a video --data: this many frames, evenly spaced, decoded once into RUN_DIR/frames
     data_crop: str = "none"  # none | centroid (MTFL only: square around the labelled points, AFLW framing) | celeba
     # (the fixed (0, 30, 178, 208) box of the aligned CelebA images, as the paper and data/celeba_mafl.py cut them)
     val_count: int | None = 0  # held-out images at the end of the list; null: min(500, 10% of them); 0: none
@@ -101,8 +102,8 @@ class TrainConfig:
             if isinstance(val, list) and get_origin(hints[f.name]) is tuple:
                 object.__setattr__(self, f.name, tuple(val))
         problems = []
-        if self.data_format not in ("auto", "folder", "list", "mtfl"):
-            problems.append(f"data_format={self.data_format!r} (expected auto, folder, list or mtfl)")
+        if self.data_format not in ("auto", "folder", "list", "mtfl", "video"):
+            problems.append(f"data_format={self.data_format!r} (expected auto, folder, list, mtfl or video)")
         if self.data_crop not in ("none", "centroid", "celeba"):
             problems.append(f"data_crop={self.data_crop!r} (expected none, centroid or celeba)")
         if self.optimizer not in ("sgd", "adamw"):
@@ -117,7 +118,8 @@ class TrainConfig:
             problems.append(f"schedule={self.schedule!r} (expected cosine or constant)")
         if self.precision not in ("auto", "bf16", "fp32"):
             problems.append(f"precision={self.precision!r} (expected auto, bf16 or fp32)")
-        for name in ("epochs", "batch_size", "feature_dim", "shuffle_groups", "log_every", "dense_dim", "dense_points"):
+        for name in ("video_frames", "epochs", "batch_size", "feature_dim", "shuffle_groups", "log_every", "dense_dim",
+                     "dense_points"):
             if getattr(self, name) < 1:
                 problems.append(f"{name}={getattr(self, name)} (expected >= 1)")
         for name in ("queue_size", "dense_other_images", "num_workers", "val_count", "checkpoint_every",

@@ -1,4 +1,5 @@
-"""Training image lists: a folder of images, a text file listing images, or an MTFL root (hyperland.data).
+"""Training image lists: a folder of images, a text file listing images, an MTFL root (hyperland.data), or a
+video, whose ``video_frames`` evenly spaced frames are decoded once (PyAV) into ``RUN_DIR/frames`` as PNG files.
 
 MTFL follows the data protocol of DESIGN.md: only images of ``training.txt`` without its last 2,000 lines
 (the ``lfwnet`` test) are used, never AFLW; the last ``val_count`` of those (auto: 500) form the validation
@@ -7,14 +8,18 @@ hold-out.
 
 from __future__ import annotations
 
+import io
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from PIL import Image
 
 from ..data import Sample, centroid_box, read_mtfl
 from ..data.base import Box
 from ..data.mtfl import LFWNET_TEST
 from ..errors import DatasetError
 from ..images import IMAGE_SUFFIXES as IMAGE_EXTENSIONS  # one list of image file suffixes for every reader
+from ..video import is_video
 from .config import TrainConfig
 
 VAL_AUTO_MAX, VAL_AUTO_FRACTION = 500, 0.1  # val_count=None: min(500, 10% of the images)
@@ -38,9 +43,33 @@ def detect_format(path: Path) -> str:
     if path.is_dir():
         return "mtfl" if (path / "training.txt").is_file() else "folder"
     if path.is_file():
-        return "list"
+        return "video" if is_video(path) else "list"
     raise DatasetError(f"Training data '{path}' does not exist. Pass a folder of images, a text file listing "
-                       "image paths, or an MTFL root (the folder with training.txt).")
+                       "image paths, an MTFL root (the folder with training.txt) or a video file.")
+
+
+def _video(path: Path, config: TrainConfig, run_dir: Path | None) -> list[Item]:
+    """``config.video_frames`` frames spread evenly over the video, as PNG files in ``run_dir/frames`` (written
+    once, atomically, so a resumed run or another process reads the same frames)."""
+    from .._io import atomic_write_bytes
+    from ..video import iter_frames, video_info
+
+    if run_dir is None:
+        raise DatasetError(f"'{path}' is a video: its frames are decoded into the run directory. Pass --out.")
+    info = video_info(path)
+    step = max(1, (info.n_frames or config.video_frames) // config.video_frames)
+    folder = run_dir / "frames"
+    folder.mkdir(parents=True, exist_ok=True)
+    items: list[Item] = []
+    for batch in iter_frames(path, step=step, stop=step * config.video_frames):
+        for index, frame in zip(batch.indices, batch.frames):
+            out = folder / f"frame_{index:07d}.png"
+            if not out.is_file():
+                buf = io.BytesIO()
+                Image.fromarray(frame).save(buf, format="PNG")
+                atomic_write_bytes(out, buf.getvalue())
+            items.append(Item(out))
+    return items
 
 
 def _folder(path: Path) -> list[Item]:
@@ -73,15 +102,19 @@ def val_count(config: TrainConfig, n_images: int) -> int:
     return min(VAL_AUTO_MAX, int(VAL_AUTO_FRACTION * n_images))
 
 
-def resolve_data(config: TrainConfig) -> DataSplit:
-    """The training and validation items for ``config.data``; raises DatasetError when nothing is found."""
+def resolve_data(config: TrainConfig, *, run_dir: Path | None = None) -> DataSplit:
+    """The training and validation items for ``config.data``; raises DatasetError when nothing is found.
+    ``run_dir``: where a video's frames are decoded to."""
     if not config.data:
-        raise DatasetError("No training data given. Pass --data (a folder of images, a list file or an MTFL root).")
+        raise DatasetError("No training data given. Pass --data (a folder of images, a list file, an MTFL root or "
+                           "a video).")
     path = Path(config.data).expanduser()
     fmt = detect_format(path) if config.data_format == "auto" else config.data_format
     samples: list[Sample] = []
     if fmt == "mtfl":
         items, samples = _mtfl(path, config)
+    elif fmt == "video":
+        items = _video(path, config, run_dir)
     elif fmt == "folder":
         if not path.is_dir():
             raise DatasetError(f"data_format=folder but '{path}' is not a folder.")

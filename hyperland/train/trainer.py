@@ -101,7 +101,7 @@ class Trainer:
         torch.manual_seed(config.seed)
         np.random.seed(config.seed % 2**32)
         random.seed(config.seed)
-        self.split: DataSplit = resolve_data(config)
+        self.split: DataSplit = resolve_data(config, run_dir=self.run_dir)
         self.dataset = TwoViewDataset.from_config(self.split.train, config)
         self.sampler = ResumableSampler(self.dataset, num_replicas=self.info.world_size, rank=self.info.rank,
                                         batch_size=self.per_rank, seed=config.seed)
