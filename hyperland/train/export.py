@@ -16,8 +16,8 @@ from .. import __version__
 from ..backbone import create_backbone, load_state
 from ..config import WEIGHTS_NAME
 from ..errors import CheckpointError
-from ..hub import push_folder, sha256_file
-from ..model import HyperlandModel, projection_conv
+from ..hub import projection_conv, push_folder, sha256_file
+from ..model import HyperlandModel
 from ..modelcard import objective_name
 from .build import backbone_config
 from .checkpoint import CHECKPOINT_NAME, load_checkpoint
