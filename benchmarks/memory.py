@@ -4,7 +4,7 @@ Each case runs in a fresh child process and reports its peak RSS (the process af
 random-r18, before any image, is the "base"):
 
 * ``full decode``: what preprocess did before decoding to the network size — every file decoded to float at
-  full resolution, the batch stacked, then resized (``torch.stack([load_image(p) ...])`` + ``_resize_crop``);
+  full resolution, the batch stacked, then resized (``torch.stack([load_image(p) ...])`` + ``preprocess.resize_crop``);
 * ``bounded``: ``model.preprocess(paths)`` now — JPEG DCT draft + antialiased PIL resize to twice the model's
   resize on decode, so the batch is at most batch × (2·resize)² pixels whatever the photo size.
 
@@ -33,12 +33,13 @@ import resource, sys, json
 import torch
 import hyperland
 from hyperland.images import load_image
+from hyperland.preprocess import resize_crop
 torch.set_num_threads(1)
 model = hyperland.load("random-r18")
 mode, paths = sys.argv[1], sys.argv[2:]
 base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 if mode == "full":
-    out = model._resize_crop(torch.stack([load_image(p) for p in paths]))
+    out = resize_crop(torch.stack([load_image(p) for p in paths]), model.config, device=model.device)
 else:
     out = model.preprocess(paths)
 peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss

@@ -28,6 +28,7 @@ import torch.nn.functional as F
 from .heads.cells import CellClassifier, fit_cell_classifiers, point_errors, shape_prior
 from .heads.geometry import gaussian_log_prior, window_soft_argmax
 from .images import Images, as_list, load_image
+from .preprocess import resize_crop
 
 if TYPE_CHECKING:
     from .model import HyperlandModel
@@ -43,7 +44,7 @@ def network_inputs(model: HyperlandModel, images: Images) -> list[np.ndarray]:
     """Each image as the network sees it, before mean/std: (S, S) grey float arrays in [0, 1]."""
     out = []
     for img in as_list(images):
-        x = model._resize_crop(load_image(img).unsqueeze(0))[0]  # (3, S, S)
+        x = resize_crop(load_image(img).unsqueeze(0), model.config, device=model.device)[0]  # (3, S, S)
         out.append((0.299 * x[0] + 0.587 * x[1] + 0.114 * x[2]).cpu().numpy())
     return out
 

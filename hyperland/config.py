@@ -13,6 +13,7 @@ IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "model.safetensors"
+PROJECTION_PREFIX = "hyperland_projection."  # key prefix of the learned descriptor projection in model.safetensors
 CONFIG_FORMAT = 1
 
 
@@ -117,4 +118,4 @@ class ModelConfig:
         return json.dumps(self.to_dict(), indent=2, sort_keys=True) + "\n"
 
 
-__all__ = ["CONFIG_NAME", "IMAGENET_MEAN", "IMAGENET_STD", "WEIGHTS_NAME", "ModelConfig"]
+__all__ = ["CONFIG_NAME", "IMAGENET_MEAN", "IMAGENET_STD", "PROJECTION_PREFIX", "WEIGHTS_NAME", "ModelConfig"]

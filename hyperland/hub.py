@@ -6,6 +6,9 @@ Sources, parsed here and nowhere else (see :func:`parse_source`):
 * ``hf-hub:org/name[@revision]`` — a model directory on the Hub;
 * a local model directory (``config.json`` + ``model.safetensors``);
 * ``timm:ARCH[.tag]`` — any timm architecture.
+
+Model directories are written here too (:func:`save_model_dir`, :func:`push_saved`), and the learned descriptor
+projection is split from the weights file (:func:`split_projection`).
 """
 
 from __future__ import annotations
@@ -30,18 +33,29 @@ from huggingface_hub.errors import (
 )
 
 from . import __version__
-from .config import CONFIG_NAME, WEIGHTS_NAME
-from .errors import ChecksumMismatchError, ModelNotFoundError, OfflineModeError, WeightsNotPublishedError
+from .config import CONFIG_NAME, PROJECTION_PREFIX, WEIGHTS_NAME
+from .errors import (
+    ChecksumMismatchError,
+    ModelNotFoundError,
+    OfflineModeError,
+    WeightsMismatchError,
+    WeightsNotPublishedError,
+)
 from .integrity import sha256_file
 from .manifest import ManifestEntry, load_manifest
 
 if TYPE_CHECKING:
+    import torch
+    from torch import nn
+
+    from .config import ModelConfig
     from .model import HyperlandModel
 
 logger = logging.getLogger(__name__)
 
 SourceKind = Literal["builtin", "manifest", "hub", "dir", "timm"]
 _TRUE = {"1", "on", "yes", "true"}
+SAVE_DTYPES = ("float32", "float16", "bfloat16")  # the torch dtypes save_model_dir can store weights in
 
 
 @dataclass(frozen=True)
@@ -225,7 +239,6 @@ def save_model_dir(model: HyperlandModel, directory: str | os.PathLike, *, dtype
     from ._io import atomic_write_bytes, atomic_write_text
     from .backbone import backbone_state
     from .errors import InvalidOptionError
-    from .model import PROJECTION_PREFIX, SAVE_DTYPES
     from .modelcard import model_card
 
     if dtype not in SAVE_DTYPES:
@@ -234,7 +247,7 @@ def save_model_dir(model: HyperlandModel, directory: str | os.PathLike, *, dtype
     if model.projection is not None:
         state.update({PROJECTION_PREFIX + k: v.detach().cpu().contiguous()
                       for k, v in model.projection.state_dict().items()})
-    state = {k: v.to(SAVE_DTYPES[dtype]) if v.is_floating_point() else v for k, v in state.items()}
+    state = {k: v.to(getattr(torch, dtype)) if v.is_floating_point() else v for k, v in state.items()}
     bad = [k for k, v in state.items() if v.is_floating_point() and not bool(torch.isfinite(v).all())]
     if bad:
         raise InvalidOptionError(f"{len(bad)} weight tensors (e.g. {bad[:2]}) are not finite in {dtype}: they "
@@ -253,6 +266,32 @@ def save_model_dir(model: HyperlandModel, directory: str | os.PathLike, *, dtype
     return d
 
 
+def split_projection(state: dict[str, torch.Tensor], config: ModelConfig, *, source: str) -> nn.Conv2d | None:
+    """Remove the learned projection's tensors (``hyperland_projection.weight`` (D, C, 1, 1), ``.bias`` (D,)) from
+    ``state`` (an explicit prefix filter) and build the 1x1 convolution; None when the model has none."""
+    own = {k[len(PROJECTION_PREFIX):]: state.pop(k) for k in list(state) if k.startswith(PROJECTION_PREFIX)}
+    if config.projection_layers is None and not own:
+        return None
+    w, b = own.get("weight"), own.get("bias")
+    if config.projection_layers is None or w is None or b is None or set(own) != {"weight", "bias"} \
+            or w.ndim != 4 or w.shape[2:] != (1, 1) or b.shape != (w.shape[0],):
+        raise WeightsMismatchError(
+            f"'{source}': config.json projection_layers={config.projection_layers} and the file's projection "
+            f"tensors {sorted(own)} do not agree. Expected both or neither (weight (D, C, 1, 1) and bias (D,)); "
+            "export the model again.")
+    return projection_conv(w, b)
+
+
+def projection_conv(weight: torch.Tensor, bias: torch.Tensor) -> nn.Conv2d:
+    """The frozen 1x1 convolution of a learned descriptor projection from its (D, C, 1, 1) weight and (D,) bias
+    (copied to CPU float32): what a loaded model, an export and the training probe run."""
+    from torch import nn
+
+    conv = nn.Conv2d(int(weight.shape[1]), int(weight.shape[0]), kernel_size=1)
+    conv.load_state_dict({"weight": weight.detach().float().cpu(), "bias": bias.detach().float().cpu()}, strict=True)
+    return conv.eval().requires_grad_(False)
+
+
 def push_saved(write: Callable[[str], object], repo_id: str, *, private: bool = False, token: str | None = None,
                commit_message: str) -> str:
     """``write`` a folder (a model's or a head's save_pretrained) into a temporary directory and upload it with
@@ -263,14 +302,17 @@ def push_saved(write: Callable[[str], object], repo_id: str, *, private: bool = 
 
 
 __all__ = [
+    "SAVE_DTYPES",
     "Source",
     "download_file",
     "fetch_model_dir",
     "offline_requested",
     "parse_source",
+    "projection_conv",
     "push_folder",
     "push_saved",
     "require_published",
     "save_model_dir",
     "sha256_file",
+    "split_projection",
 ]

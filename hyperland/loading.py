@@ -16,10 +16,10 @@ from .assets import embedded_dir, repair_advice
 from .backbone import create_backbone, load_state, read_weights
 from .config import CONFIG_NAME, WEIGHTS_NAME, ModelConfig
 from .errors import ModelNotFoundError, OfflineModeError
-from .hub import fetch_model_dir, parse_source, require_published
+from .hub import fetch_model_dir, parse_source, require_published, split_projection
 from .integrity import check_finite, sha256_file, verify_recorded_sha256
 from .manifest import ManifestEntry, load_manifest
-from .model import HyperlandModel, split_projection
+from .model import HyperlandModel
 
 logger = logging.getLogger(__name__)
 

@@ -1,4 +1,5 @@
-"""HyperlandModel: preprocessing, a timm backbone, hypercolumn extract() / sample(), save and push."""
+"""HyperlandModel: a timm backbone → hypercolumn extract() / sample() (preprocessing: :mod:`hyperland.preprocess`;
+save, push and the projection's weights: :mod:`hyperland.hub`)."""
 
 from __future__ import annotations
 
@@ -14,55 +15,25 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
-from tqdm.auto import tqdm
 
+from . import preprocess as pre
 from ._memory import empty_large
+from ._progress import progress_bar
 from .backbone import FeatureRunner
-from .config import ModelConfig
+from .config import PROJECTION_PREFIX, ModelConfig
 from .errors import InvalidKeypointsError, InvalidOptionError
 from .hypercolumn import Normalize, check_normalize, sample_layers, stack_layers
-from .images import MIN_SIDE, ImageLike, Images, as_list, image_size, is_single, load_image
+from .images import ImageLike, Images, as_list, image_size, is_single
+from .preprocess import Size
 
 logger = logging.getLogger(__name__)
-SAVE_DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
-PROJECTION_PREFIX = "hyperland_projection."  # key prefix of the learned descriptor projection in model.safetensors
 Points = np.ndarray | torch.Tensor | Sequence[Any]
-Size = tuple[int, int]
-
-
-def split_projection(state: dict[str, torch.Tensor], config: ModelConfig, *, source: str) -> nn.Conv2d | None:
-    """Remove the learned projection's tensors (``hyperland_projection.weight`` (D, C, 1, 1), ``.bias`` (D,)) from
-    ``state`` (an explicit prefix filter) and build the 1x1 convolution; None when the model has none."""
-    own = {k[len(PROJECTION_PREFIX):]: state.pop(k) for k in list(state) if k.startswith(PROJECTION_PREFIX)}
-    if config.projection_layers is None and not own:
-        return None
-    w, b = own.get("weight"), own.get("bias")
-    if config.projection_layers is None or w is None or b is None or set(own) != {"weight", "bias"} \
-            or w.ndim != 4 or w.shape[2:] != (1, 1) or b.shape != (w.shape[0],):
-        from .errors import WeightsMismatchError
-
-        raise WeightsMismatchError(
-            f"'{source}': config.json projection_layers={config.projection_layers} and the file's projection "
-            f"tensors {sorted(own)} do not agree. Expected both or neither (weight (D, C, 1, 1) and bias (D,)); "
-            "export the model again.")
-    return projection_conv(w, b)
-
-
-def projection_conv(weight: torch.Tensor, bias: torch.Tensor) -> nn.Conv2d:
-    """The frozen 1x1 convolution of a learned descriptor projection from its (D, C, 1, 1) weight and (D,) bias."""
-    conv = nn.Conv2d(int(weight.shape[1]), int(weight.shape[0]), kernel_size=1)
-    conv.load_state_dict({"weight": weight.detach().float().cpu(), "bias": bias.detach().float().cpu()}, strict=True)
-    return conv.eval().requires_grad_(False)
 
 
 def _grid(feats: Sequence[torch.Tensor], size: Size | None) -> Size:
     """The hypercolumn grid: ``size``, or the finest of the feature maps' grids."""
     grid = size or (max(f.shape[-2] for f in feats), max(f.shape[-1] for f in feats))
     return int(grid[0]), int(grid[1])
-
-
-def _progress(total: int, *, enabled: bool | None, desc: str) -> tqdm:
-    return tqdm(total=total, desc=desc, unit="img", disable=None if enabled is None else not enabled, leave=False)
 
 
 class HyperlandModel(nn.Module):
@@ -83,8 +54,9 @@ class HyperlandModel(nn.Module):
             raise InvalidOptionError(f"The projection reads {projection.in_channels} channels; layers "
                                      f"{config.projection_layers} give {self.num_channels(config.projection_layers)}.")
         self.projection = projection.eval().requires_grad_(False) if projection is not None else None
-        self.register_buffer("_mean", torch.tensor(config.mean).view(1, 3, 1, 1), persistent=False)
-        self.register_buffer("_std", torch.tensor(config.std).view(1, 3, 1, 1), persistent=False)
+        mean, std = pre.channel_stats(config)
+        self.register_buffer("_mean", mean, persistent=False)
+        self.register_buffer("_std", std, persistent=False)
         self._fingerprint: str | None = None
         # What hyperland.load() read this model from (a manifest name, "hf-hub:org/name@commit", an absolute model
         # directory or "timm:ARCH"), so that a saved head can find its model again; None for models built by hand.
@@ -153,43 +125,24 @@ class HyperlandModel(nn.Module):
         super().train(False)
         return self
 
-    # ------------------------------------------------------------------ preprocessing
-    def _resize_crop(self, x: torch.Tensor) -> torch.Tensor:
-        """(B, 3, h, w) in [0, 1] → resized to ``resize`` (antialiased bilinear) and border-cropped."""
-        r, b = self.config.resize, self.config.border
-        x = x.to(self.device)
-        if torch.compiler.is_compiling() or tuple(x.shape[-2:]) != (r, r):  # traced: any size (identity at r × r)
-            x = F.interpolate(x, size=(r, r), mode="bilinear", align_corners=False, antialias=True)
-        return x[..., b:r - b, b:r - b] if b else x
-
+    # ------------------------------------------------------------------ preprocessing (hyperland.preprocess)
     def prepare(self, x: torch.Tensor) -> torch.Tensor:
-        """(B, 3, h, w) RGB in [0, 1], one size → normalised (B, 3, S, S) network input (resize, border crop,
-        mean/std); pure tensor ops, also run by a head's ONNX graph (``LandmarkHead.to_onnx``)."""
-        return (self._resize_crop(x) - self._mean) / self._std
+        """(B, 3, h, w) RGB in [0, 1], one size → normalised (B, 3, S, S) network input on the model's device
+        (:func:`hyperland.preprocess.prepare`); pure tensor ops, also run by a head's ONNX graph."""
+        return pre.prepare(x, self.config, stats=(self._mean, self._std), device=self.device)
 
     def preprocess(self, images: Images) -> torch.Tensor:
-        """Images → normalised (B, 3, S, S) input on the model's device (:meth:`prepare`).
-
-        Images of one size are resized in one batched call; mixed sizes one by one.
-        """
-        loaded = [load_image(im, max_side=2 * self.config.resize, min_side=MIN_SIDE) for im in as_list(images)]
-        if len({tuple(t.shape) for t in loaded}) == 1:
-            return self.prepare(torch.stack(loaded))
-        return torch.cat([self.prepare(t.unsqueeze(0)) for t in loaded], dim=0)
+        """Images → normalised (B, 3, S, S) input on the model's device (:func:`hyperland.preprocess.preprocess`)."""
+        return pre.preprocess(images, self.config, stats=(self._mean, self._std), device=self.device)
 
     def to_input_coords(self, points: torch.Tensor, sizes: Sequence[Size]) -> torch.Tensor:
-        """(B, K, 2) pixel (x, y) in each original image → pixel coordinates of the network input."""
-        r, b = self.config.resize, self.config.border
-        hw = torch.tensor(sizes, dtype=points.dtype, device=points.device).view(-1, 1, 2)
-        scale = r / hw.flip(-1)  # (x scale, y scale)
-        return (points + 0.5) * scale - 0.5 - b
+        """(B, K, 2) pixel (x, y) in each original image (``sizes``: (H, W) each) → pixel coordinates of the network
+        input (:func:`hyperland.preprocess.to_input_coords`)."""
+        return pre.to_input_coords(points, sizes, self.config)
 
     def from_input_coords(self, points: torch.Tensor, sizes: Sequence[Size] | torch.Tensor) -> torch.Tensor:
         """Inverse of :meth:`to_input_coords` (``sizes`` may also be a (B or 1, 2) tensor of (H, W))."""
-        r, b = self.config.resize, self.config.border
-        hw = torch.as_tensor(sizes, dtype=points.dtype, device=points.device).view(-1, 1, 2)
-        scale = hw.flip(-1) / r
-        return (points + b + 0.5) * scale - 0.5
+        return pre.from_input_coords(points, sizes, self.config)
 
     # ------------------------------------------------------------------ features
     @torch.no_grad()
@@ -222,7 +175,7 @@ class HyperlandModel(nn.Module):
         items = as_list(images)
         if batch_size < 1:
             raise InvalidOptionError(f"batch_size={batch_size}; expected a positive integer.")
-        with _progress(len(items), enabled=progress, desc="extract") as bar:
+        with progress_bar(len(items), enabled=progress, desc="extract") as bar:
             for start in range(0, len(items), batch_size):
                 chunk = items[start:start + batch_size]
                 yield start, self.preprocess(chunk)
@@ -353,7 +306,7 @@ class HyperlandModel(nn.Module):
         idx = self._runner.check(layers, self.layers)
         s = self.config.input_size
         outs = []
-        with _progress(len(items), enabled=progress, desc="sample") as bar:
+        with progress_bar(len(items), enabled=progress, desc="sample") as bar:
             for start in range(0, len(items), batch_size):
                 chunk = items[start:start + batch_size]
                 pts = per[start:start + batch_size]
@@ -371,7 +324,8 @@ class HyperlandModel(nn.Module):
 
     # ------------------------------------------------------------------ persistence
     def save_pretrained(self, directory: str | os.PathLike, *, dtype: str = "float32", card_extra: str = "") -> Path:
-        """Write the model directory: config.json, model.safetensors (backbone, timm keys), README.md.
+        """Write the model directory (:func:`hyperland.hub.save_model_dir`): config.json, model.safetensors
+        (backbone, timm keys; the learned projection), README.md.
 
         ``dtype="float16"`` or ``"bfloat16"`` stores the floating-point weights at reduced precision (half the
         file); loading casts them back to the backbone's float32.
@@ -388,4 +342,4 @@ class HyperlandModel(nn.Module):
         return push_saved(self.save_pretrained, repo_id, private=private, token=token, commit_message=commit_message)
 
 
-__all__ = ["PROJECTION_PREFIX", "HyperlandModel", "projection_conv", "split_projection"]
+__all__ = ["HyperlandModel"]

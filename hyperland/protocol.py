@@ -145,9 +145,9 @@ def extract_once(
     ``per_image`` random cells of each image at positions ``pca_on`` (drawn by ``pca_rng``, as
     :func:`hyperland.features.fit_projection` does); ``n_components=0`` keeps the raw hypercolumn.
     """
+    from ._progress import progress_bar as _progress
     from .baselines import hog_features
     from .heads.ridge import readout_inputs
-    from .model import _progress
 
     keep = list(range(len(images))) if keep is None else [int(p) for p in keep]
     row_of = {p: r for r, p in enumerate(keep)}

@@ -19,6 +19,7 @@ from PIL import Image, ImageDraw
 from ._io import atomic_write
 from .errors import InvalidImageError, InvalidKeypointsError
 from .images import ImageLike, Images, as_list, image_size, load_image
+from .preprocess import channel_stats, denormalize
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -75,9 +76,7 @@ def pca_rgb(model: HyperlandModel, images: Images, *, layers: Sequence[int] | No
 def model_view(model: HyperlandModel, images: Images) -> np.ndarray:
     """What the network sees (resize + border crop, before mean/std): (N, S, S, 3) uint8, aligned with
     :func:`pca_rgb` pixel for pixel."""
-    mean = torch.tensor(model.config.mean).view(1, 3, 1, 1)
-    std = torch.tensor(model.config.std).view(1, 3, 1, 1)
-    x = (model.preprocess(as_list(images)).cpu() * std + mean).clamp(0, 1)
+    x = denormalize(model.preprocess(as_list(images)).cpu(), channel_stats(model.config)).clamp(0, 1)
     return (x.permute(0, 2, 3, 1).numpy() * 255 + 0.5).astype(np.uint8)
 
 

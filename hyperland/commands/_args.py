@@ -75,6 +75,17 @@ def head_options(args: argparse.Namespace) -> dict[str, Any]:
     return options
 
 
+def int_list(text: str) -> tuple[int, ...]:
+    """argparse type of comma-separated integers (``--layers 1,2,3``): at least one."""
+    try:
+        vals = tuple(int(v) for v in text.replace(" ", "").split(",") if v)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers such as 1,2,3,4; got '{text}'") from None
+    if not vals:
+        raise argparse.ArgumentTypeError("expected at least one integer")
+    return vals
+
+
 def add_quiet_argument(p: argparse.ArgumentParser) -> None:
     """``-q/--quiet``: progress bars are shown on a terminal unless this is given (never when not a TTY)."""
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bars (they show only on a terminal)")
@@ -85,4 +96,4 @@ def progress(args: argparse.Namespace) -> bool | None:
     return False if getattr(args, "quiet", False) else None
 
 
-__all__ = ["add_device_argument", "add_head_arguments", "add_model_argument", "add_quiet_argument", "head_options", "load_head", "progress"]
+__all__ = ["add_device_argument", "add_head_arguments", "add_model_argument", "add_quiet_argument", "head_options", "int_list", "load_head", "progress"]

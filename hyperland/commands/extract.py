@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 from .. import __version__  # hyperland/__init__ is light: its public API is imported on first use
 from .._io import AtomicFile, check_writable
-from ._args import add_model_argument, add_quiet_argument, progress
+from ._args import add_model_argument, add_quiet_argument, int_list, progress
 
 _ST_DTYPES = {"float32": "F32", "float16": "F16", "bfloat16": "BF16"}  # torch dtype name → safetensors dtype
 DTYPES = tuple(_ST_DTYPES)  # --dtype choices (torch is imported only when a command runs)
@@ -88,18 +88,8 @@ class SafetensorsStreamWriter:
         self._out.abort()
 
 
-def _ints(text: str) -> tuple[int, ...]:
-    try:
-        vals = tuple(int(v) for v in text.replace(" ", "").split(",") if v)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated integers such as 1,2,3,4; got '{text}'") from None
-    if not vals:
-        raise argparse.ArgumentTypeError("expected at least one integer")
-    return vals
-
-
 def _size(text: str) -> tuple[int, int]:
-    vals = _ints(text)
+    vals = int_list(text)
     if len(vals) not in (1, 2) or min(vals) < 1:
         raise argparse.ArgumentTypeError(f"expected H,W or S (positive integers); got '{text}'")
     return (vals[0], vals[-1])
@@ -166,7 +156,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    "(quoted: 'faces/*.jpg')")
     add_model_argument(p)
     p.add_argument("--out", required=True, help="output .safetensors file")
-    p.add_argument("--layers", type=_ints, default=None, help="feature indices, e.g. 1,2,3,4 (default: model's)")
+    p.add_argument("--layers", type=int_list, default=None, help="feature indices, e.g. 1,2,3,4 (default: model's)")
     p.add_argument("--size", type=_size, default=None, help="output grid H,W or S (default: finest layer's grid)")
     p.add_argument("--normalize", choices=("l2", "none"), default="l2", help="per-layer normalisation (default l2)")
     p.add_argument("--dtype", choices=DTYPES, default="float32", help="stored precision (default float32)")

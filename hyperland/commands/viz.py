@@ -10,12 +10,11 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import HyperlandError, InvalidKeypointsError
-from ._args import add_device_argument, add_model_argument, add_quiet_argument, load_head, progress
-from .extract import _ints
+from ._args import add_device_argument, add_model_argument, add_quiet_argument, int_list, load_head, progress
 
 
 def _pair(text: str) -> tuple[int, int]:
-    vals = _ints(text)
+    vals = int_list(text)
     if len(vals) != 2:
         raise argparse.ArgumentTypeError(f"expected two landmark indices such as 0,1; got '{text}'")
     return (vals[0], vals[1])
@@ -103,7 +102,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_model_argument(pca)
     add_device_argument(pca)
     add_quiet_argument(pca)
-    pca.add_argument("--layers", type=_ints, default=None, help="feature layers, e.g. 1,2,3,4 (default: the model's)")
+    pca.add_argument("--layers", type=int_list, default=None, help="feature layers, e.g. 1,2,3,4 (default: the model's)")
     pca.add_argument("--size", type=int, default=None, help="output side in px (default: the model input size)")
     pca.add_argument("--out", required=True, help="output folder")
     pca.set_defaults(func=run)

@@ -102,7 +102,7 @@ def export_parser() -> argparse.ArgumentParser:
     p.add_argument("--push-to-hub", metavar="ORG/NAME", help="upload the model directory with huggingface_hub")
     p.add_argument("--private", action="store_true", help="create the Hub repo as private")
     p.add_argument("--allow-unfinished", action="store_true", help="export a run that has not finished")
-    from ..model import SAVE_DTYPES
+    from ..hub import SAVE_DTYPES
 
     p.add_argument("--dtype", default="float32", choices=sorted(SAVE_DTYPES),
                    help="precision of the stored weights (default float32; float16 halves the file)")

@@ -16,8 +16,8 @@ from .. import __version__
 from ..backbone import create_backbone, load_state
 from ..config import WEIGHTS_NAME
 from ..errors import CheckpointError
-from ..hub import push_folder, sha256_file
-from ..model import HyperlandModel, projection_conv
+from ..hub import projection_conv, push_folder, sha256_file
+from ..model import HyperlandModel
 from ..modelcard import objective_name
 from .build import backbone_config
 from .checkpoint import CHECKPOINT_NAME, load_checkpoint
@@ -37,7 +37,7 @@ class ExportResult:
     commit_url: str | None = None
 
 
-def backbone_state(model_state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+def checkpoint_backbone_state(model_state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     """The query encoder's backbone with timm key names. The projection head, the key encoder and the queue
     are dropped by this explicit prefix filter."""
     out = {k[len(BACKBONE_PREFIX):]: v for k, v in model_state.items() if k.startswith(BACKBONE_PREFIX)}
@@ -118,7 +118,7 @@ def export_run(
     mcfg = replace(backbone_config(config), name=name, provenance=provenance,
                    projection_layers=tuple(config.dense_layers) if projection is not None else None)
     backbone = create_backbone(mcfg, seed=None)
-    load_state(backbone, backbone_state(ckpt["model"]), source=str(run / CHECKPOINT_NAME))
+    load_state(backbone, checkpoint_backbone_state(ckpt["model"]), source=str(run / CHECKPOINT_NAME))
     model = HyperlandModel(mcfg, backbone, projection=projection)
     directory = model.save_pretrained(out, dtype=dtype, card_extra=card_extra)
     sha = sha256_file(directory / WEIGHTS_NAME)
@@ -132,4 +132,4 @@ def export_run(
     return ExportResult(directory, sha, entry, commit_url)
 
 
-__all__ = ["BACKBONE_PREFIX", "ExportResult", "backbone_state", "export_run"]
+__all__ = ["BACKBONE_PREFIX", "ExportResult", "checkpoint_backbone_state", "export_run"]

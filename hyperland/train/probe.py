@@ -48,6 +48,7 @@ def _skip(reason: str) -> None:
 def snapshot_model(moco: MoCo, config: ModelConfig, *, dense_layers: tuple[int, ...] = ()) -> HyperlandModel:
     """A CPU float32 :class:`HyperlandModel` of the query backbone (and the dense projection, when the run has
     one), as :func:`hyperland.train.export.export_run` would write it; training is not touched."""
+    from ..hub import projection_conv
     from ..model import HyperlandModel
 
     backbone = create_backbone(config, seed=None)
@@ -55,9 +56,8 @@ def snapshot_model(moco: MoCo, config: ModelConfig, *, dense_layers: tuple[int, 
                               for k, v in moco.encoder_q.backbone.state_dict().items()}, strict=True)
     projection = None
     if moco.dense is not None:
-        conv = moco.dense.proj
-        projection = torch.nn.Conv2d(conv.in_channels, conv.out_channels, kernel_size=1)
-        projection.load_state_dict({k: v.detach().float().cpu() for k, v in conv.state_dict().items()}, strict=True)
+        proj = moco.dense.proj.state_dict()
+        projection = projection_conv(proj["weight"], proj["bias"])
         config = replace(config, projection_layers=tuple(dense_layers))
     return HyperlandModel(config, backbone, projection=projection)
 
