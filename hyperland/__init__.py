@@ -13,26 +13,9 @@ from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
 
-from ._defaults import DEFAULT_MODEL  # noqa: E402
-from .errors import (  # noqa: E402
-    BackboneMismatchError,
-    CheckpointError,
-    ChecksumMismatchError,
-    DatasetError,
-    HyperlandError,
-    InvalidImageError,
-    InvalidKeypointsError,
-    InvalidLayerError,
-    InvalidOptionError,
-    ManifestError,
-    ModelNotFoundError,
-    NotFittedError,
-    OfflineModeError,
-    OutputError,
-    TrainConfigError,
-    WeightsMismatchError,
-    WeightsNotPublishedError,
-)
+from . import errors
+from ._defaults import DEFAULT_MODEL
+from .errors import *  # noqa: F403  (the error classes; errors.__all__ is the one list of them)
 
 _LAZY = {
     "ModelConfig": "config", "LandmarkHead": "heads", "load_image": "images", "list_models": "loading",
@@ -84,27 +67,10 @@ sys.modules[__name__].__class__ = _Package
 
 __all__ = [
     "DEFAULT_MODEL",
-    "BackboneMismatchError",
-    "CheckpointError",
-    "ChecksumMismatchError",
-    "DatasetError",
-    "HyperlandError",
     "HyperlandModel",
-    "InvalidImageError",
-    "InvalidKeypointsError",
-    "InvalidLayerError",
-    "InvalidOptionError",
     "LandmarkHead",
     "ManifestEntry",
-    "ManifestError",
     "ModelConfig",
-    "ModelNotFoundError",
-    "NotFittedError",
-    "OfflineModeError",
-    "OutputError",
-    "TrainConfigError",
-    "WeightsMismatchError",
-    "WeightsNotPublishedError",
     "__version__",
     "list_models",
     "load",
@@ -113,3 +79,4 @@ __all__ = [
     "match",
     "metrics",
 ]
+__all__ += errors.__all__

@@ -10,6 +10,7 @@ that folder.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import tempfile
@@ -69,7 +70,8 @@ def remove_stale_temps(path: str | os.PathLike, *, any_pid: bool = False) -> lis
         return removed
     for tmp in p.parent.glob(f".{p.name}.*.tmp"):
         pid = tmp.name[len(p.name) + 2:].split(".", 1)[0]
-        if (any_pid and pid != str(os.getpid())) or (pid.isdigit() and int(pid) != os.getpid() and not _alive(int(pid))):
+        if (any_pid and pid != str(os.getpid())) or (pid.isdigit() and int(pid) != os.getpid()
+                                                      and not _alive(int(pid))):
             tmp.unlink(missing_ok=True)
             removed.append(tmp)
     return removed
@@ -129,10 +131,8 @@ class AtomicFile:
 
     def abort(self) -> None:
         if not self.file.closed:
-            try:
+            with contextlib.suppress(OSError):  # a close that flushes onto a full disk
                 self.file.close()
-            except OSError:  # a close that flushes onto a full disk
-                pass
         self.tmp.unlink(missing_ok=True)
 
 

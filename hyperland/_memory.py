@@ -14,7 +14,6 @@ import ctypes
 import ctypes.util
 import sys
 from functools import lru_cache
-from typing import Optional
 
 import torch
 
@@ -23,7 +22,7 @@ _MADV_HUGEPAGE = 14
 
 
 @lru_cache(maxsize=1)
-def _madvise() -> Optional[ctypes._CFuncPtr]:  # type: ignore[name-defined]
+def _madvise() -> ctypes._CFuncPtr | None:  # type: ignore[name-defined]
     if not sys.platform.startswith("linux"):
         return None
     try:

@@ -13,17 +13,18 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Optional
 
 import torch
 import torch.nn.functional as F
+
+from .errors import InvalidImageError, InvalidOptionError
 
 Size = tuple[int, int]
 _PCA_EIGVAL = torch.tensor([0.2175, 0.0188, 0.0045])
 _PCA_EIGVEC = torch.tensor([[-0.5675, 0.7192, 0.4009], [-0.5808, -0.0045, -0.8140], [-0.5836, -0.6948, 0.4203]])
 
 
-def _uniform(shape: tuple[int, ...], lo: float, hi: float, generator: Optional[torch.Generator]) -> torch.Tensor:
+def _uniform(shape: tuple[int, ...], lo: float, hi: float, generator: torch.Generator | None) -> torch.Tensor:
     return torch.rand(shape, generator=generator) * (hi - lo) + lo
 
 
@@ -80,7 +81,9 @@ class Warp:
         """Resample images (B, C, H, W) through the warp (bilinear)."""
         b, _, h, w = images.shape
         if (h, w) != tuple(self.size) or b != self.batch:
-            raise ValueError(f"Warp made for {self.batch} images of {self.size}; got {tuple(images.shape)}.")
+            raise InvalidImageError(f"Warp made for {self.batch} images of {self.size}; got images "
+                                    f"{tuple(images.shape)}. Expected ({self.batch}, C, *{tuple(self.size)}): "
+                                    "make the warp with random_warp(n, size) for these images.")
         ys = (2 * torch.arange(h, device=images.device, dtype=images.dtype) + 1) / h - 1
         xs = (2 * torch.arange(w, device=images.device, dtype=images.dtype) + 1) / w - 1
         gy, gx = torch.meshgrid(ys, xs, indexing="ij")
@@ -113,14 +116,15 @@ def random_warp(
     scale: tuple[float, float] = (1.0, 1.0),
     translate: float = 0.0,
     grid: int = 4,
-    generator: Optional[torch.Generator] = None,
-    device: Optional[torch.device | str] = None,
+    generator: torch.Generator | None = None,
+    device: torch.device | str | None = None,
 ) -> Warp:
     """``n`` random warps: rotation ~ U(±rotation) degrees, zoom ~ U(scale), shift ~ U(±translate) (fraction of
     the half-side), TPS control-point displacements ~ U(±tps) (fraction of the half-side) on a grid×grid lattice."""
     if n < 1 or grid < 2 or tps < 0 or rotation < 0 or translate < 0 or not 0 < scale[0] <= scale[1]:
-        raise ValueError(f"random_warp: invalid options n={n}, grid={grid}, tps={tps}, rotation={rotation}, "
-                         f"scale={scale}, translate={translate}.")
+        raise InvalidOptionError(f"random_warp: invalid options n={n}, grid={grid}, tps={tps}, rotation={rotation}, "
+                                 f"scale={scale}, translate={translate}. Expected n >= 1, grid >= 2, tps, rotation "
+                                 "and translate >= 0, and 0 < scale[0] <= scale[1].")
     theta = _uniform((n,), -rotation, rotation, generator) * math.pi / 180
     zoom = _uniform((n,), scale[0], scale[1], generator)
     shift = _uniform((n, 2), -translate, translate, generator)
@@ -134,7 +138,7 @@ def random_warp(
 
 def warp(
     images: torch.Tensor,
-    points: Optional[torch.Tensor] = None,
+    points: torch.Tensor | None = None,
     *,
     tps: float = 0.05,
     rotation: float = 0.0,
@@ -142,15 +146,15 @@ def warp(
     translate: float = 0.0,
     grid: int = 4,
     padding: str = "border",
-    generator: Optional[torch.Generator] = None,
-) -> tuple[torch.Tensor, Optional[torch.Tensor]]:
+    generator: torch.Generator | None = None,
+) -> tuple[torch.Tensor, torch.Tensor | None]:
     """Warp a batch of images and (optionally) their points with one random transform per image."""
     w = random_warp(images.shape[0], size=(images.shape[-2], images.shape[-1]), tps=tps, rotation=rotation,
                     scale=scale, translate=translate, grid=grid, generator=generator, device=images.device)
     return w.images(images, padding=padding), (None if points is None else w.points(points))
 
 
-def _factors(b: int, amount: float, generator: Optional[torch.Generator], like: torch.Tensor) -> torch.Tensor:
+def _factors(b: int, amount: float, generator: torch.Generator | None, like: torch.Tensor) -> torch.Tensor:
     return _uniform((b,), max(0.0, 1 - amount), 1 + amount, generator).to(like).view(b, 1, 1, 1)
 
 
@@ -166,7 +170,7 @@ def color_jitter(
     contrast: float = 0.4,
     saturation: float = 0.4,
     hue: float = 0.0,
-    generator: Optional[torch.Generator] = None,
+    generator: torch.Generator | None = None,
 ) -> torch.Tensor:
     """Brightness, contrast and saturation factors ~ U(1 ± amount) per image; hue shift ~ U(±hue) turns
     (rotation of the chroma plane in YIQ). Result clamped to [0, 1]."""
@@ -189,7 +193,7 @@ def color_jitter(
     return x
 
 
-def pca_lighting(images: torch.Tensor, *, std: float = 0.1, generator: Optional[torch.Generator] = None) -> torch.Tensor:
+def pca_lighting(images: torch.Tensor, *, std: float = 0.1, generator: torch.Generator | None = None) -> torch.Tensor:
     """AlexNet-style lighting noise along the ImageNet RGB principal components."""
     alpha = torch.randn((images.shape[0], 3), generator=generator) * std
     rgb = (alpha * _PCA_EIGVAL) @ _PCA_EIGVEC.T
@@ -201,7 +205,7 @@ def gaussian_blur(
     *,
     sigma: tuple[float, float] = (0.1, 2.0),
     p: float = 0.5,
-    generator: Optional[torch.Generator] = None,
+    generator: torch.Generator | None = None,
 ) -> torch.Tensor:
     """Blur each image with probability ``p`` by a Gaussian of sigma ~ U(sigma) pixels (separable, batched)."""
     b, c, h, w = images.shape
@@ -209,7 +213,7 @@ def gaussian_blur(
     apply = torch.rand((b,), generator=generator) < p
     if not bool(apply.any()):
         return images
-    radius = max(1, min(int(math.ceil(3 * sigma[1])), (min(h, w) - 1) // 2))
+    radius = max(1, min(math.ceil(3 * sigma[1]), (min(h, w) - 1) // 2))
     t = torch.arange(-radius, radius + 1, dtype=torch.float32)
     k = torch.exp(-(t.view(1, -1) ** 2) / (2 * sig.view(-1, 1) ** 2))
     k = k / k.sum(dim=1, keepdim=True)
@@ -227,7 +231,7 @@ def random_resized_crop(
     size: Size | int,
     scale: tuple[float, float] = (0.2, 1.0),
     ratio: tuple[float, float] = (3 / 4, 4 / 3),
-    generator: Optional[torch.Generator] = None,
+    generator: torch.Generator | None = None,
     return_warp: bool = False,
 ) -> torch.Tensor | tuple[torch.Tensor, Warp]:
     """Crop a random box of area fraction ~ U(scale) and aspect ~ log-U(ratio) from each image and resize it

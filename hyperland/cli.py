@@ -20,7 +20,7 @@ import signal
 import sys
 import threading
 from collections.abc import Sequence
-from typing import Any, Optional
+from typing import Any
 
 from . import __version__
 from .errors import HyperlandError
@@ -69,7 +69,7 @@ def cli_terms(message: str, parser: argparse.ArgumentParser) -> str:
     return message
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
+def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(message)s")

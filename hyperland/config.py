@@ -62,9 +62,10 @@ class ModelConfig:
             problems.append(f"resize={self.resize}, border={self.border} leave fewer than 8 input pixels")
         if len(self.mean) != 3 or len(self.std) != 3 or min(self.std) <= 0:
             problems.append("'mean' and 'std' need 3 values each, std > 0")
-        if self.weights_sha256 is not None and not (isinstance(self.weights_sha256, str) and len(self.weights_sha256)
-                                                     == 64 and all(c in "0123456789abcdef" for c in self.weights_sha256)):
-            problems.append(f"'weights_sha256' {self.weights_sha256!r} is not 64 lower-case hex digits")
+        sha = self.weights_sha256
+        if sha is not None and not (isinstance(sha, str) and len(sha) == 64
+                                    and all(c in "0123456789abcdef" for c in sha)):
+            problems.append(f"'weights_sha256' {sha!r} is not 64 lower-case hex digits")
         if problems:
             raise ManifestError("Invalid model config: " + "; ".join(problems) + ".")
 

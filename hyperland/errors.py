@@ -47,7 +47,13 @@ class InvalidLayerError(HyperlandError, ValueError):
 
 
 class InvalidOptionError(HyperlandError, ValueError):
-    """An option value outside its allowed set or range (normalize=, batch_size=, ...)."""
+    """An option value outside its allowed set or range (normalize=, batch_size=, ...), options that exclude each
+    other, or a command-line flag of that kind."""
+
+
+class ShapeMismatchError(HyperlandError, ValueError):
+    """Tensors whose shapes (or dtypes) disagree with each other or with those declared before them (a streamed
+    file's rows, dense descriptors and their cells' coordinates)."""
 
 
 class NotFittedError(HyperlandError, AttributeError):
@@ -99,6 +105,7 @@ __all__ = [
     "NotFittedError",
     "OfflineModeError",
     "OutputError",
+    "ShapeMismatchError",
     "TrainConfigError",
     "WeightsMismatchError",
     "WeightsNotPublishedError",

@@ -7,7 +7,8 @@ once for every head descriptor and baseline; the whole-pool mean shape reads the
 (shots, seed, method) fit then indexes those features. Subsets are nested per seed (the first ``n`` of one
 permutation of the pool), so more shots only add images. Validation splits, when a head carves one, come from
 the labelled subset — never the test set. The baselines of :mod:`hyperland.baselines` (mean shape, HOG → ridge,
-hypercolumn ridge probe, per-cell logistic classifier + shape prior) are fitted on the same subsets and reported as methods of their own.
+hypercolumn ridge probe, per-cell logistic classifier + shape prior) are fitted on the same subsets and reported as
+methods of their own.
 """
 
 from __future__ import annotations
@@ -78,10 +79,10 @@ def run_protocol(
     ``mean_shape`` score and, for heads with a confidence, how well it ranks the test errors (``confidence``).
     """
     if metric not in ("nme", "pck"):
-        raise ValueError(f"metric={metric!r}. Expected 'nme' or 'pck'.")
+        raise InvalidOptionError(f"metric={metric!r}. Expected 'nme' or 'pck'.")
     unknown = [b for b in baselines if b not in bl.BASELINES]
     if unknown:
-        raise ValueError(f"baselines {unknown}: expected a subset of {bl.BASELINES}.")
+        raise InvalidOptionError(f"baselines={unknown}: unknown baselines. Expected a subset of {bl.BASELINES}.")
     opts = dict(head_options or {})
     k = landmark_count([*pool, *test])
     unread = sorted(set(opts) - set().union(*(READS[m] for m in methods)))
@@ -156,7 +157,7 @@ def run_protocol(
             out = head.predict(features=test_f, return_confidence=has_conf)
             pred, conf = out if has_conf else (out, None)
             value = _score(pred, test_pts, metric, eyes, alpha)  # type: ignore[arg-type]
-            rec = {**rec0, "method": method, metric: value, "fit_seconds": round(fit_s, 3)}
+            rec: dict[str, Any] = {**rec0, "method": method, metric: value, "fit_seconds": round(fit_s, 3)}
             if getattr(head, "selection_", None) is not None:
                 rec["selection"] = head.selection_
             results.append(rec)
@@ -166,7 +167,7 @@ def run_protocol(
     return {
         "model": model.name,
         "fingerprint": model.fingerprint,
-        "protocol": {"pool": len(pool), "test": len(test), "shots": [s for s in shots], "seeds": seeds,
+        "protocol": {"pool": len(pool), "test": len(test), "shots": list(shots), "seeds": seeds,
                      "methods": list(methods), "baselines": list(baselines),
                      "layers": None if layers is None else list(layers), "metric": metric,
                      "alpha": alpha if metric == "pck" else None, "eyes": list(eyes), "image_size": image_size,

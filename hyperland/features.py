@@ -20,6 +20,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from .errors import InvalidOptionError
 from .images import Images, as_list, image_size
 
 if TYPE_CHECKING:
@@ -188,7 +189,7 @@ def encode(
     96 px upsamples every layer), project (when ``projection`` is given, or by the model's learned projection
     with ``learned=True``) and average-pool the grid by ``pool`` while streaming, and store in ``dtype``."""
     if learned and projection is not None:
-        raise ValueError("encode: pass either projection= (PCA) or learned=True, not both.")
+        raise InvalidOptionError("encode: projection= (PCA) and learned=True were both given; pass one of them.")
     if learned:
         layers = model.projection_layers
     items = as_list(images)

@@ -1,4 +1,5 @@
-"""Compatibility import path: the head lives in :mod:`hyperland.heads` (``from hyperland.heads import LandmarkHead``)."""
+"""Compatibility import path: the head lives in :mod:`hyperland.heads` (``from hyperland.heads import
+LandmarkHead``)."""
 
 from .heads import METHODS, LandmarkHead
 

@@ -120,10 +120,7 @@ def _evict(path: Path) -> None:
     except OSError:
         blob = path
     for p in {path, blob}:
-        try:
-            p.unlink()
-        except FileNotFoundError:
-            pass
+        p.unlink(missing_ok=True)
 
 
 def download_file(

@@ -67,7 +67,7 @@ class ManifestEntry:
         return "; ".join(steps) + "."
 
 
-_FIELDS = {f for f in ManifestEntry.__dataclass_fields__}
+_FIELDS = set(ManifestEntry.__dataclass_fields__)
 
 
 def _entry(name: str, raw: Any, source: str) -> ManifestEntry:

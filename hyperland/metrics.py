@@ -13,7 +13,7 @@ from typing import Literal
 
 import numpy as np
 
-from .errors import InvalidKeypointsError
+from .errors import InvalidKeypointsError, InvalidOptionError
 
 ArrayLike = np.ndarray | Sequence
 Norm = Literal["interocular", "bbox"] | float | ArrayLike
@@ -66,7 +66,7 @@ def normalizer(gt: ArrayLike, norm: Norm = "interocular", *, eyes: tuple[int, in
                 lo, hi = np.nanmin(g, axis=1), np.nanmax(g, axis=1)
             d = np.sqrt(np.prod(hi - lo, axis=-1))
         else:
-            raise ValueError(f"norm={norm!r}. Expected 'interocular', 'bbox', a number or an (N,) array.")
+            raise InvalidOptionError(f"norm={norm!r}. Expected 'interocular', 'bbox', a number or an (N,) array.")
     else:
         d = np.broadcast_to(np.asarray(norm, dtype=np.float64), (n,)).copy()
     d = d.astype(np.float64)

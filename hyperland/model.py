@@ -21,7 +21,7 @@ from ._memory import empty_large
 from ._progress import progress_bar
 from .backbone import FeatureRunner
 from .config import PROJECTION_PREFIX, ModelConfig
-from .errors import InvalidKeypointsError, InvalidOptionError
+from .errors import InvalidImageError, InvalidKeypointsError, InvalidOptionError
 from .hypercolumn import Normalize, check_normalize, sample_layers, stack_layers
 from .images import ImageLike, Images, as_list, image_size, is_single
 from .preprocess import Size
@@ -116,8 +116,8 @@ class HyperlandModel(nn.Module):
         c, proj = self.config, ""
         if self.projection is not None:
             proj = f", projection={self.projection_dim} channels from layers {c.projection_layers}"
-        return (f"HyperlandModel(name={self.name!r}, fingerprint={self.fingerprint!r}, architecture={c.architecture!r}, "
-                f"layers={self.layers} of {c.out_indices} ({self.num_channels()} channels), input={c.input_size}x"
+        return (f"HyperlandModel(name={self.name!r}, fingerprint={self.fingerprint!r}, "
+                f"architecture={c.architecture!r}, layers={self.layers} of {c.out_indices} ({self.num_channels()} channels), input={c.input_size}x"
                 f"{c.input_size} (resize {c.resize}, border {c.border}){proj}, device={self.device})")
 
     def train(self, mode: bool = True) -> HyperlandModel:
@@ -252,7 +252,7 @@ class HyperlandModel(nn.Module):
             with torch.no_grad():
                 stack_layers(feats, size=grid, normalize=normalize, out=out[start:start + b])
         if out is None:  # pragma: no cover - as_list rejects empty input
-            raise ValueError("no images")
+            raise InvalidImageError("extract: no images given. Pass at least one image.")
         return out[0] if single else out
 
     def _points_for(self, items: list[ImageLike], points: Points, single: bool) -> list[torch.Tensor]:

@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Literal
 import numpy as np
 import torch
 
+from .errors import InvalidOptionError
 from .features import Features, Projection, descriptor_maps, pca_projection, projection_rows
 from .hypercolumn import stack_layers
 from .images import image_size
@@ -159,7 +160,8 @@ def extract_once(
     use_raw = probe or any(not d.learned for d in descriptors)
     pca_first = [int(p) for p in pca_on] if use_pca else []
     if use_pca and not pca_first:
-        raise ValueError("extract_once: a PCA descriptor needs pca_on= (the images the PCA is fitted on).")
+        raise InvalidOptionError("extract_once: a PCA descriptor (n_components > 0) needs pca_on=, the indices of the "
+                                 "images the PCA is fitted on. Pass pca_on=, or n_components=0 for raw descriptors.")
     rng = pca_rng if pca_rng is not None else np.random.default_rng(0)
     in_pca = set(pca_first)
     rest = [p for p in keep if p not in in_pca]

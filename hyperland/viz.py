@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from PIL import Image, ImageDraw
 
 from ._io import atomic_write
-from .errors import InvalidImageError, InvalidKeypointsError
+from .errors import InvalidImageError, InvalidKeypointsError, optional_import
 from .images import ImageLike, Images, as_list, image_size, load_image
 from .preprocess import channel_stats, denormalize
 
@@ -165,12 +165,10 @@ def save_png(array: np.ndarray, path: str | Path) -> Path:
 
 
 def require_matplotlib() -> Any:
-    """The matplotlib Figure class (no pyplot, no GUI backend) or an ImportError that says how to install it."""
-    try:
-        from matplotlib.figure import Figure
-    except ImportError as exc:
-        raise ImportError('Plots need matplotlib: pip install "hyperland[viz]" (or pip install matplotlib).') from exc
-    return Figure
+    """The matplotlib Figure class (no pyplot, no GUI backend) or a MissingDependencyError that says how to
+    install it."""
+    return optional_import("matplotlib.figure", needed_for="Plots", name="matplotlib", extra="viz",
+                           package="matplotlib").Figure
 
 
 def plot_shots(summary: Sequence[Mapping[str, Any]], *, baseline: float | None = None,

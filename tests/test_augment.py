@@ -15,6 +15,7 @@ from hyperland.augment import (
     random_warp,
     warp,
 )
+from hyperland.errors import InvalidImageError, InvalidOptionError
 
 
 def _blob(x: int, y: int, size: int = 96) -> torch.Tensor:
@@ -105,5 +106,7 @@ def test_random_resized_crop_full_box_is_identity() -> None:
 
 
 def test_bad_options() -> None:
-    with pytest.raises(ValueError, match="invalid options"):
+    with pytest.raises(InvalidOptionError, match="invalid options"):
         random_warp(2, size=(8, 8), tps=-1.0)
+    with pytest.raises(InvalidImageError, match=r"Warp made for 2 images of \(8, 8\)"):
+        random_warp(2, size=(8, 8)).images(torch.zeros(2, 3, 9, 8))

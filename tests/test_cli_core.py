@@ -12,6 +12,7 @@ from safetensors.torch import load_file
 
 from hyperland.cli import main
 from hyperland.commands.extract import SafetensorsStreamWriter
+from hyperland.errors import ShapeMismatchError
 
 
 def test_models_lists_manifest(capsys):
@@ -98,6 +99,6 @@ def test_stream_writer_layout_by_hand(tmp_path):
     assert torch.equal(load_file(str(tmp_path / "t.safetensors"))["x"], x)
     short = SafetensorsStreamWriter(tmp_path / "s.safetensors", "x", (4, 2, 3), torch.float32)
     short.write(x[:1])
-    with pytest.raises(ValueError, match="wrote 1 of 4 rows"):
+    with pytest.raises(ShapeMismatchError, match="wrote 1 of 4 rows"):
         short.close()
     assert not (tmp_path / "s.safetensors").exists() and len(list(tmp_path.iterdir())) == 1

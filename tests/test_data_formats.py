@@ -26,7 +26,7 @@ from hyperland.data import (
 )
 from hyperland.data.celeba_mafl import celeba_pretrain_images
 from hyperland.data.w300 import square_box
-from hyperland.errors import DatasetError
+from hyperland.errors import DatasetError, InvalidOptionError
 
 
 def _img(path: Path, size=(40, 30)) -> Path:
@@ -204,7 +204,7 @@ def test_w300_train_split_with_detector_boxes(tmp_path):
     np.testing.assert_allclose(square_box((0, 0, 52, 10)), (-24, -45, 76, 55))
     with pytest.raises(DatasetError, match="300W folder missing"):
         read_w300(tmp_path, "test")
-    with pytest.raises(DatasetError, match="own labels"):
+    with pytest.raises(InvalidOptionError, match="own labels"):
         read_w300(tmp_path, "test", box="ground_truth")
 
 
@@ -294,9 +294,9 @@ def test_aflw_m_training_csv(tmp_path):
 
 
 def test_dataset_protocol_errors(tmp_path):
-    with pytest.raises(DatasetError, match="Unknown dataset 'nope'"):
+    with pytest.raises(InvalidOptionError, match="Unknown dataset 'nope'"):
         dataset_protocol("nope", tmp_path)
-    with pytest.raises(DatasetError, match="no protocol 'x'"):
+    with pytest.raises(InvalidOptionError, match="no protocol 'x'"):
         dataset_protocol("mtfl", tmp_path, "x")
     with pytest.raises(DatasetError, match="does not exist"):
         dataset_protocol("mtfl", tmp_path / "missing")

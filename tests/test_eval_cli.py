@@ -9,19 +9,19 @@ import pytest
 from hyperland.assets import faces_dir
 from hyperland.cli import main
 from hyperland.commands.eval import check_shots, markdown, parse_shots
-from hyperland.errors import DatasetError
+from hyperland.errors import InvalidOptionError
 
 FACES = faces_dir()
 
 
 def test_parse_and_check_shots():
     assert parse_shots("1, 5,ALL") == [1, 5, "all"]
-    with pytest.raises(DatasetError, match="'0' is not a positive integer"):
+    with pytest.raises(InvalidOptionError, match="'0' is not a positive integer"):
         parse_shots("1,0")
-    with pytest.raises(DatasetError, match="'x' is not a positive integer"):
+    with pytest.raises(InvalidOptionError, match="'x' is not a positive integer"):
         parse_shots("x")
     check_shots([1, 20, "all"], 20)
-    with pytest.raises(DatasetError, match=r"asks for \[50, 100\] labelled images but the labelled pool holds 20"):
+    with pytest.raises(InvalidOptionError, match=r"for \[50, 100\] labelled images but the labelled pool holds 20"):
         check_shots([1, 50, 100, "all"], 20)
 
 

@@ -96,4 +96,5 @@ def progress(args: argparse.Namespace) -> bool | None:
     return False if getattr(args, "quiet", False) else None
 
 
-__all__ = ["add_device_argument", "add_head_arguments", "add_model_argument", "add_quiet_argument", "head_options", "int_list", "load_head", "progress"]
+__all__ = ["add_device_argument", "add_head_arguments", "add_model_argument", "add_quiet_argument", "head_options",
+           "int_list", "load_head", "progress"]

@@ -58,7 +58,8 @@ def run_demo(*, model: str, faces: Path, out: Path, options: dict[str, Any] | No
     baseline = mean_shape(train_pts, sizes, test_sizes)
     png = save_png(overlay_grid(test_imgs, pred, test_pts, cols=5), out / "demo_landmarks.png")
     return {
-        "model": m.name, "method": head.method, "fingerprint": m.fingerprint, "n_train": len(train_imgs), "n_test": len(test_imgs),
+        "model": m.name, "method": head.method, "fingerprint": m.fingerprint, "n_train": len(train_imgs),
+        "n_test": len(test_imgs),
         "nme": 100.0 * float(nme(pred, test_pts, eyes=(0, 1))),
         "mean_shape_nme": 100.0 * float(nme(baseline, test_pts, eyes=(0, 1))),
         "seconds": {"load": t1 - t0, "fit": t2 - t1, "total": time.perf_counter() - t0}, "png": str(png),
@@ -92,6 +93,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_device_argument(p)
     add_quiet_argument(p)
     p.add_argument("--out", default="hyperland-demo", help="folder for demo_landmarks.png (default hyperland-demo)")
-    p.add_argument("--faces", default=str(faces_dir()), help="folder with train.csv / test.csv (default: the bundled faces)")
+    p.add_argument("--faces", default=str(faces_dir()),
+                   help="folder with train.csv / test.csv (default: the bundled faces)")
     add_head_arguments(p)
     p.set_defaults(func=run)

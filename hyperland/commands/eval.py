@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any, Union
 
 from .._io import atomic_write_bytes, atomic_write_text, check_writable
-from ..errors import DatasetError
+from ..errors import InvalidOptionError, MissingDependencyError
 from ..heads.params import EVAL_FLAGS, check_methods, parse_head_options
 from ._args import add_device_argument, add_model_argument, add_quiet_argument, progress
 
@@ -43,10 +43,11 @@ def parse_shots(text: str) -> list[Shot]:
         except ValueError:
             n = 0
         if n < 1:
-            raise DatasetError(f"--shots entry '{v}' is not a positive integer or 'all'. Example: --shots 1,5,10,all.")
+            raise InvalidOptionError(f"--shots entry '{v}' is not a positive integer or 'all'. "
+                                     "Example: --shots 1,5,10,all.")
         out.append(n)
     if not out:
-        raise DatasetError("--shots is empty. Example: --shots 1,5,10,all.")
+        raise InvalidOptionError("--shots is empty. Example: --shots 1,5,10,all.")
     return out
 
 
@@ -56,15 +57,16 @@ def parse_layers(text: str | None) -> tuple[int, ...] | None:
     try:
         return tuple(int(v) for v in text.split(","))
     except ValueError as exc:
-        raise DatasetError(f"--layers '{text}': expected comma-separated feature indices, e.g. 1,2,3,4.") from exc
+        raise InvalidOptionError(f"--layers '{text}': expected comma-separated feature indices, e.g. 1,2,3,4."
+                                 ) from exc
 
 
 def check_shots(shots: Sequence[Shot], pool_size: int) -> None:
     """More shots requested than the labelled pool holds is an error, not a silent clip."""
     too_many = [s for s in shots if s != "all" and int(s) > pool_size]
     if too_many:
-        raise DatasetError(f"--shots asks for {too_many} labelled images but the labelled pool holds {pool_size}. "
-                           f"Request at most {pool_size} (or 'all').")
+        raise InvalidOptionError(f"--shots asks for {too_many} labelled images but the labelled pool holds "
+                                 f"{pool_size}. Request at most {pool_size} (or 'all').")
 
 
 def _fmt(mean: Any, std: Any, digits: int = 2) -> str:
@@ -150,11 +152,11 @@ def markdown(runs: Sequence[dict[str, Any]], *, title: str) -> str:
         lines.append("| mean shape | – | " + "– | " * by_model + " | ".join(base) + " |")
         lines += ["", "Mean shape: the labelled pool's average shape placed in every test frame (no image used)."]
     if has_rows:
-        lines += ["", "Baselines fitted on the same labelled images and seeds: mean shape (their average shape in every "
-                  "test frame), HOG → ridge (scikit-image HOG of the network input, 8 px cells → RidgeCV), ridge "
-                  "probe (the raw hypercolumn pooled to 8×8 → RidgeCV) and pixel classifier (the default head's "
-                  "descriptors, per-cell logistic regression landmark vs background + a Gaussian shape prior, argmax "
-                  "then 3×3 soft-argmax)."]
+        lines += ["", ("Baselines fitted on the same labelled images and seeds: mean shape (their average shape in "
+                       "every test frame), HOG → ridge (scikit-image HOG of the network input, 8 px cells → RidgeCV), "
+                       "ridge probe (the raw hypercolumn pooled to 8×8 → RidgeCV) and pixel classifier (the default "
+                       "head's descriptors, per-cell logistic regression landmark vs background + a Gaussian shape "
+                       "prior, argmax then 3×3 soft-argmax).")]
     conf = confidence_markdown(runs)
     if conf:
         lines += ["", conf.rstrip("\n")]
@@ -195,7 +197,7 @@ def _plot(runs: Sequence[dict[str, Any]], path: Path, *, title: str) -> Path | N
     try:
         fig = plot_shots(rows, baseline=baseline if runs[0].get("metric", "nme") == "nme" else None,
                          metric=runs[0].get("metric", "nme"), title=title)
-    except ImportError as exc:
+    except MissingDependencyError as exc:
         logger.warning("No plot: %s", exc)
         return None
     buf = io.BytesIO()
@@ -214,16 +216,18 @@ def evaluate(args: argparse.Namespace) -> dict[str, Any]:
     from hyperland.evaluate import run_protocol
 
     shots = parse_shots(args.shots)
-    sweep = [parse_layers(t) for t in args.layers_sweep.split(";")] if args.layers_sweep else [parse_layers(args.layers)]
+    sweep = ([parse_layers(t) for t in args.layers_sweep.split(";")] if args.layers_sweep
+             else [parse_layers(args.layers)])
     methods = tuple(m.strip() for m in args.methods.split(",") if m.strip())
     from hyperland.baselines import BASELINES
 
     baselines = BASELINES if args.baselines else ()
     if args.seeds < 1:
-        raise DatasetError(f"--seeds {args.seeds}: expected at least 1.")
+        raise InvalidOptionError(f"--seeds {args.seeds}: expected at least 1.")
     for flag, value in (("--limit-pool", args.limit_pool), ("--limit-test", args.limit_test)):
         if value is not None and value < 1:
-            raise DatasetError(f"{flag} {value}: expected a positive number of samples (leave it out for all).")
+            raise InvalidOptionError(f"{flag} {value}: expected a positive number of samples (leave it out for "
+                                     "all).")
     head_options = _json_options(args.head_options)
     check_methods(methods)
     spec, (pool, test) = dataset_protocol(args.dataset, args.root, args.protocol)
@@ -268,13 +272,14 @@ def compare(paths: Sequence[str]) -> dict[str, Any]:
         try:
             docs.append(json.loads(Path(p).read_text(encoding="utf-8")))
         except (OSError, json.JSONDecodeError) as exc:
-            raise DatasetError(f"--compare: cannot read '{p}' as a `hyperland eval` JSON document ({exc}).") from exc
+            raise InvalidOptionError(f"--compare: cannot read '{p}' as a `hyperland eval` JSON document ({exc})."
+                                     ) from exc
         if not isinstance(docs[-1], dict) or "runs" not in docs[-1]:
-            raise DatasetError(f"--compare: '{p}' has no 'runs'; it was not written by `hyperland eval`.")
+            raise InvalidOptionError(f"--compare: '{p}' has no 'runs'; it was not written by `hyperland eval`.")
     keys = {(d.get("dataset"), d.get("protocol"), d.get("metric")) for d in docs}
     if len(keys) > 1:
-        raise DatasetError(f"--compare: the documents are of different datasets/protocols/metrics {sorted(keys)}; "
-                           "compare runs of one protocol only.")
+        raise InvalidOptionError(f"--compare: the documents are of different datasets/protocols/metrics "
+                                 f"{sorted(keys)}; compare runs of one protocol only.")
     dataset, protocol, metric = keys.pop()
     runs = [{**r, "model": d.get("model"), "fingerprint": d.get("fingerprint")} for d in docs for r in d["runs"]]
     return {"dataset": dataset, "protocol": protocol, "metric": metric, "compare": [str(p) for p in paths],
@@ -289,8 +294,8 @@ def run(args: argparse.Namespace) -> int:
         default_name = f"{doc['dataset']}-{doc['protocol']}-compare"
     else:
         if not (args.dataset and args.root):
-            raise DatasetError("`hyperland eval` needs --dataset and --root (or --compare A.json B.json ... to "
-                               "tabulate earlier runs).")
+            raise InvalidOptionError("`hyperland eval` needs --dataset and --root (or --compare A.json B.json ... "
+                                     "to tabulate earlier runs).")
         doc = evaluate(args)
         title = args.title or f"{doc['dataset']} / {doc['protocol']} · {args.model} ({doc['fingerprint']})"
         default_name = f"{doc['dataset']}-{doc['protocol']}-{Path(str(args.model)).name.replace(':', '_')}"
@@ -331,8 +336,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--methods", default="ridge", help="head methods: ridge (the default head), regressor, prototype; "
                    "comma-separated (default ridge)")
     p.add_argument("--no-baselines", dest="baselines", action="store_false",
-                   help="skip the baselines (mean shape, HOG → ridge, hypercolumn ridge probe, pixel classifier + shape "
-                   "prior) printed beside the heads")
+                   help="skip the baselines (mean shape, HOG → ridge, hypercolumn ridge probe, pixel classifier + "
+                   "shape prior) printed beside the heads")
     p.add_argument("--layers", default=None, help="feature layers, e.g. 4 or 1,2,3,4 (default: the model's)")
     p.add_argument("--layers-sweep", default=None, metavar="L1;L2;...",
                    help='several layer settings in one table, e.g. "1;2;3;4;1,2,3,4"')

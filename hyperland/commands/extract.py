@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 
 from .. import __version__  # hyperland/__init__ is light: its public API is imported on first use
 from .._io import AtomicFile, check_writable
+from ..errors import InvalidOptionError, ShapeMismatchError
 from ._args import add_model_argument, add_quiet_argument, int_list, progress
 
 _ST_DTYPES = {"float32": "F32", "float16": "F16", "bfloat16": "BF16"}  # torch dtype name → safetensors dtype
@@ -45,7 +46,7 @@ class SafetensorsStreamWriter:
 
         st_dtype = _ST_DTYPES.get(str(dtype).removeprefix("torch."))
         if st_dtype is None:
-            raise ValueError(f"dtype {dtype} cannot be streamed; use one of {list(_ST_DTYPES)}.")
+            raise InvalidOptionError(f"dtype {dtype} cannot be streamed; use one of {list(_ST_DTYPES)}.")
         self.path = Path(path)
         self.shape = tuple(int(s) for s in shape)
         self.dtype = dtype
@@ -66,9 +67,11 @@ class SafetensorsStreamWriter:
 
     def write(self, part: torch.Tensor) -> None:
         if tuple(part.shape[1:]) != self.shape[1:] or part.dtype != self.dtype:
-            raise ValueError(f"batch {tuple(part.shape)} {part.dtype} does not fit {self.shape} {self.dtype}.")
+            raise ShapeMismatchError(f"batch {tuple(part.shape)} {part.dtype} does not fit the file's tensor "
+                                     f"{self.shape} {self.dtype}: write rows of shape {self.shape[1:]} in that dtype.")
         if self.rows + part.shape[0] > self.shape[0]:
-            raise ValueError(f"more than {self.shape[0]} rows written.")
+            raise ShapeMismatchError(f"{self.rows} + {part.shape[0]} rows is more than the {self.shape[0]} rows "
+                                     "declared for the file.")
         import torch
 
         data = part.detach().to("cpu").contiguous().view(-1).view(torch.uint8).numpy()
@@ -81,7 +84,8 @@ class SafetensorsStreamWriter:
         """Finish the file; it must have received exactly ``shape[0]`` rows."""
         if self.rows != self.shape[0]:
             self.abort()
-            raise ValueError(f"wrote {self.rows} of {self.shape[0]} rows; file discarded.")
+            raise ShapeMismatchError(f"wrote {self.rows} of {self.shape[0]} rows; file discarded. Write every "
+                                     "declared row before close().")
         return self._out.commit()
 
     def abort(self) -> None:

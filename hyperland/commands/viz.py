@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import HyperlandError, InvalidKeypointsError
+from ..errors import InvalidKeypointsError, InvalidOptionError
 from ._args import add_device_argument, add_model_argument, add_quiet_argument, int_list, load_head, progress
 
 
@@ -90,7 +90,7 @@ def run_landmarks(args: argparse.Namespace) -> int:
 
 def run(args: argparse.Namespace) -> int:
     if not args.images:
-        raise HyperlandError("No images given. Pass one or more image files, folders or glob patterns.")
+        raise InvalidOptionError("No images given. Pass one or more image files, folders or glob patterns.")
     return run_pca(args) if args.viz == "pca" else run_landmarks(args)
 
 
@@ -102,7 +102,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_model_argument(pca)
     add_device_argument(pca)
     add_quiet_argument(pca)
-    pca.add_argument("--layers", type=int_list, default=None, help="feature layers, e.g. 1,2,3,4 (default: the model's)")
+    pca.add_argument("--layers", type=int_list, default=None,
+                     help="feature layers, e.g. 1,2,3,4 (default: the model's)")
     pca.add_argument("--size", type=int, default=None, help="output side in px (default: the model input size)")
     pca.add_argument("--out", required=True, help="output folder")
     pca.set_defaults(func=run)
@@ -113,7 +114,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_device_argument(lm)
     add_quiet_argument(lm)
     lm.add_argument("--truth", default=None, help="keypoint CSV/JSON with the true points of the images")
-    lm.add_argument("--eyes", type=_pair, default=(0, 1), help="landmark indices normalising the printed NME (default 0,1)")
+    lm.add_argument("--eyes", type=_pair, default=(0, 1),
+                    help="landmark indices normalising the printed NME (default 0,1)")
     lm.add_argument("--scale", type=int, default=2, help="enlarge each image this many times (default 2)")
     lm.add_argument("--out", required=True, help="output folder")
     lm.set_defaults(func=run)

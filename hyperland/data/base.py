@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import numpy as np
 from PIL import Image, ImageOps
@@ -26,7 +26,7 @@ class Sample:
     points: np.ndarray  # (K, 2) float32, NaN where missing
     visible: np.ndarray  # (K,) bool
     meta: dict[str, Any] = field(default_factory=dict)
-    box: Optional[Box] = None
+    box: Box | None = None
 
     def __post_init__(self) -> None:
         pts = np.asarray(self.points, dtype=np.float32)
@@ -45,8 +45,8 @@ class Sample:
         return int(self.points.shape[0])
 
 
-def _frame(width: int, height: int, box: Optional[Box], size: Optional[int]
-           ) -> tuple[Optional[tuple[int, int, int, int]], np.ndarray, np.ndarray]:
+def _frame(width: int, height: int, box: Box | None, size: int | None
+           ) -> tuple[tuple[int, int, int, int] | None, np.ndarray, np.ndarray]:
     """The crop rectangle of ``box`` in a ``width`` × ``height`` image (None: no crop) and the affine map
     (offset, scale) of :func:`crop_resize`, computed from the sizes alone."""
     offset = np.zeros(2, dtype=np.float32)
@@ -54,8 +54,9 @@ def _frame(width: int, height: int, box: Optional[Box], size: Optional[int]
     rect = None
     if box is not None:
         x0, y0, x1, y1 = box
-        ix0, iy0 = int(round(x0)), int(round(y0))
-        width, height = max(1, int(round(x1 - x0))), max(1, int(round(y1 - y0)))
+        # int(round(v)): with numpy < 2, round() of a numpy float is a numpy float
+        ix0, iy0 = int(round(x0)), int(round(y0))  # noqa: RUF046
+        width, height = max(1, int(round(x1 - x0))), max(1, int(round(y1 - y0)))  # noqa: RUF046
         rect = (ix0, iy0, ix0 + width, iy0 + height)
         offset = np.array([ix0, iy0], dtype=np.float32)
     if size is not None and (width, height) != (size, size):
@@ -63,7 +64,7 @@ def _frame(width: int, height: int, box: Optional[Box], size: Optional[int]
     return rect, offset, scale
 
 
-def crop_resize(image: Image.Image, box: Optional[Box], size: Optional[int]) -> tuple[Image.Image, np.ndarray, np.ndarray]:
+def crop_resize(image: Image.Image, box: Box | None, size: int | None) -> tuple[Image.Image, np.ndarray, np.ndarray]:
     """Crop ``box`` (zero padding outside the image) and optionally resize to ``size`` × ``size``.
 
     Returns the image and the affine map of pixel coordinates into it, ``new = (old - offset) * scale``
@@ -73,7 +74,7 @@ def crop_resize(image: Image.Image, box: Optional[Box], size: Optional[int]) -> 
     rect, offset, scale = _frame(image.width, image.height, box, size)
     img = image.crop(rect) if rect is not None else image
     if size is not None and img.size != (size, size):
-        img = img.resize((size, size), Image.BILINEAR, reducing_gap=None)
+        img = img.resize((size, size), Image.Resampling.BILINEAR, reducing_gap=None)
     return img, offset, scale
 
 
@@ -104,14 +105,14 @@ def _into_frame(points: np.ndarray, offset: np.ndarray, scale: np.ndarray) -> np
     return (pts + 0.5) * scale - 0.5 if not np.all(scale == 1) else pts
 
 
-def load_sample(sample: Sample, *, size: Optional[int] = None) -> tuple[Image.Image, np.ndarray]:
+def load_sample(sample: Sample, *, size: int | None = None) -> tuple[Image.Image, np.ndarray]:
     """Open the image (EXIF applied, RGB), crop ``sample.box`` (zero padding outside the image) and optionally
     resize the crop to ``size`` × ``size``; return it with the points in its pixel frame."""
     img, offset, scale = crop_resize(open_rgb(sample.image), sample.box, size)
     return img, _into_frame(sample.points, offset, scale)
 
 
-def sample_points(samples: Sequence[Sample], *, size: Optional[int] = None) -> np.ndarray:
+def sample_points(samples: Sequence[Sample], *, size: int | None = None) -> np.ndarray:
     """(N, K, 2) points as :func:`load_samples` returns them, without decoding any image: a sample with a
     ``box`` needs no file at all, one without reads only its image's header (size and EXIF orientation)."""
     landmark_count(samples)
@@ -133,7 +134,7 @@ def landmark_count(samples: Sequence[Sample]) -> int:
     return ks.pop()
 
 
-def load_samples(samples: Sequence[Sample], *, size: Optional[int] = None) -> tuple[list[Image.Image], np.ndarray]:
+def load_samples(samples: Sequence[Sample], *, size: int | None = None) -> tuple[list[Image.Image], np.ndarray]:
     """Images (cropped, optionally resized) and stacked points (N, K, 2) for a list of samples."""
     landmark_count(samples)
     imgs, pts = [], []
@@ -153,7 +154,7 @@ def landmark_names(samples: Sequence[Sample]) -> list[str] | None:
 
 
 def centroid_box(points: np.ndarray, *, scale: float = 5.6, center: tuple[float, float] = (0.49, 0.49),
-                 jitter: float = 0.0, rng: Optional[np.random.Generator] = None) -> Box:
+                 jitter: float = 0.0, rng: np.random.Generator | None = None) -> Box:
     """A square around labelled points: side ``scale`` × mean point-to-centroid distance, the centroid at
     fraction ``center`` of the square (AFLW test framing). Only for training samples."""
     p = points[np.isfinite(points).all(axis=1)]

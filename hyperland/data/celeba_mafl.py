@@ -22,7 +22,7 @@ from typing import Literal
 
 import numpy as np
 
-from ..errors import DatasetError
+from ..errors import DatasetError, InvalidOptionError
 from .base import Box, Sample
 from .checks import Outside, check_in_image, check_not_empty, parse_floats, require_file, where
 
@@ -62,7 +62,7 @@ def read_mafl(root: str | Path, split: Literal["training", "testing"] = "trainin
     """MAFL faces of ``split`` with their CelebA landmarks and the fixed aligned crop."""
     root = Path(root)
     if split not in ("training", "testing"):
-        raise DatasetError(f"Unknown MAFL split '{split}'. Expected 'training' or 'testing'.")
+        raise InvalidOptionError(f"Unknown MAFL split '{split}'. Expected 'training' or 'testing'.")
     lst = _find(root, f"MAFL/{split}.txt", f"{split}.txt")
     images = _find(root, "Img/img_align_celeba", "img_align_celeba")
     marks = read_celeba_landmarks(root)

@@ -20,7 +20,7 @@ from typing import Literal
 
 import numpy as np
 
-from ..errors import DatasetError, InvalidImageError
+from ..errors import DatasetError, InvalidImageError, InvalidOptionError
 from .base import Sample
 
 logger = logging.getLogger(__name__)
@@ -81,7 +81,7 @@ def check_in_image(samples: Sequence[Sample], *, outside: Outside = "warn", sour
                    margin: float = 0.0) -> list[Sample]:
     """Apply the ``outside`` policy (see the module docstring); returns ``samples`` unchanged."""
     if outside not in OUTSIDE:
-        raise DatasetError(f"outside={outside!r}. Expected one of {OUTSIDE}.")
+        raise InvalidOptionError(f"outside={outside!r}. Expected one of {OUTSIDE}.")
     if outside == "ignore":
         return list(samples)
     from ..images import image_size  # here: reading the dataset registry (the CLI's --help) needs no torch
@@ -108,7 +108,7 @@ def check_in_image(samples: Sequence[Sample], *, outside: Outside = "warn", sour
 def draw(samples: Sequence[Sample], n: int, *, seed: int) -> list[Sample]:
     """``n`` samples drawn without replacement, reproducibly for ``seed`` (numpy default_rng)."""
     if n < 1:
-        raise DatasetError(f"Asked for {n} labelled samples. Expected a positive count.")
+        raise InvalidOptionError(f"Asked for {n} labelled samples. Expected a positive count.")
     if n > len(samples):
         raise DatasetError(f"Asked for {n} labelled samples but the pool holds {len(samples)}. Request at most "
                            f"{len(samples)} shots (or 'all').")

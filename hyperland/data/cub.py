@@ -28,7 +28,6 @@ from .checks import Outside, check_in_image, check_not_empty, parse_floats, requ
 
 N_PARTS = 15
 SPLIT_NAMES = ("train_10", "train_50", "train_100", "train_250", "train_500", "train_1241", "val", "test")
-PCK_ALPHA = 0.1
 
 
 def _table(path: Path, n_fields: int) -> list[tuple[int, list[str]]]:
@@ -122,4 +121,4 @@ def cub_protocol(root: str | Path, *, train: str = "train_1241", test: str = "te
             read_cub(root, test, split_dir=split_dir, outside="ignore"))
 
 
-__all__ = ["N_PARTS", "PCK_ALPHA", "SPLIT_NAMES", "cub_protocol", "read_cub", "read_split"]
+__all__ = ["N_PARTS", "SPLIT_NAMES", "cub_protocol", "read_cub", "read_split"]

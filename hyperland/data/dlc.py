@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 
 from .._io import atomic_write_text
-from ..errors import DatasetError, InvalidKeypointsError
+from ..errors import DatasetError, InvalidKeypointsError, InvalidOptionError
 from .base import Sample
 from .checks import Outside, parse_floats
 from .generic import finish_samples, relative_path, resolve_path
@@ -145,7 +145,7 @@ def write_dlc_predictions(path: str | Path, *, images: Sequence[str | Path], poi
     if conf is not None and conf.shape != (n, k):
         raise InvalidKeypointsError(f"confidence has shape {conf.shape}. Expected ({n}, {k}).")
     if not scorer.strip() or not all(str(name).strip() for name in landmarks):
-        raise DatasetError(f"scorer {scorer!r} and landmark names {list(landmarks)} must be non-empty.")
+        raise InvalidOptionError(f"scorer {scorer!r} and landmark names {list(landmarks)} must be non-empty.")
     coords = COORDS if conf is not None else COORDS[:2]
     f = io.StringIO(newline="")  # rows go to memory, then through the one atomic writer
     w = csv.writer(f)

@@ -51,12 +51,8 @@ def resolve_path(path: str, base: Path) -> Path:
 
 def relative_path(image: str | Path, base: Path) -> str:
     """``image`` relative to ``base`` when it lies under it (POSIX separators), else its absolute path."""
-    rel = Path(image).resolve()
-    try:
-        rel = rel.relative_to(base.resolve())
-    except ValueError:
-        pass
-    return rel.as_posix()
+    rel, base = Path(image).resolve(), base.resolve()
+    return (rel.relative_to(base) if rel.is_relative_to(base) else rel).as_posix()
 
 
 def finish_samples(samples: list[Sample], *, source: Path, outside: Outside, check_files: bool) -> list[Sample]:

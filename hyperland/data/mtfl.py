@@ -15,14 +15,13 @@ from typing import Literal
 
 import numpy as np
 
-from ..errors import DatasetError
+from ..errors import DatasetError, InvalidOptionError
 from .base import Sample, centroid_box
 from .checks import Outside, check_in_image
 
 LANDMARKS = ("left_eye", "right_eye", "nose", "mouth_left", "mouth_right")
 ATTRIBUTES = ("gender", "smile", "glasses", "pose")
 EYES = (0, 1)
-Protocol = Literal["mtfl-aflw", "aflw", "lfwnet"]
 PROTOCOLS: tuple[str, ...] = ("mtfl-aflw", "aflw", "lfwnet")
 LFWNET_TEST = 2000
 AFLW_POOL = 1000
@@ -76,7 +75,7 @@ def mtfl_protocol(root: str | Path, protocol: str = "mtfl-aflw") -> tuple[list[S
     if protocol == "lfwnet":
         train = read_mtfl(root, "training")
         return train[:-LFWNET_TEST], train[-LFWNET_TEST:]
-    raise DatasetError(f"Unknown MTFL protocol '{protocol}'. Expected one of {PROTOCOLS}.")
+    raise InvalidOptionError(f"Unknown MTFL protocol '{protocol}'. Expected one of {PROTOCOLS}.")
 
 
 __all__ = ["ATTRIBUTES", "EYES", "LANDMARKS", "PROTOCOLS", "mtfl_protocol", "read_mtfl"]

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..errors import DatasetError
+from ..errors import DatasetError, InvalidOptionError
 from .base import Sample
 
 Split = tuple[list[Sample], list[Sample]]
@@ -88,11 +88,11 @@ DATASETS: dict[str, DatasetSpec] = {
 def dataset_protocol(name: str, root: str | Path, protocol: str | None = None) -> tuple[DatasetSpec, Split]:
     """(spec, (pool, test)) for a named dataset; ``protocol`` defaults to the spec's first."""
     if name not in DATASETS:
-        raise DatasetError(f"Unknown dataset '{name}'. Expected one of {tuple(DATASETS)}.")
+        raise InvalidOptionError(f"Unknown dataset '{name}'. Expected one of {tuple(DATASETS)}.")
     spec = DATASETS[name]
     protocol = protocol or spec.protocols[0]
     if protocol not in spec.protocols:
-        raise DatasetError(f"Dataset '{name}' has no protocol '{protocol}'. Expected one of {spec.protocols}.")
+        raise InvalidOptionError(f"Dataset '{name}' has no protocol '{protocol}'. Expected one of {spec.protocols}.")
     root = Path(root)
     if not root.exists():
         raise DatasetError(f"Dataset root '{root}' does not exist. Pass --root pointing at the {name} folder.")

@@ -29,7 +29,7 @@ from typing import Literal
 
 import numpy as np
 
-from ..errors import DatasetError
+from ..errors import DatasetError, InvalidOptionError
 from .base import Box, Sample
 from .checks import Outside, check_in_image, check_not_empty, parse_floats, where
 
@@ -123,9 +123,9 @@ def read_w300(root: str | Path, split: str = "train", *,
     """300W samples of ``split`` (one of :data:`SPLITS`) with 68 points and a square crop from ``box``."""
     root = Path(root)
     if split not in SPLITS:
-        raise DatasetError(f"Unknown 300W split '{split}'. Expected one of {tuple(SPLITS)}.")
+        raise InvalidOptionError(f"Unknown 300W split '{split}'. Expected one of {tuple(SPLITS)}.")
     if box == "ground_truth" and split != "train":
-        raise DatasetError("box='ground_truth' frames test faces with their own labels. Use box='detector'.")
+        raise InvalidOptionError("box='ground_truth' frames test faces with their own labels. Use box='detector'.")
     samples: list[Sample] = []
     for sub in SPLITS[split]:
         folder = root / sub

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 import math
+from typing import Any
 
 import torch
 
@@ -45,7 +46,7 @@ def build_moco(config: TrainConfig, n_images: int | None = None) -> MoCo:
     encoder = build_encoder(backbone, feature_dim=config.feature_dim, hidden_dim=config.hidden_dim)
     dense = None
     if config.dense_weight > 0:
-        info = backbone.feature_info  # type: ignore[union-attr]
+        info: Any = backbone.feature_info  # timm's FeatureInfo
         positions = tuple(list(info.out_indices).index(i) for i in config.dense_layers)
         channels = sum(int(info.channels()[p]) for p in positions)
         torch.manual_seed(config.seed)
@@ -53,22 +54,24 @@ def build_moco(config: TrainConfig, n_images: int | None = None) -> MoCo:
                           weight=config.dense_weight, points=config.dense_points,
                           temperature=config.dense_temperature, other_images=config.dense_other_images)
     if config.init:
-        _initialise(backbone, dense, config)
+        _initialise(backbone, dense, config, config.init)
     size = queue_size(config, n_images if n_images is not None else 10 * max(config.queue_size, 4096))
     return MoCo(encoder, queue_size=size, momentum=config.key_momentum, temperature=config.temperature,
                 groups=config.shuffle_groups, seed=config.seed, moco_weight=config.moco_weight, dense=dense)
 
 
-def _initialise(backbone: torch.nn.Module, dense: DenseTerm | None, config: TrainConfig) -> None:
-    """Adaptation: copy the backbone (and, when the layers agree, the learned projection) of ``config.init``."""
+def _initialise(backbone: torch.nn.Module, dense: DenseTerm | None, config: TrainConfig, init: str) -> None:
+    """Adaptation: copy the backbone (and, when the layers agree, the learned projection) of ``init``
+    (``config.init``)."""
     from ..backbone import backbone_state, load_state
     from ..loading import load
 
-    src = load(config.init)
+    src = load(init)
     if src.config.architecture != config.architecture or tuple(src.config.out_indices) != tuple(config.out_indices):
         raise TrainConfigError(f"--init {config.init}: it is a {src.config.architecture} with feature indices "
                                f"{src.config.out_indices}; this run trains a {config.architecture} with "
-                               f"{config.out_indices}. Pass --architecture {src.config.architecture} or another --init.")
+                               f"{config.out_indices}. Pass --architecture {src.config.architecture} or another "
+                               "--init.")
     load_state(backbone, backbone_state(src.backbone), source=str(config.init))
     if dense is not None and src.projection is not None \
             and tuple(src.projection_layers or ()) == tuple(config.dense_layers) \

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any, Union, get_args, get_origin, get_type_hints
 
 from .. import __version__
-from ..errors import HyperlandError
+from ..errors import HyperlandError, TrainConfigError
 from .config import RUNTIME_FIELDS, TrainConfig, list_recipes, load_recipe
 
 PROG = "hyperland-train"
@@ -156,7 +156,7 @@ def _configs(args: argparse.Namespace) -> tuple[TrainConfig, Path, bool]:
     given = {f.name: getattr(args, f.name) for f in fields(TrainConfig)
              if f.name != "recipe" and getattr(args, f.name) is not None}
     if args.recipe and args.config:
-        raise HyperlandError("Pass --recipe or --config, not both.")
+        raise TrainConfigError("Pass --recipe or --config, not both.")
     base: TrainConfig | None = None
     if args.recipe:
         base = load_recipe(args.recipe)
@@ -165,7 +165,8 @@ def _configs(args: argparse.Namespace) -> tuple[TrainConfig, Path, bool]:
     if args.resume:
         run = Path(args.resume)
         if args.out and Path(args.out).resolve() != run.resolve():
-            raise HyperlandError(f"--out {args.out} and --resume {args.resume} differ; --resume continues in place.")
+            raise TrainConfigError(f"--out {args.out} and --resume {args.resume} differ; --resume continues in "
+                                   "place: drop --out.")
         runtime = {"max_steps": None, **{k: v for k, v in given.items() if k in RUNTIME_FIELDS}}  # one-shot
         defining = {k: v for k, v in given.items() if k not in RUNTIME_FIELDS}
         requested = base.override(**given) if base is not None else None
@@ -173,7 +174,7 @@ def _configs(args: argparse.Namespace) -> tuple[TrainConfig, Path, bool]:
             requested = resume_config(run).override(**defining)
         return resume_config(run, requested, **runtime), run, True
     if not args.out:
-        raise HyperlandError("--out RUN_DIR is required for a new run (or pass --resume RUN_DIR).")
+        raise TrainConfigError("--out RUN_DIR is required for a new run (or pass --resume RUN_DIR).")
     return (base or TrainConfig()).override(**given), Path(args.out), False
 
 

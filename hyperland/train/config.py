@@ -133,7 +133,8 @@ class TrainConfig:
         if not 1 <= self.jpeg_quality[0] <= self.jpeg_quality[1] <= 100:
             problems.append(f"jpeg_quality={self.jpeg_quality} (expected 1 <= lo <= hi <= 100)")
         if self.dense_temperature <= 0 or self.translate < 0:
-            problems.append(f"dense_temperature={self.dense_temperature}, translate={self.translate} (expected > 0, >= 0)")
+            problems.append(f"dense_temperature={self.dense_temperature}, translate={self.translate} "
+                            "(expected > 0, >= 0)")
         if not 0 < self.key_momentum < 1 or self.temperature <= 0:
             problems.append(f"key_momentum={self.key_momentum}, temperature={self.temperature} "
                             "(expected 0 < momentum < 1, temperature > 0)")

@@ -21,6 +21,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..errors import ShapeMismatchError
+
 
 def hypercolumn(features: Sequence[torch.Tensor]) -> torch.Tensor:
     """Differentiable twin of :func:`hyperland.hypercolumn.stack_layers` with ``normalize="l2"``: each map resized
@@ -101,8 +103,9 @@ def dense_loss(fa: torch.Tensor, fb: torch.Tensor, src_a: torch.Tensor, src_b: t
     """Symmetric dense InfoNCE of unit descriptors ``fa``/``fb`` (B, D, h, w) whose cells have source coordinates
     ``src_a``/``src_b`` (B, h, w, 2); returns (mean loss, top-1 matching accuracy)."""
     if fa.shape != fb.shape or src_a.shape[:3] != (fa.shape[0], *fa.shape[-2:]) or src_a.shape != src_b.shape:
-        raise ValueError(f"dense_loss: descriptors {tuple(fa.shape)}/{tuple(fb.shape)} and coordinates "
-                         f"{tuple(src_a.shape)}/{tuple(src_b.shape)} do not agree.")
+        raise ShapeMismatchError(f"dense_loss: descriptors {tuple(fa.shape)}/{tuple(fb.shape)} and coordinates "
+                                 f"{tuple(src_a.shape)}/{tuple(src_b.shape)} do not agree. Expected descriptors "
+                                 "(B, D, h, w) of one shape and coordinates (B, h, w, 2) on the same grid.")
     idx_ab, ok_ab = correspondences(src_a, src_b)
     idx_ba, ok_ba = correspondences(src_b, src_a)
     opts = {"points": points, "temperature": temperature, "other_images": other_images, "generator": generator}

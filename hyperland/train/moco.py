@@ -29,6 +29,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..errors import InvalidOptionError
 from . import dist
 from .dense import DenseProjection, dense_loss, hypercolumn
 
@@ -167,7 +168,9 @@ class MoCo(nn.Module):
             loss = loss + self.moco_weight * moco
         if self.dense_term is not None:
             if src_q is None or src_k is None:
-                raise ValueError("The dense term needs the views' source coordinates (src_q, src_k).")
+                raise InvalidOptionError("MoCo has a dense term (dense_weight > 0) but forward() got no "
+                                         "src_q=/src_k=. Pass the views' cell source coordinates, as "
+                                         "ViewAugment(...)(batch, grid=...) returns them.")
             t = self.dense_term
             feats_k = _features_in_groups(self.encoder_q.backbone, im_k, self.groups)
             fa, fb = t.describe(feats), t.describe(feats_k)

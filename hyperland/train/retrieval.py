@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 import torch
 import torch.nn.functional as F
 
+from ..errors import ShapeMismatchError
 from .config import TrainConfig
 from .data import Item
 from .dense import correspondences
@@ -97,8 +98,8 @@ def _match(da: torch.Tensor, db: torch.Tensor, src_a: torch.Tensor, src_b: torch
     """(hits, valid cells): view-A cells with a partner whose nearest view-B descriptor is within one cell of it."""
     _b, _d, h, w = da.shape
     if tuple(src_a.shape[1:3]) != (h, w):
-        raise ValueError(f"Dense descriptors are {h}x{w} but the views' cell grid is "
-                         f"{tuple(src_a.shape[1:3])}: build the views with grid={h}.")
+        raise ShapeMismatchError(f"Dense descriptors are {h}x{w} but the views' cell grid is "
+                                 f"{tuple(src_a.shape[1:3])}: build the views with grid={h}.")
     idx, ok = correspondences(src_a, src_b)  # (B, n), (B, n)
     sim = da.float().flatten(2).transpose(1, 2) @ db.float().flatten(2)  # (B, n, n)
     pred = sim.argmax(dim=2)

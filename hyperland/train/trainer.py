@@ -24,7 +24,7 @@ from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
 from .. import __version__
-from ..errors import CheckpointError, DatasetError, TrainConfigError
+from ..errors import CheckpointError, DatasetError, TrainConfigError, optional_import
 from . import dist
 from .build import backbone_config, build_moco, build_optimizer, lr_factor
 from .checkpoint import (
@@ -142,7 +142,7 @@ class Trainer:
 
     def _dense_grid(self) -> int:
         """Side of the dense term's grid: the finest dense layer's map at the input size."""
-        info = self.model.encoder_q.backbone.feature_info  # type: ignore[union-attr]
+        info: Any = self.model.encoder_q.backbone.feature_info  # timm's FeatureInfo
         red = dict(zip(info.out_indices, info.reduction()))
         return max(1, self.config.input_size // min(int(red[i]) for i in self.config.dense_layers))
 
@@ -233,8 +233,9 @@ class Trainer:
         t0 = time.perf_counter()
         gen = torch.Generator().manual_seed(derived_seed(c.seed, s.step, r, 1))
         grid = self.dense_grid if c.dense_weight > 0 else None
-        qa, ka = self.augment(views[:, 0], generator=gen, grid=grid), self.augment(views[:, 1], generator=gen, grid=grid)
-        (q, src_q), (k, src_k) = (qa, ka) if grid is not None else ((qa, None), (ka, None))
+        qa = self.augment(views[:, 0], generator=gen, grid=grid)
+        ka = self.augment(views[:, 1], generator=gen, grid=grid)
+        (q, src_q), (k, src_k) = _with_cells(qa), _with_cells(ka)
         if c.channels_last:
             q, k = q.contiguous(memory_format=torch.channels_last), k.contiguous(memory_format=torch.channels_last)
         if timed:
@@ -345,13 +346,15 @@ class Trainer:
             self.log({"step": self.state.step, "epoch": self.state.epoch, "probe": result})
 
 
+def _with_cells(views: torch.Tensor | tuple[torch.Tensor, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """(views, their cells' source coordinates or None) from a :class:`ViewAugment` result."""
+    return views if isinstance(views, tuple) else (views, None)
+
+
 def _tensorboard(run_dir: Path) -> Any:
-    try:
-        from torch.utils.tensorboard import SummaryWriter
-    except ImportError as exc:
-        raise TrainConfigError(f"--tensorboard needs the tensorboard package ({exc}). Install it with "
-                               "`pip install \"hyperland[train]\"`, or drop the flag (metrics.jsonl is always written).") from exc
-    return SummaryWriter(log_dir=str(run_dir / "tensorboard"))
+    board = optional_import("torch.utils.tensorboard", needed_for="--tensorboard (drop it: metrics.jsonl is always "
+                            "written)", name="tensorboard", extra="train", package="tensorboard")
+    return board.SummaryWriter(log_dir=str(run_dir / "tensorboard"))
 
 
 def _seed_worker(worker_id: int) -> None:
