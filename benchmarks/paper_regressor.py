@@ -29,10 +29,10 @@ import torch
 
 import hyperland
 from hyperland.data import load_samples, mtfl_protocol
-from hyperland.evaluate import mean_shape
 from hyperland.heads import LandmarkHead, paper_options
 from hyperland.heads.geometry import normalised_to_pixels
 from hyperland.metrics import nme
+from hyperland.protocol import mean_shape
 
 ROOT = Path(__file__).resolve().parents[1]
 MTFL = Path(os.environ.get("HYPERLAND_MTFL", ROOT.parent / "shared" / "data" / "mtfl"))

@@ -1,14 +1,14 @@
-"""The few-shot protocol: labelled subsets × seeds × head methods on one extraction, beside the baselines.
+"""The few-shot protocol: labelled subsets × seeds × head methods, beside the baselines, for one or several layer
+settings (:func:`run_sweep`: ``eval --layers-sweep``).
 
-Only the images a run uses are read (:mod:`hyperland.protocol`): the union of its labelled subsets (the whole
-pool only for "all"), the test set and, for a PCA descriptor, the unlabelled pool images the PCA is fitted on
-(as :func:`hyperland.features.fit_projection` would pick them from the whole pool). Each goes through the network
-once for every head descriptor and baseline; the whole-pool mean shape reads the labels only. Each
-(shots, seed, method) fit then indexes those features. Subsets are nested per seed (the first ``n`` of one
-permutation of the pool), so more shots only add images. Validation splits, when a head carves one, come from
-the labelled subset — never the test set. The baselines of :mod:`hyperland.baselines` (mean shape, HOG → ridge,
-hypercolumn ridge probe, per-cell logistic classifier + shape prior) are fitted on the same subsets and reported as
-methods of their own.
+:func:`hyperland.protocol.prepare` reads what a run uses once: the images of the union of its labelled subsets
+(the whole pool only for "all"), the test set and, for a PCA descriptor, the unlabelled pool images the PCA is
+fitted on; every label (the whole-pool mean shape reads the labels only); and one network pass that serves every
+head descriptor and baseline of every layer setting. Each (shots, seed, method) fit then indexes those features.
+Subsets are nested per seed (the first ``n`` of one permutation of the pool), so more shots only add images.
+Validation splits, when a head carves one, come from the labelled subset — never the test set. The baselines of
+:mod:`hyperland.baselines` (mean shape, HOG → ridge, hypercolumn ridge probe, per-cell logistic classifier +
+shape prior) are fitted on the same subsets and reported as methods of their own.
 """
 
 from __future__ import annotations
@@ -16,23 +16,21 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
-import torch
 
 from . import baselines as bl
-from .data import Sample, load_samples
-from .data.base import landmark_count, sample_points
+from .data import Sample
+from .data.base import landmark_count
 from .errors import InvalidOptionError
-from .features import projection_sample
 from .heads import LandmarkHead
-from .heads.geometry import normalised_to_pixels, pixels_to_normalised
+from .heads.geometry import normalised_to_pixels
 from .heads.params import READS
 from .heads.ridge import fit_readout
 from .metrics import nme, pck
-from .protocol import Descriptor, draw_subsets, extract_once, labelled_union
+from .protocol import Descriptor, Extracted, Prepared, Setting, Subset, draw_subsets, mean_shape, prepare
 
 if TYPE_CHECKING:
     from .model import HyperlandModel
@@ -45,12 +43,6 @@ def _score(pred: np.ndarray, gt: np.ndarray, metric: str, eyes: tuple[int, int],
     if metric == "pck":
         return 100.0 * pck(pred, gt, alpha=alpha, ref="interocular", eyes=eyes)
     return 100.0 * float(nme(pred, gt, eyes=eyes))
-
-
-def mean_shape(model: HyperlandModel, points: np.ndarray, sizes: Sequence[tuple[int, int]]) -> torch.Tensor:
-    """(K, 2) average landmark position in normalised network-input coordinates (NaN-aware)."""
-    norm = pixels_to_normalised(model, torch.from_numpy(np.asarray(points, np.float32)), sizes)
-    return torch.nanmean(norm, dim=0)
 
 
 def run_protocol(
@@ -78,6 +70,36 @@ def run_protocol(
     Returns a JSON-serialisable dict with per-fit ``results``, a ``summary`` (mean/std over seeds), the
     ``mean_shape`` score and, for heads with a confidence, how well it ranks the test errors (``confidence``).
     """
+    return run_sweep(model, pool, test, sweep=[layers], shots=shots, seeds=seeds, methods=methods,
+                     baselines=baselines, val_fraction=val_fraction, metric=metric, alpha=alpha, eyes=eyes,
+                     image_size=image_size, n_components=n_components, head_options=head_options,
+                     confidence=confidence, progress=progress)[0]
+
+
+def run_sweep(
+    model: HyperlandModel,
+    pool: list[Sample],
+    test: list[Sample],
+    *,
+    sweep: Sequence[Sequence[int] | None] = (None,),
+    subsets: Sequence[Subset] | None = None,
+    shots: Sequence[Shots] = (1, 5, 10, 20, 50, 100, "all"),
+    seeds: int = 3,
+    methods: Sequence[str] = ("ridge",),
+    baselines: Sequence[str] = bl.BASELINES,
+    val_fraction: float = 0.1,
+    metric: Literal["nme", "pck"] = "nme",
+    alpha: float = 0.1,
+    eyes: tuple[int, int] = (0, 1),
+    image_size: int = 136,
+    n_components: int = 128,
+    head_options: dict[str, Any] | None = None,
+    confidence: bool = True,
+    progress: bool | None = None,
+) -> list[dict[str, Any]]:
+    """:func:`run_protocol` for each layer setting of ``sweep`` (None: the model's layers), one dict each, on one
+    load and one network pass (:func:`hyperland.protocol.prepare`). ``subsets`` replaces the ``shots`` ×
+    ``seeds`` draws of :func:`hyperland.protocol.draw_subsets` by given labelled subsets."""
     if metric not in ("nme", "pck"):
         raise InvalidOptionError(f"metric={metric!r}. Expected 'nme' or 'pck'.")
     unknown = [b for b in baselines if b not in bl.BASELINES]
@@ -88,58 +110,81 @@ def run_protocol(
     unread = sorted(set(opts) - set().union(*(READS[m] for m in methods)))
     if unread:
         raise InvalidOptionError(f"head_options {unread}: none of the methods {list(methods)} reads them.")
-    templates = {m: LandmarkHead(k, method=m, layers=layers, progress=progress,  # type: ignore[arg-type]
-                                 **{n: v for n, v in {"val_fraction": val_fraction, **opts}.items() if n in READS[m]})
-                 for m in methods}  # each method gets the options it reads
-    pixel = LandmarkHead(k, layers=layers)  # the pixel-classifier baseline reads the default head's descriptors
-    pixel_key = Descriptor(pixel.uses_learned(model), pixel.pool_)
-    keys = [Descriptor(h.uses_learned(model), h.pool_)
-            for h in [*templates.values(), *([pixel] if "pixel classifier" in baselines else [])]]
-    subsets = draw_subsets(len(pool), shots=shots, seeds=seeds)
-    labelled = labelled_union(subsets)
-    pca_rng = np.random.default_rng(0)  # fit_projection(pool images, random_state=0): images, then cells
-    pca_idx = (projection_sample(len(pool), rng=pca_rng) if n_components and any(not d.learned for d in keys)
-               else labelled[:0])
-    need = np.union1d(labelled, pca_idx)  # every pool image this run looks at, ascending
-    t0 = time.perf_counter()
-    need_imgs, _ = load_samples([pool[i] for i in need], size=image_size) if len(need) else ([], None)
-    test_imgs, test_pts = load_samples(test, size=image_size)
-    pool_pts = sample_points(pool, size=image_size)  # all labels (no image decoded): the whole-pool mean shape
-    t_load = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    pos = {int(i): j for j, i in enumerate(need)}
-    n_lab = len(labelled)
-    ex = extract_once(model, [*need_imgs, *test_imgs], descriptors=keys, layers=layers,
-                      probe="ridge probe" in baselines, hog="HOG → ridge" in baselines,
-                      keep=[pos[int(i)] for i in labelled] + list(range(len(need), len(need) + len(test_imgs))),
-                      pca_on=[pos[int(i)] for i in pca_idx], pca_rng=pca_rng, n_components=n_components,
-                      progress=progress)
-    t_extract = time.perf_counter() - t0
-    row = np.full(len(pool), -1, dtype=np.int64)  # pool position -> row of the extracted outputs
-    row[labelled] = np.arange(n_lab)
-    imgs = {int(i): need_imgs[pos[int(i)]] for i in labelled}  # for the heads' few-shot augmentation
-    del need_imgs, test_imgs
+    setups = [_Setup.make(model, k, layers, methods=methods, baselines=baselines, progress=progress,
+                          options={"val_fraction": val_fraction, **opts}) for layers in sweep]
+    data = prepare(model, pool, test, settings=[s.setting for s in setups], hog="HOG → ridge" in baselines,
+                   subsets=draw_subsets(len(pool), shots=shots, seeds=seeds) if subsets is None else subsets,
+                   image_size=image_size, n_components=n_components, progress=progress)
+    sizes_test = [(image_size, image_size)] * len(test)
+    ms = data.mean_shape.expand(len(test), -1, -1)
+    baseline = _score(normalised_to_pixels(model, ms, sizes_test).numpy(), data.test_points, metric, eyes, alpha)
+    runs = []
+    for layers, setup, ex in zip(sweep, setups, data.extracted):
+        results, conf_rows = _fit_setting(model, data, ex, setup, baselines=baselines, metric=metric, eyes=eyes,
+                                          alpha=alpha, confidence=confidence, image_size=image_size)
+        runs.append({
+            "model": model.name,
+            "fingerprint": model.fingerprint,
+            "protocol": {"pool": len(pool), "test": len(test), "shots": list(shots), "seeds": seeds,
+                         "methods": list(methods), "baselines": list(baselines),
+                         "layers": None if layers is None else list(layers), "metric": metric,
+                         "alpha": alpha if metric == "pck" else None, "eyes": list(eyes), "image_size": image_size,
+                         "n_components": n_components,
+                         "explained_variance": None if ex.projection is None else ex.projection.explained,
+                         "descriptors": sorted({"learned" if key.learned else "pca" for key in ex.descriptors}),
+                         "val_fraction": val_fraction, "landmarks": k, "head_options": opts},
+            "results": results,
+            "summary": summarize(results, metric),
+            "confidence": summarize_confidence(conf_rows),
+            f"mean_shape_{metric}": baseline,
+            "timing": {"load_seconds": round(data.load_seconds, 2), "extract_seconds": round(data.extract_seconds, 2),
+                       "fit_seconds": round(sum(r["fit_seconds"] for r in results), 2),
+                       "images_extracted": ex.n_network},
+        })
+    return runs
+
+
+@dataclass(frozen=True)
+class _Setup:
+    """One layer setting: its head templates (each method with the options it reads) and what it extracts."""
+
+    templates: dict[str, LandmarkHead]
+    pixel_key: Descriptor  # the pixel-classifier baseline reads the default head's descriptors
+    setting: Setting
+
+    @classmethod
+    def make(cls, model: HyperlandModel, k: int, layers: Sequence[int] | None, *, methods: Sequence[str],
+             baselines: Sequence[str], options: dict[str, Any], progress: bool | None) -> _Setup:
+        templates = {m: LandmarkHead(k, method=m, layers=layers, progress=progress,  # type: ignore[arg-type]
+                                     **{n: v for n, v in options.items() if n in READS[m]}) for m in methods}
+        pixel = LandmarkHead(k, layers=layers)
+        keys = [Descriptor(h.uses_learned(model), h.pool_)
+                for h in [*templates.values(), *([pixel] if "pixel classifier" in baselines else [])]]
+        return cls(templates, Descriptor(pixel.uses_learned(model), pixel.pool_),
+                   Setting(None if layers is None else tuple(layers), tuple(keys), "ridge probe" in baselines))
+
+
+def _fit_setting(model: HyperlandModel, data: Prepared, ex: Extracted, setup: _Setup, *, baselines: Sequence[str],
+                 metric: str, eyes: tuple[int, int], alpha: float, confidence: bool, image_size: int
+                 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Every subset's baselines and heads on one setting's features: (results, confidence rows)."""
+    n_lab, test_pts = len(data.labelled), data.test_points
     feats = {d: (f, replace(f, maps=f.maps[n_lab:], sizes=f.sizes[n_lab:])) for d, f in ex.descriptors.items()}
     base_x = {name: (x, x[n_lab:]) for name, x in (("HOG → ridge", ex.hog), ("ridge probe", ex.probe)) if x is not None}
-    proj = ex.projection
-    sizes_pool = [(image_size, image_size)] * len(pool)
-    sizes_test = [(image_size, image_size)] * len(test)
-    pool_norm = pixels_to_normalised(model, torch.from_numpy(pool_pts), sizes_pool)
-
-    ms = mean_shape(model, pool_pts, sizes_pool).expand(len(test), -1, -1)
-    baseline = _score(normalised_to_pixels(model, ms, sizes_test).numpy(), test_pts, metric, eyes, alpha)
-
+    pool_pts, pool_norm = data.pool_points, data.pool_normalised
+    frame = (image_size, image_size)  # every pool and test image is loaded at image_size px
+    sizes_test = [frame] * len(test_pts)
     results: list[dict[str, Any]] = []
     conf_rows: list[dict[str, Any]] = []
-    for sub in subsets:
-        idx, rows, n = sub.index, row[sub.index], sub.shots
-        rec0 = {"shots": n, "n_images": len(idx), "seed": sub.seed}
+    for sub in data.subsets:
+        idx, rows, n = sub.index, data.rows(sub), sub.shots
+        rec0: dict[str, Any] = {"shots": n, "n_images": len(idx), "seed": sub.seed}
         for name in baselines:
             t1 = time.perf_counter()
             if name == "mean shape":
-                norm = torch.nanmean(pool_norm[idx], dim=0).expand(len(test), -1, -1)
+                norm = mean_shape(model, pool_pts[idx], [frame] * len(idx)).expand(len(test_pts), -1, -1)
             elif name == "pixel classifier":
-                f_pool, f_test = feats[pixel_key]
+                f_pool, f_test = feats[setup.pixel_key]
                 norm = bl.fit_pixel_classifier(f_pool.maps[rows], pool_norm[idx], random_state=sub.seed)(f_test.maps)
             else:
                 x_pool, x_test = base_x[name]
@@ -147,11 +192,11 @@ def run_protocol(
             value = _score(normalised_to_pixels(model, norm, sizes_test).numpy(), test_pts, metric, eyes, alpha)
             results.append({**rec0, "method": name, "baseline": True, metric: value,
                             "fit_seconds": round(time.perf_counter() - t1, 3)})
-        for method, template in templates.items():
+        for method, template in setup.templates.items():
             head = LandmarkHead(**{**template.get_params(), "random_state": sub.seed})
             pool_f, test_f = feats[Descriptor(head.uses_learned(model), head.pool_)]
             t1 = time.perf_counter()
-            head.fit(model, [imgs[int(i)] for i in idx], pool_pts[idx], features=pool_f[rows])
+            head.fit(model, [data.images[int(i)] for i in idx], pool_pts[idx], features=pool_f[rows])
             fit_s = time.perf_counter() - t1
             has_conf = confidence and method != "regressor"
             out = head.predict(features=test_f, return_confidence=has_conf)
@@ -164,24 +209,7 @@ def run_protocol(
             if conf is not None:
                 conf_rows.append({**rec0, "method": method, **confidence_report(pred, conf, test_pts, eyes)})  # type: ignore[arg-type]
             logger.info("%s shots=%s seed=%d: %s=%.2f (%.1f s)", method, n, sub.seed, metric, value, fit_s)
-    return {
-        "model": model.name,
-        "fingerprint": model.fingerprint,
-        "protocol": {"pool": len(pool), "test": len(test), "shots": list(shots), "seeds": seeds,
-                     "methods": list(methods), "baselines": list(baselines),
-                     "layers": None if layers is None else list(layers), "metric": metric,
-                     "alpha": alpha if metric == "pck" else None, "eyes": list(eyes), "image_size": image_size,
-                     "n_components": n_components, "explained_variance": None if proj is None else proj.explained,
-                     "descriptors": sorted({"learned" if key.learned else "pca" for key in feats}),
-                     "val_fraction": val_fraction, "landmarks": k, "head_options": opts},
-        "results": results,
-        "summary": summarize(results, metric),
-        "confidence": summarize_confidence(conf_rows),
-        f"mean_shape_{metric}": baseline,
-        "timing": {"load_seconds": round(t_load, 2), "extract_seconds": round(t_extract, 2),
-                   "fit_seconds": round(sum(r["fit_seconds"] for r in results), 2),
-                   "images_extracted": ex.n_network},
-    }
+    return results, conf_rows
 
 
 def confidence_report(pred: np.ndarray, conf: np.ndarray, gt: np.ndarray, eyes: tuple[int, int]) -> dict[str, float]:
@@ -222,4 +250,4 @@ def summarize(results: list[dict[str, Any]], metric: str = "nme") -> list[dict[s
              **({"baseline": True} if m in base else {})} for (m, s), v in keys.items()]
 
 
-__all__ = ["confidence_report", "mean_shape", "run_protocol", "summarize", "summarize_confidence"]
+__all__ = ["confidence_report", "run_protocol", "run_sweep", "summarize", "summarize_confidence"]

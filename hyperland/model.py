@@ -117,8 +117,9 @@ class HyperlandModel(nn.Module):
         if self.projection is not None:
             proj = f", projection={self.projection_dim} channels from layers {c.projection_layers}"
         return (f"HyperlandModel(name={self.name!r}, fingerprint={self.fingerprint!r}, "
-                f"architecture={c.architecture!r}, layers={self.layers} of {c.out_indices} ({self.num_channels()} channels), input={c.input_size}x"
-                f"{c.input_size} (resize {c.resize}, border {c.border}){proj}, device={self.device})")
+                f"architecture={c.architecture!r}, layers={self.layers} of {c.out_indices} "
+                f"({self.num_channels()} channels), input={c.input_size}x{c.input_size} "
+                f"(resize {c.resize}, border {c.border}){proj}, device={self.device})")
 
     def train(self, mode: bool = True) -> HyperlandModel:
         """The backbone stays in eval mode (frozen BN statistics); use hyperland.train to train it."""

@@ -1,44 +1,58 @@
-"""What one few-shot run needs, read once: the labelled subsets it draws and one network pass over their union.
+"""What one few-shot run needs, read once: its labelled subsets, their images and one network pass over them.
 
 A run fits every head and baseline on labelled subsets of the pool (``shots`` × ``seeds``, drawn by
 :func:`draw_subsets`) and scores them on the test set, so only the union of those subsets and the test images
 are ever looked at (the whole pool only when a shot count is "all"), plus, when a descriptor is a PCA of the
 hypercolumn, the unlabelled pool images that PCA is fitted on (:func:`hyperland.features.projection_sample`).
+:func:`prepare` loads those images and the labels once (the whole-pool :func:`mean_shape` reads the labels
+only) and makes one :func:`extract_once` pass for every layer setting of the run (``eval --layers-sweep``).
 
-:func:`extract_once` sends each of those images through the network once and derives from that one pass
-everything the run's consumers read, each stored as compactly as it is used:
+:func:`extract_once` sends each of those images through the network once, for the union of the layers every
+:class:`Setting` reads, and derives from that one pass everything each setting's consumers read, each stored as
+compactly as it is used:
 
-* head descriptors (:class:`Descriptor`: the learned projection, or the PCA / raw hypercolumn, average-pooled
-  by the head's ``pool``), float16 maps as :func:`hyperland.features.encode` stores them;
-* the ridge probe's input: the raw hypercolumn average-pooled to 8 × 8 and flattened, float32 (not the maps);
-* HOG of the network input (no network), float32.
+* head descriptors (:class:`Descriptor`: the learned projection, or the PCA / raw hypercolumn of the setting's
+  layers, average-pooled by the head's ``pool``), float16 maps as :func:`hyperland.features.encode` stores them;
+* the ridge probe's input: the setting's raw hypercolumn average-pooled to 8 × 8 and flattened, float32;
+* HOG of the network input (no network, shared by every setting), float32.
 
-The PCA images come first, in the order :func:`hyperland.features.fit_projection` reads them, with the same
-random draws, so the projection is the one ``fit_projection`` fits on the whole pool; the raw maps of images
-that are also labelled wait (float32) until it is fitted. Every output is identical to extracting each
-consumer separately: hypercolumns do not depend on how images are batched, and the learned 1 × 1 projection
-runs on at least :data:`MIN_PROJECTION_BATCH` images (zero-padded), because on one CPU thread PyTorch takes a
+The PCA images come first, in the order :func:`hyperland.features.fit_projection` reads them, and each setting
+draws its cells from its own copy of the same random generator, so each setting's projection is the one
+``fit_projection`` fits on the whole pool for its layers; the raw maps of images that are also labelled wait
+(float32) until it is fitted. Every output is identical to extracting each setting and consumer separately:
+hypercolumns do not depend on how images are batched, and the learned 1 × 1 projection runs on at least
+:data:`MIN_PROJECTION_BATCH` images (zero-padded), because on one CPU thread PyTorch takes a
 differently-rounding convolution kernel below that batch size.
 """
 
 from __future__ import annotations
 
+import copy
 import logging
+import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 import torch
 
 from .errors import InvalidOptionError
-from .features import Features, Projection, descriptor_maps, pca_projection, projection_rows
+from .features import (
+    Features,
+    Projection,
+    descriptor_maps,
+    pca_projection,
+    projection_rows,
+    projection_sample,
+)
 from .hypercolumn import stack_layers
-from .images import image_size
+from .images import image_size as size_of
 
 if TYPE_CHECKING:
     from PIL import Image
 
+    from .data import Sample
     from .model import HyperlandModel
 
 logger = logging.getLogger(__name__)
@@ -75,6 +89,15 @@ def labelled_union(subsets: Sequence[Subset]) -> np.ndarray:
     return np.unique(np.concatenate([s.index for s in subsets])) if subsets else np.zeros(0, dtype=np.int64)
 
 
+def mean_shape(model: HyperlandModel, points: np.ndarray, sizes: Sequence[tuple[int, int]]) -> torch.Tensor:
+    """(K, 2) average landmark position of pixel ``points`` (N, K, 2) of images of ``sizes``, in normalised
+    network-input coordinates (NaN-aware): the mean-shape baseline, fitted on any labelled set."""
+    from .heads.geometry import pixels_to_normalised
+
+    norm = pixels_to_normalised(model, torch.from_numpy(np.asarray(points, np.float32)), sizes)
+    return torch.nanmean(norm, dim=0)
+
+
 @dataclass(frozen=True)
 class Descriptor:
     """The descriptor maps a head reads: the model's learned projection or the (PCA of the) hypercolumn,
@@ -84,16 +107,26 @@ class Descriptor:
     pool: int
 
 
+@dataclass(frozen=True)
+class Setting:
+    """What one layer setting reads from the pass: its heads' descriptors and, with ``probe``, the ridge probe's
+    input, both of the hypercolumn of ``layers`` (None: the model's; learned descriptors read the projection's)."""
+
+    layers: tuple[int, ...] | None = None
+    descriptors: tuple[Descriptor, ...] = ()
+    probe: bool = False
+
+
 @dataclass
 class Extracted:
-    """Outputs of :func:`extract_once`, one row per kept image, in the order of ``keep``."""
+    """One setting's outputs of :func:`extract_once`, one row per kept image, in the order of ``keep``."""
 
     descriptors: dict[Descriptor, Features]
-    probe: np.ndarray | None = None  # (N, C·8·8) float32
-    hog: np.ndarray | None = None  # (N, F) float32
-    projection: Projection | None = None
-    n_network: int = 0  # images sent through the network (kept + PCA-only)
-    layers: tuple[int, ...] = field(default_factory=tuple)
+    probe: np.ndarray | None  # (N, C·8·8) float32
+    hog: np.ndarray | None  # (N, F) float32, shared by every setting
+    projection: Projection | None
+    n_network: int  # images sent through the network (kept + PCA-only), once for every setting
+    layers: tuple[int, ...]
 
 
 def _project(model: HyperlandModel, hyper: torch.Tensor) -> torch.Tensor:
@@ -124,13 +157,72 @@ class _Store:
         self.arrays[key][rows] = values.to(dtype)
 
 
+class _Consumer:
+    """One setting during the pass: its raw hypercolumn's PCA rows until its PCA is fitted, then its outputs."""
+
+    def __init__(self, model: HyperlandModel, setting: Setting, *, n_keep: int, n_components: int,
+                 rng: np.random.Generator) -> None:
+        self.layers = tuple(model.layers if setting.layers is None else (int(i) for i in setting.layers))
+        model.num_channels(self.layers)  # an InvalidLayerError before any image
+        self.descriptors = list(dict.fromkeys(setting.descriptors))
+        self.probe = setting.probe
+        self.n_components = n_components
+        self.use_pca = bool(n_components) and any(not d.learned for d in self.descriptors)
+        self.use_raw = self.probe or any(not d.learned for d in self.descriptors)
+        self.rng = copy.deepcopy(rng)  # the cells a run of this setting alone would draw
+        self.rows_pca: list[torch.Tensor] = []
+        self.waiting: list[tuple[int, torch.Tensor]] = []  # (row, raw maps) of kept PCA images, until the PCA
+        self.proj: Projection | None = None
+        self.store = _Store(n_keep)
+
+    def fit_pca(self) -> None:
+        if self.use_pca and self.proj is None:
+            self.proj = pca_projection(self.rows_pca, n_components=self.n_components)
+            self.rows_pca = []
+
+    def take(self, feats: dict[int, torch.Tensor], sel: list[int], rows: list[int], learned: torch.Tensor | None,
+             *, pca_chunk: bool, per_image: int) -> None:
+        """One batch: ``feats`` of every image of the chunk; ``sel`` the kept ones, stored at ``rows``."""
+        sample = pca_chunk and self.use_pca
+        if not (sel or sample):
+            return
+        raw = _stack(feats, self.layers) if self.use_raw else None
+        if sample:
+            self.rows_pca += projection_rows(raw, per_image=per_image, rng=self.rng)  # type: ignore[arg-type]
+        if not sel:
+            return
+        if raw is not None:
+            raw = raw[sel]
+            if self.probe:
+                from .heads.ridge import readout_inputs
+
+                self.store.put("probe", rows, readout_inputs(raw, PROBE_GRID), torch.float32)
+        for d in self.descriptors:
+            if d.learned:
+                self.store.put(d, rows, descriptor_maps(learned, pool=d.pool), torch.float16)  # type: ignore[arg-type]
+            elif self.proj is not None or not self.use_pca:
+                self.store.put(d, rows, descriptor_maps(raw, projection=self.proj, pool=d.pool), torch.float16)  # type: ignore[arg-type]
+        if self.use_pca and self.proj is None:
+            self.waiting += list(zip(rows, raw))  # type: ignore[arg-type]
+
+    def finish(self, batch_size: int) -> None:
+        """Fit the PCA if every chunk was a PCA chunk, then project the kept PCA images that waited for it."""
+        self.fit_pca()
+        for i in range(0, len(self.waiting), batch_size):
+            part = self.waiting[i:i + batch_size]
+            maps = torch.stack([m for _, m in part])
+            for d in self.descriptors:
+                if not d.learned:
+                    self.store.put(d, [r for r, _ in part], descriptor_maps(maps, projection=self.proj, pool=d.pool),
+                                   torch.float16)
+        self.waiting.clear()
+
+
 def extract_once(
     model: HyperlandModel,
     images: Sequence[Image.Image],
     *,
-    descriptors: Sequence[Descriptor],
-    layers: Sequence[int] | None = None,
-    probe: bool = False,
+    settings: Sequence[Setting],
     hog: bool = False,
     keep: Sequence[int] | None = None,
     pca_on: Sequence[int] | np.ndarray = (),
@@ -139,97 +231,143 @@ def extract_once(
     per_image: int = 96,
     batch_size: int = 64,
     progress: bool | None = None,
-) -> Extracted:
-    """One network pass over ``images`` for every consumer; outputs for the positions ``keep`` (default all).
+) -> list[Extracted]:
+    """One network pass over ``images`` for every consumer of every setting; outputs, one :class:`Extracted`
+    per setting, for the positions ``keep`` (default all).
 
     Non-learned descriptors are projected onto the top ``n_components`` principal components of
-    ``per_image`` random cells of each image at positions ``pca_on`` (drawn by ``pca_rng``, as
-    :func:`hyperland.features.fit_projection` does); ``n_components=0`` keeps the raw hypercolumn.
+    ``per_image`` random cells of each image at positions ``pca_on`` (drawn by a copy of ``pca_rng`` per
+    setting, as :func:`hyperland.features.fit_projection` does); ``n_components=0`` keeps the raw hypercolumn.
     """
     from ._progress import progress_bar as _progress
     from .baselines import hog_features
-    from .heads.ridge import readout_inputs
 
     keep = list(range(len(images))) if keep is None else [int(p) for p in keep]
     row_of = {p: r for r, p in enumerate(keep)}
-    descriptors = list(dict.fromkeys(descriptors))
-    raw_layers = tuple(model.layers if layers is None else (int(i) for i in layers))
-    model.num_channels(raw_layers)  # an InvalidLayerError before any image
-    learned_layers = tuple(model.projection_layers or ()) if any(d.learned for d in descriptors) else ()
-    use_pca = bool(n_components) and any(not d.learned for d in descriptors)
-    use_raw = probe or any(not d.learned for d in descriptors)
-    pca_first = [int(p) for p in pca_on] if use_pca else []
-    if use_pca and not pca_first:
+    rng = pca_rng if pca_rng is not None else np.random.default_rng(0)
+    users = [_Consumer(model, s, n_keep=len(keep), n_components=n_components, rng=rng) for s in settings]
+    learned_layers = tuple(model.projection_layers or ()) if any(d.learned for u in users for d in u.descriptors) \
+        else ()
+    pca_first = [int(p) for p in pca_on] if any(u.use_pca for u in users) else []
+    if any(u.use_pca for u in users) and not pca_first:
         raise InvalidOptionError("extract_once: a PCA descriptor (n_components > 0) needs pca_on=, the indices of the "
                                  "images the PCA is fitted on. Pass pca_on=, or n_components=0 for raw descriptors.")
-    rng = pca_rng if pca_rng is not None else np.random.default_rng(0)
     in_pca = set(pca_first)
     rest = [p for p in keep if p not in in_pca]
     chunks = [pca_first[i:i + batch_size] for i in range(0, len(pca_first), batch_size)]
     chunks += [rest[i:i + batch_size] for i in range(0, len(rest), batch_size)]
     n_pca_chunks = -(-len(pca_first) // batch_size)
-    union = tuple(dict.fromkeys((*(raw_layers if use_raw else ()), *learned_layers)))
-    store = _Store(len(keep))
-    rows_pca: list[torch.Tensor] = []
-    waiting: list[tuple[int, torch.Tensor]] = []  # (row, raw maps) of kept PCA images, until the PCA is fitted
-    proj: Projection | None = None
+    union = tuple(dict.fromkeys((*(i for u in users if u.use_raw for i in u.layers), *learned_layers)))
+    shared = _Store(len(keep))
     with _progress(len(pca_first) + len(rest), enabled=progress, desc="extract") as bar, torch.no_grad():
         for c, chunk in enumerate(chunks):
-            if use_pca and c == n_pca_chunks:
-                proj = pca_projection(rows_pca, n_components=n_components)
+            if c == n_pca_chunks:
+                for u in users:
+                    u.fit_pca()
             sel = [j for j, p in enumerate(chunk) if p in row_of]
             rows = [row_of[chunk[j]] for j in sel]
             out = model.forward_features(model.preprocess([images[p] for p in chunk]), layers=union)
             feats = dict(zip(union, out))
-            raw = _stack(feats, raw_layers) if use_raw else None
-            if use_pca and proj is None:
-                rows_pca += projection_rows(raw, per_image=per_image, rng=rng)  # type: ignore[arg-type]
-            bar.update(len(chunk))
-            if not sel:
-                continue
-            if raw is not None:
-                raw = raw[sel]
-                if probe:
-                    store.put("probe", rows, readout_inputs(raw, PROBE_GRID), torch.float32)
             learned = _project(model, _stack({i: feats[i][sel] for i in learned_layers}, learned_layers)) \
-                if learned_layers else None
-            for d in descriptors:
-                if d.learned:
-                    store.put(d, rows, descriptor_maps(learned, pool=d.pool), torch.float16)  # type: ignore[arg-type]
-                elif proj is not None or not use_pca:
-                    store.put(d, rows, descriptor_maps(raw, projection=proj, pool=d.pool), torch.float16)  # type: ignore[arg-type]
-            if use_pca and proj is None:
-                waiting += list(zip(rows, raw))  # type: ignore[arg-type]
-            if hog:
-                store.put("hog", rows, torch.from_numpy(hog_features(model, [images[chunk[j]] for j in sel])),
-                          torch.float32)
-        if use_pca and proj is None:
-            proj = pca_projection(rows_pca, n_components=n_components)
-        for i in range(0, len(waiting), batch_size):
-            part = waiting[i:i + batch_size]
-            maps = torch.stack([m for _, m in part])
-            for d in descriptors:
-                if not d.learned:
-                    store.put(d, [r for r, _ in part], descriptor_maps(maps, projection=proj, pool=d.pool),
-                              torch.float16)
-    waiting.clear()
-    sizes = [image_size(images[p]) for p in keep]
-    feats_out = {d: Features(store.arrays[d], sizes, model.fingerprint, learned_layers if d.learned else raw_layers,
-                             model.config.input_size, None if d.learned else proj, d.learned)
-                 for d in descriptors if d in store.arrays}
-    probe_x = store.arrays["probe"].numpy() if "probe" in store.arrays else None
-    hog_x = store.arrays["hog"].numpy() if "hog" in store.arrays else None
+                if learned_layers and sel else None
+            for u in users:
+                u.take(feats, sel, rows, learned, pca_chunk=c < n_pca_chunks, per_image=per_image)
+            bar.update(len(chunk))
+            if hog and sel:
+                shared.put("hog", rows, torch.from_numpy(hog_features(model, [images[chunk[j]] for j in sel])),
+                           torch.float32)
+        for u in users:
+            u.finish(batch_size)
+    sizes = [size_of(images[p]) for p in keep]
+    hog_x = shared.arrays["hog"].numpy() if "hog" in shared.arrays else None
     n = len(pca_first) + len(rest)
-    logger.info("extracted %d images once (%d kept, %d for the PCA only)", n, len(keep), n - len(keep))
-    return Extracted(feats_out, probe_x, hog_x, proj, n, raw_layers)
+    logger.info("extracted %d images once for %d setting(s) (%d kept, %d for the PCA only)", n, len(users),
+                len(keep), n - len(keep))
+    out_list = []
+    for u in users:
+        arrays = u.store.arrays
+        feats_out = {d: Features(arrays[d], sizes, model.fingerprint, learned_layers if d.learned else u.layers,
+                                 model.config.input_size, None if d.learned else u.proj, d.learned)
+                     for d in u.descriptors if d in arrays}
+        probe_x = arrays["probe"].numpy() if "probe" in arrays else None
+        out_list.append(Extracted(feats_out, probe_x, hog_x, u.proj, n, u.layers))
+    return out_list
+
+
+@dataclass
+class Prepared:
+    """A run's inputs, read once for all its settings. Pool-side rows of each :class:`Extracted` are the
+    ``labelled`` pool positions (ascending), then one row per test image."""
+
+    subsets: list[Subset]
+    labelled: np.ndarray
+    images: dict[int, Image.Image]  # labelled pool images by pool position (the heads' few-shot augmentation)
+    pool_points: np.ndarray  # (N_pool, K, 2) pixels: every pool label
+    pool_normalised: torch.Tensor  # the same in normalised network-input coordinates
+    test_points: np.ndarray  # (N_test, K, 2) pixels
+    mean_shape: torch.Tensor  # (K, 2) normalised: the whole pool's
+    extracted: list[Extracted]  # one per setting
+    load_seconds: float
+    extract_seconds: float
+
+    def rows(self, subset: Subset) -> np.ndarray:
+        """Rows of the extracted outputs that hold ``subset``'s images."""
+        return np.searchsorted(self.labelled, subset.index)
+
+
+def prepare(
+    model: HyperlandModel,
+    pool: Sequence[Sample],
+    test: Sequence[Sample],
+    *,
+    subsets: Sequence[Subset],
+    settings: Sequence[Setting],
+    hog: bool = False,
+    image_size: int = 136,
+    n_components: int = 128,
+    progress: bool | None = None,
+) -> Prepared:
+    """Load the images the run uses (``image_size`` px) and every label once, and extract them in one pass.
+
+    The PCA images are drawn as :func:`hyperland.features.fit_projection` (``random_state=0``) draws them from
+    the whole pool, when any setting has a PCA descriptor."""
+    from .data import load_samples
+    from .data.base import sample_points
+    from .heads.geometry import pixels_to_normalised
+
+    labelled = labelled_union(subsets)
+    pca_rng = np.random.default_rng(0)  # fit_projection(pool images, random_state=0): images, then cells
+    pca = n_components and any(not d.learned for s in settings for d in s.descriptors)
+    pca_idx = projection_sample(len(pool), rng=pca_rng) if pca else labelled[:0]
+    need = np.union1d(labelled, pca_idx)  # every pool image this run looks at, ascending
+    t0 = time.perf_counter()
+    need_imgs, _ = load_samples([pool[i] for i in need], size=image_size) if len(need) else ([], None)
+    test_imgs, test_pts = load_samples(test, size=image_size)
+    pool_pts = sample_points(pool, size=image_size)  # all labels (no image decoded): the whole-pool mean shape
+    t_load = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    pos = {int(i): j for j, i in enumerate(need)}
+    extracted = extract_once(model, [*need_imgs, *test_imgs], settings=settings, hog=hog,
+                             keep=[pos[int(i)] for i in labelled] + list(range(len(need), len(need) + len(test_imgs))),
+                             pca_on=[pos[int(i)] for i in pca_idx], pca_rng=pca_rng, n_components=n_components,
+                             progress=progress)
+    t_extract = time.perf_counter() - t0
+    frames = [(image_size, image_size)] * len(pool)
+    return Prepared(list(subsets), labelled, {int(i): need_imgs[pos[int(i)]] for i in labelled}, pool_pts,
+                    pixels_to_normalised(model, torch.from_numpy(pool_pts), frames), test_pts,
+                    mean_shape(model, pool_pts, frames), extracted, t_load, t_extract)
 
 
 __all__ = [
     "MIN_PROJECTION_BATCH",
     "Descriptor",
     "Extracted",
+    "Prepared",
+    "Setting",
     "Subset",
     "draw_subsets",
     "extract_once",
     "labelled_union",
+    "mean_shape",
+    "prepare",
 ]

@@ -12,13 +12,13 @@ import hyperland
 from hyperland.baselines import fit_pixel_classifier, hog_features, pooled_hypercolumn
 from hyperland.data import dataset_protocol, load_samples
 from hyperland.data.base import Sample, sample_points
-from hyperland.evaluate import run_protocol
+from hyperland.evaluate import run_protocol, run_sweep
 from hyperland.features import encode, fit_projection
 from hyperland.heads import LandmarkHead
 from hyperland.heads.geometry import normalised_to_pixels, pixels_to_normalised
 from hyperland.heads.ridge import fit_readout
 from hyperland.metrics import nme
-from hyperland.protocol import Descriptor, draw_subsets, extract_once
+from hyperland.protocol import Descriptor, Setting, draw_subsets, extract_once
 
 SIZE = 136
 OPTS = {"n_augment": 1}  # few-shot augmentation stays on (it reads the labelled images), one copy to stay fast
@@ -103,6 +103,30 @@ def test_only_the_labelled_union_and_the_test_set_pass_through_the_network(dense
                                                      "ridge"}
 
 
+def test_a_layer_sweep_is_one_pass_with_each_settings_numbers(dense, split, monkeypatch) -> None:
+    """mtfl-dense-r18, sweep [default (learned), 4 (PCA of layer 4)]: one network pass over a 6-image pool and
+    4 test faces for both settings, and every figure equal to run_protocol's for each setting alone."""
+    pool, test = split[0][:6], split[1][:4]
+    kw = {"shots": (2, "all"), "seeds": 1, "head_options": {"augment": False}, "progress": False}
+    alone = [run_protocol(dense, pool, test, layers=layers, **kw) for layers in (None, (4,))]
+    seen: list[int] = []
+    forward = dense.forward_features
+
+    def counting(x, **kw):
+        seen.append(int(x.shape[0]))
+        return forward(x, **kw)
+
+    monkeypatch.setattr(dense, "forward_features", counting)
+    runs = run_sweep(dense, pool, test, sweep=[None, (4,)], **kw)
+    assert sum(seen) == 6 + 4 == runs[1]["timing"]["images_extracted"]
+    assert [r["protocol"]["descriptors"] for r in runs] == [["learned"], ["pca"]]
+    for run, ref in zip(runs, alone):
+        assert [{k: v for k, v in r.items() if k != "fit_seconds"} for r in run["results"]] == \
+               [{k: v for k, v in r.items() if k != "fit_seconds"} for r in ref["results"]]
+        assert (run["protocol"], run["mean_shape_nme"], run["confidence"]) == \
+               (ref["protocol"], ref["mean_shape_nme"], ref["confidence"])
+
+
 def test_draw_subsets_keeps_the_seeded_nested_draws() -> None:
     subs = draw_subsets(10, shots=(1, 4, "all", 20), seeds=2)  # 20 > pool: skipped
     assert [(s.shots, s.seed) for s in subs] == [(1, 0), (4, 0), ("all", 0), (1, 1), (4, 1), ("all", 1)]
@@ -115,8 +139,8 @@ def test_extract_once_matches_encode_and_the_probe_per_consumer(dense, split) ->
     on a 20-image batch; the pooled hypercolumn and HOG equal the baselines' own functions."""
     imgs = load_samples(split[0][:20], size=SIZE)[0]
     keep = [3, 7, 19]
-    ex = extract_once(dense, imgs, descriptors=[Descriptor(True, 1), Descriptor(True, 2)], probe=True, hog=True,
-                      keep=keep, progress=False)
+    [ex] = extract_once(dense, imgs, settings=[Setting(descriptors=(Descriptor(True, 1), Descriptor(True, 2)),
+                                                        probe=True)], hog=True, keep=keep, progress=False)
     assert ex.n_network == 3
     for pool in (1, 2):
         ref = encode(dense, imgs, learned=True, pool=pool, progress=False)

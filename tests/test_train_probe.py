@@ -36,7 +36,7 @@ def test_probe_logs_landmarks_retrieval_and_dense_matching(mtfl_root: Path, tmp_
     fit = load_samples(t.split.val_samples[:6], size=40)[1]
     test = load_samples(t.split.val_samples[6:], size=40)[1]
     baseline = 100 * nme(np.broadcast_to(fit.mean(axis=0), test.shape), test)
-    assert abs(rec["mean_shape_nme"] - baseline) < 1e-6
+    assert abs(rec["mean_shape_nme"] - baseline) < 1e-4  # eval's mean shape: averaged in float32 network-input coords
     assert t.model.encoder_q.backbone.training  # the probe left train mode as it found it
 
 

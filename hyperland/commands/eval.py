@@ -1,9 +1,9 @@
 """``hyperland eval``: the few-shot benchmark protocol on a named dataset, written as JSON + a markdown table
 (mean ± std over seeds per shot count, the mean-shape baseline beside it) + a PNG plot of NME vs shots.
 
-Built on :func:`hyperland.evaluate.run_protocol`, which extracts only the images the run uses (the labelled
-subsets' union and the test set), once per layer setting, and reuses the features across shot counts, seeds,
-head methods and baselines. ``--layers 1``, ``--layers 2``, … or
+Built on :func:`hyperland.evaluate.run_sweep`, which loads only the images the run uses (the labelled subsets'
+union and the test set) once, sends them through the network once for every layer setting, and reuses the
+features across shot counts, seeds, head methods and baselines. ``--layers 1``, ``--layers 2``, … or
 ``--layers-sweep "1;2;3;4;1,2,3,4"`` (one table) reproduce the paper's per-layer vs hypercolumn comparison.
 """
 
@@ -210,10 +210,10 @@ def _json_options(text: str | None) -> dict[str, Any]:
 
 
 def evaluate(args: argparse.Namespace) -> dict[str, Any]:
-    """Run the protocol for every layer setting; return the JSON document."""
+    """Run the protocol for every layer setting (one load, one network pass); return the JSON document."""
     import hyperland
     from hyperland.data import dataset_protocol
-    from hyperland.evaluate import run_protocol
+    from hyperland.evaluate import run_sweep
 
     shots = parse_shots(args.shots)
     sweep = ([parse_layers(t) for t in args.layers_sweep.split(";")] if args.layers_sweep
@@ -239,22 +239,19 @@ def evaluate(args: argparse.Namespace) -> dict[str, Any]:
     model = hyperland.load(args.model, device=args.device)
     for layers in sweep:
         model.num_channels(layers)  # an InvalidLayerError now, before any image is read
-    runs = []
     t0 = time.perf_counter()
-    for layers in sweep:
-        kwargs: dict[str, Any] = {"shots": tuple(shots), "seeds": args.seeds, "methods": methods,
-                                  "baselines": baselines, "layers": layers, "metric": spec.metric,
-                                  "progress": progress(args)}
-        if spec.eyes is not None:
-            kwargs["eyes"] = spec.eyes
-        if head_options:
-            kwargs["head_options"] = head_options
-        run = run_protocol(model, pool, test, **kwargs)
+    kwargs: dict[str, Any] = {"shots": tuple(shots), "seeds": args.seeds, "methods": methods, "baselines": baselines,
+                              "metric": spec.metric, "progress": progress(args)}
+    if spec.eyes is not None:
+        kwargs["eyes"] = spec.eyes
+    if head_options:
+        kwargs["head_options"] = head_options
+    runs = run_sweep(model, pool, test, sweep=sweep, **kwargs)
+    for run, layers in zip(runs, sweep):
         run.setdefault("layers", list(layers) if layers else list(model.layers))
         run.setdefault("metric", spec.metric)
         run.setdefault("n_pool", len(pool))
         run.setdefault("n_test", len(test))
-        runs.append(run)
     return {
         "dataset": spec.name, "protocol": args.protocol or spec.protocols[0], "root": str(args.root),
         "model": args.model, "fingerprint": model.fingerprint, "metric": spec.metric,

@@ -6,8 +6,9 @@
   Reported NME (%): ``head_nme`` — the default :class:`hyperland.heads.LandmarkHead` (ridge readout + refinement;
   no few-shot augmentation, to stay fast) on the model as it would be exported (the dense projection included
   when the run has one); ``ridge_probe_nme`` — RidgeCV on the raw hypercolumn pooled to 8×8
-  (:func:`hyperland.baselines.pooled_hypercolumn`; one network pass serves both, :mod:`hyperland.protocol`); ``mean_shape_nme`` — the fit half's mean shape. Faces are the
-  validation images resized to ``resize`` × ``resize`` (whole image, or the run's ``data_crop`` box).
+  (:func:`hyperland.baselines.pooled_hypercolumn`); ``mean_shape_nme`` — the fit half's mean shape: the
+  evaluation protocol (:func:`hyperland.evaluate.run_sweep`, one network pass) on one labelled subset. Faces are
+  the validation images resized to ``resize`` × ``resize`` (whole image, or the run's ``data_crop`` box).
 * Held-out views (:mod:`hyperland.train.retrieval`, any data with ``val_count >= 2``): instance retrieval
   ``retrieval_top1`` and, with the dense term, dense matching ``dense_match`` on two fixed views per image.
 """
@@ -64,45 +65,23 @@ def snapshot_model(moco: MoCo, config: ModelConfig, *, dense_layers: tuple[int, 
 
 def run_probe(model: HyperlandModel, samples: list[Sample], *, max_images: int = 200) -> dict[str, Any] | None:
     """Landmark NME (%) of the default head, the ridge probe and the mean shape on the second half of
-    ``samples[:max_images]``, fitted on the first half; None (logged once) with fewer than 4 samples."""
+    ``samples[:max_images]``, fitted on the first half (one labelled subset of the evaluation protocol,
+    :func:`hyperland.evaluate.run_sweep`); None (logged once) with fewer than 4 samples."""
     if len(samples) < 4 or max_images < 4:
         _skip(_NO_LANDMARKS)
         return None
-    from ..data import load_samples
-    from ..features import projection_sample
-    from ..heads import LandmarkHead
-    from ..heads.geometry import normalised_to_pixels, pixels_to_normalised
-    from ..heads.ridge import fit_readout
-    from ..metrics import nme
-    from ..protocol import Descriptor, extract_once
+    from ..evaluate import run_sweep
+    from ..protocol import Subset
 
     t0 = time.perf_counter()
     samples = samples[:max_images]
     half = len(samples) // 2
-    size = model.config.resize
-    fit_imgs, fit_pts = load_samples(samples[:half], size=size)
-    test_imgs, test_pts = load_samples(samples[half:], size=size)
-    fit_sizes, test_sizes = [(size, size)] * len(fit_imgs), [(size, size)] * len(test_imgs)
-
-    head = LandmarkHead(fit_pts.shape[1], augment=False, random_state=0, progress=False)
-    # one network pass for the head's descriptors (its PCA, if any, fitted on the fit half as head.fit would)
-    # and the ridge probe's pooled hypercolumn
-    desc = Descriptor(head.uses_learned(model), head.pool_)
-    rng = np.random.default_rng(0)
-    ex = extract_once(model, [*fit_imgs, *test_imgs], descriptors=[desc], probe=True,
-                      pca_on=projection_sample(half, rng=rng), pca_rng=rng, n_components=head.n_components or 0,
-                      progress=False)
-    feats, x = ex.descriptors[desc], ex.probe
-    assert x is not None
-    head.fit(model, fit_imgs, fit_pts, features=feats[:half])
-    head_nme = head.score(None, test_pts, features=feats[half:])
-
-    fit_norm = pixels_to_normalised(model, torch.from_numpy(fit_pts).float(), fit_sizes)
-    ridge = normalised_to_pixels(model, fit_readout(x[:half], fit_norm)(x[half:]), test_sizes).numpy()
-    mean_shape = np.broadcast_to(np.nanmean(fit_pts, axis=0), test_pts.shape)
-    return {"head_nme": float(head_nme), "ridge_probe_nme": 100.0 * float(nme(ridge, test_pts)),
-            "mean_shape_nme": 100.0 * float(nme(mean_shape, test_pts)), "n_fit": half,
-            "n_test": len(samples) - half, "landmark_seconds": round(time.perf_counter() - t0, 2)}
+    [run] = run_sweep(model, samples[:half], samples[half:], subsets=[Subset("all", 0, np.arange(half))],
+                      methods=("ridge",), baselines=("mean shape", "ridge probe"), image_size=model.config.resize,
+                      head_options={"augment": False}, confidence=False, progress=False)
+    nme = {r["method"]: float(r["nme"]) for r in run["results"]}
+    return {"head_nme": nme["ridge"], "ridge_probe_nme": nme["ridge probe"], "mean_shape_nme": nme["mean shape"],
+            "n_fit": half, "n_test": len(samples) - half, "landmark_seconds": round(time.perf_counter() - t0, 2)}
 
 
 class Probe:
