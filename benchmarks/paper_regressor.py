@@ -30,8 +30,8 @@ import torch
 import hyperland
 from hyperland.data import load_samples, mtfl_protocol
 from hyperland.evaluate import mean_shape
+from hyperland.geometry import normalised_to_pixels
 from hyperland.heads import LandmarkHead, paper_options
-from hyperland.heads.geometry import normalised_to_pixels
 from hyperland.metrics import nme
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -6,7 +6,7 @@ pool only for "all"), the test set and, for a PCA descriptor, the unlabelled poo
 once for every head descriptor and baseline; the whole-pool mean shape reads the labels only. Each
 (shots, seed, method) fit then indexes those features. Subsets are nested per seed (the first ``n`` of one
 permutation of the pool), so more shots only add images. Validation splits, when a head carves one, come from
-the labelled subset — never the test set. The baselines of :mod:`hyperland.baselines` (mean shape, HOG → ridge,
+the labelled subset — never the test set. The baselines of :mod:`hyperland.heads.baselines` (mean shape, HOG → ridge,
 hypercolumn ridge probe, per-cell logistic classifier + shape prior) are fitted on the same subsets and reported as methods of their own.
 """
 
@@ -21,15 +21,14 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 import torch
 
-from . import baselines as bl
 from .data import Sample, load_samples
 from .data.base import landmark_count, sample_points
 from .errors import InvalidOptionError
 from .features import projection_sample
+from .geometry import normalised_to_pixels, pixels_to_normalised
 from .heads import LandmarkHead
-from .heads.geometry import normalised_to_pixels, pixels_to_normalised
-from .heads.params import READS
-from .heads.ridge import fit_readout
+from .heads.baselines import BASELINES, MeanShape
+from .heads.methods import reads
 from .metrics import nme, pck
 from .protocol import Descriptor, draw_subsets, extract_once, labelled_union
 
@@ -49,7 +48,7 @@ def _score(pred: np.ndarray, gt: np.ndarray, metric: str, eyes: tuple[int, int],
 def mean_shape(model: HyperlandModel, points: np.ndarray, sizes: Sequence[tuple[int, int]]) -> torch.Tensor:
     """(K, 2) average landmark position in normalised network-input coordinates (NaN-aware)."""
     norm = pixels_to_normalised(model, torch.from_numpy(np.asarray(points, np.float32)), sizes)
-    return torch.nanmean(norm, dim=0)
+    return MeanShape().fit(None, norm).shape_
 
 
 def run_protocol(
@@ -60,7 +59,7 @@ def run_protocol(
     shots: Sequence[Shots] = (1, 5, 10, 20, 50, 100, "all"),
     seeds: int = 3,
     methods: Sequence[str] = ("ridge",),
-    baselines: Sequence[str] = bl.BASELINES,
+    baselines: Sequence[str] = tuple(BASELINES),
     layers: Sequence[int] | None = None,
     val_fraction: float = 0.1,
     metric: Literal["nme", "pck"] = "nme",
@@ -79,21 +78,22 @@ def run_protocol(
     """
     if metric not in ("nme", "pck"):
         raise ValueError(f"metric={metric!r}. Expected 'nme' or 'pck'.")
-    unknown = [b for b in baselines if b not in bl.BASELINES]
+    unknown = [b for b in baselines if b not in BASELINES]
     if unknown:
-        raise ValueError(f"baselines {unknown}: expected a subset of {bl.BASELINES}.")
+        raise ValueError(f"baselines {unknown}: expected a subset of {list(BASELINES)}.")
     opts = dict(head_options or {})
     k = landmark_count([*pool, *test])
-    unread = sorted(set(opts) - set().union(*(READS[m] for m in methods)))
+    unread = sorted(set(opts) - set().union(*(reads(m) for m in methods)))
     if unread:
         raise InvalidOptionError(f"head_options {unread}: none of the methods {list(methods)} reads them.")
     templates = {m: LandmarkHead(k, method=m, layers=layers, progress=progress,  # type: ignore[arg-type]
-                                 **{n: v for n, v in {"val_fraction": val_fraction, **opts}.items() if n in READS[m]})
+                                 **{n: v for n, v in {"val_fraction": val_fraction, **opts}.items() if n in reads(m)})
                  for m in methods}  # each method gets the options it reads
     pixel = LandmarkHead(k, layers=layers)  # the pixel-classifier baseline reads the default head's descriptors
     pixel_key = Descriptor(pixel.uses_learned(model), pixel.pool_)
+    inputs_read = {BASELINES[b].reads for b in baselines}  # what the baselines read besides the labels
     keys = [Descriptor(h.uses_learned(model), h.pool_)
-            for h in [*templates.values(), *([pixel] if "pixel classifier" in baselines else [])]]
+            for h in [*templates.values(), *([pixel] if "descriptors" in inputs_read else [])]]
     subsets = draw_subsets(len(pool), shots=shots, seeds=seeds)
     labelled = labelled_union(subsets)
     pca_rng = np.random.default_rng(0)  # fit_projection(pool images, random_state=0): images, then cells
@@ -109,7 +109,7 @@ def run_protocol(
     pos = {int(i): j for j, i in enumerate(need)}
     n_lab = len(labelled)
     ex = extract_once(model, [*need_imgs, *test_imgs], descriptors=keys, layers=layers,
-                      probe="ridge probe" in baselines, hog="HOG → ridge" in baselines,
+                      probe="probe" in inputs_read, hog="hog" in inputs_read,
                       keep=[pos[int(i)] for i in labelled] + list(range(len(need), len(need) + len(test_imgs))),
                       pca_on=[pos[int(i)] for i in pca_idx], pca_rng=pca_rng, n_components=n_components,
                       progress=progress)
@@ -119,7 +119,11 @@ def run_protocol(
     imgs = {int(i): need_imgs[pos[int(i)]] for i in labelled}  # for the heads' few-shot augmentation
     del need_imgs, test_imgs
     feats = {d: (f, replace(f, maps=f.maps[n_lab:], sizes=f.sizes[n_lab:])) for d, f in ex.descriptors.items()}
-    base_x = {name: (x, x[n_lab:]) for name, x in (("HOG → ridge", ex.hog), ("ridge probe", ex.probe)) if x is not None}
+    # each baseline's input by what it reads, as (labelled rows, test rows); the mean shape reads the row counts
+    base_x: dict[str | None, tuple[Any, Any]] = {None: (np.empty((n_lab, 0)), np.empty((len(test), 0)))}
+    base_x.update({kind: (x, x[n_lab:]) for kind, x in (("hog", ex.hog), ("probe", ex.probe)) if x is not None})
+    if "descriptors" in inputs_read:
+        base_x["descriptors"] = (feats[pixel_key][0].maps, feats[pixel_key][1].maps)
     proj = ex.projection
     sizes_pool = [(image_size, image_size)] * len(pool)
     sizes_test = [(image_size, image_size)] * len(test)
@@ -135,16 +139,11 @@ def run_protocol(
         rec0 = {"shots": n, "n_images": len(idx), "seed": sub.seed}
         for name in baselines:
             t1 = time.perf_counter()
-            if name == "mean shape":
-                norm = torch.nanmean(pool_norm[idx], dim=0).expand(len(test), -1, -1)
-            elif name == "pixel classifier":
-                f_pool, f_test = feats[pixel_key]
-                norm = bl.fit_pixel_classifier(f_pool.maps[rows], pool_norm[idx], random_state=sub.seed)(f_test.maps)
-            else:
-                x_pool, x_test = base_x[name]
-                norm = fit_readout(x_pool[rows], pool_norm[idx])(x_test)
+            est = BASELINES[name](random_state=sub.seed)
+            x_pool, x_test = base_x[est.reads]
+            norm = est.fit(x_pool[rows], pool_norm[idx]).predict(x_test)
             value = _score(normalised_to_pixels(model, norm, sizes_test).numpy(), test_pts, metric, eyes, alpha)
-            results.append({**rec0, "method": name, "baseline": True, metric: value,
+            results.append({**rec0, "method": est.display, "baseline": True, metric: value,
                             "fit_seconds": round(time.perf_counter() - t1, 3)})
         for method, template in templates.items():
             head = LandmarkHead(**{**template.get_params(), "random_state": sub.seed})
@@ -167,7 +166,7 @@ def run_protocol(
         "model": model.name,
         "fingerprint": model.fingerprint,
         "protocol": {"pool": len(pool), "test": len(test), "shots": [s for s in shots], "seeds": seeds,
-                     "methods": list(methods), "baselines": list(baselines),
+                     "methods": list(methods), "baselines": [BASELINES[b].display for b in baselines],
                      "layers": None if layers is None else list(layers), "metric": metric,
                      "alpha": alpha if metric == "pck" else None, "eyes": list(eyes), "image_size": image_size,
                      "n_components": n_components, "explained_variance": None if proj is None else proj.explained,

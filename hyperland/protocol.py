@@ -43,7 +43,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 Shots = int | Literal["all"]
 MIN_PROJECTION_BATCH = 16
-PROBE_GRID = 8  # the ridge probe's pooled grid (hyperland.baselines.pooled_hypercolumn)
+PROBE_GRID = 8  # the ridge probe's pooled grid (hyperland.heads.baselines.pooled_hypercolumn)
 
 
 @dataclass(frozen=True)
@@ -145,7 +145,7 @@ def extract_once(
     ``per_image`` random cells of each image at positions ``pca_on`` (drawn by ``pca_rng``, as
     :func:`hyperland.features.fit_projection` does); ``n_components=0`` keeps the raw hypercolumn.
     """
-    from .baselines import hog_features
+    from .heads.baselines import hog_features
     from .heads.ridge import readout_inputs
     from .model import _progress
 

@@ -6,7 +6,7 @@
   Reported NME (%): ``head_nme`` — the default :class:`hyperland.heads.LandmarkHead` (ridge readout + refinement;
   no few-shot augmentation, to stay fast) on the model as it would be exported (the dense projection included
   when the run has one); ``ridge_probe_nme`` — RidgeCV on the raw hypercolumn pooled to 8×8
-  (:func:`hyperland.baselines.pooled_hypercolumn`; one network pass serves both, :mod:`hyperland.protocol`); ``mean_shape_nme`` — the fit half's mean shape. Faces are the
+  (:func:`hyperland.heads.baselines.pooled_hypercolumn`; one network pass serves both, :mod:`hyperland.protocol`); ``mean_shape_nme`` — the fit half's mean shape. Faces are the
   validation images resized to ``resize`` × ``resize`` (whole image, or the run's ``data_crop`` box).
 * Held-out views (:mod:`hyperland.train.retrieval`, any data with ``val_count >= 2``): instance retrieval
   ``retrieval_top1`` and, with the dense term, dense matching ``dense_match`` on two fixed views per image.
@@ -70,8 +70,8 @@ def run_probe(model: HyperlandModel, samples: list[Sample], *, max_images: int =
         return None
     from ..data import load_samples
     from ..features import projection_sample
+    from ..geometry import normalised_to_pixels, pixels_to_normalised
     from ..heads import LandmarkHead
-    from ..heads.geometry import normalised_to_pixels, pixels_to_normalised
     from ..heads.ridge import fit_readout
     from ..metrics import nme
     from ..protocol import Descriptor, extract_once
