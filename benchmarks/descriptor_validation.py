@@ -41,7 +41,7 @@ def protocol_part(model: hyperland.HyperlandModel, labelled: list, val: list) ->
     """Both descriptors, and beside them the mean shape and HOG → ridge on the same subsets and seeds."""
     out: dict[str, dict[str, float]] = {}
     for desc in DESCRIPTORS:
-        base = ("mean shape", "HOG → ridge") if desc == DESCRIPTORS[0] else ()
+        base = ("mean_shape", "hog_ridge") if desc == DESCRIPTORS[0] else ()
         r = run_protocol(model, labelled, val, shots=(20, 50, "all"), seeds=2, baselines=base, confidence=False,
                          head_options={"descriptor": desc}, progress=False)
         for s in r["summary"]:

@@ -72,7 +72,7 @@ def lfwnet_estimate() -> dict[str, Any]:
     from PIL import Image
 
     import hyperland
-    from hyperland.baselines import hog_features
+    from hyperland.heads.baselines import hog_features
 
     model = hyperland.load()
     grid = model.config.input_size // 4  # layer1's stride-4 grid: the finest of the hypercolumn

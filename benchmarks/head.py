@@ -31,8 +31,8 @@ import hyperland
 from hyperland.data import load_samples, mtfl_protocol
 from hyperland.evaluate import run_protocol
 from hyperland.features import encode, fit_projection
+from hyperland.geometry import normalised_to_pixels
 from hyperland.heads import LandmarkHead
-from hyperland.heads.geometry import normalised_to_pixels
 from hyperland.metrics import nme
 from hyperland.protocol import mean_shape
 

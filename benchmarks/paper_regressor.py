@@ -29,8 +29,8 @@ import torch
 
 import hyperland
 from hyperland.data import load_samples, mtfl_protocol
+from hyperland.geometry import normalised_to_pixels
 from hyperland.heads import LandmarkHead, paper_options
-from hyperland.heads.geometry import normalised_to_pixels
 from hyperland.metrics import nme
 from hyperland.protocol import mean_shape
 

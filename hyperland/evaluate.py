@@ -7,7 +7,7 @@ fitted on; every label (the whole-pool mean shape reads the labels only); and on
 head descriptor and baseline of every layer setting. Each (shots, seed, method) fit then indexes those features.
 Subsets are nested per seed (the first ``n`` of one permutation of the pool), so more shots only add images.
 Validation splits, when a head carves one, come from the labelled subset — never the test set. The baselines of
-:mod:`hyperland.baselines` (mean shape, HOG → ridge, hypercolumn ridge probe, per-cell logistic classifier +
+:mod:`hyperland.heads.baselines` (mean shape, HOG → ridge, hypercolumn ridge probe, per-cell logistic classifier +
 shape prior) are fitted on the same subsets and reported as methods of their own.
 """
 
@@ -21,16 +21,15 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
-from . import baselines as bl
 from .data import Sample
 from .data.base import landmark_count
 from .errors import InvalidOptionError
+from .geometry import normalised_to_pixels
 from .heads import LandmarkHead
-from .heads.geometry import normalised_to_pixels
-from .heads.params import READS
-from .heads.ridge import fit_readout
+from .heads.baselines import BASELINES
+from .heads.methods import reads
 from .metrics import nme, pck
-from .protocol import Descriptor, Extracted, Prepared, Setting, Subset, draw_subsets, mean_shape, prepare
+from .protocol import Descriptor, Extracted, Prepared, Setting, Subset, draw_subsets, prepare
 
 if TYPE_CHECKING:
     from .model import HyperlandModel
@@ -53,7 +52,7 @@ def run_protocol(
     shots: Sequence[Shots] = (1, 5, 10, 20, 50, 100, "all"),
     seeds: int = 3,
     methods: Sequence[str] = ("ridge",),
-    baselines: Sequence[str] = bl.BASELINES,
+    baselines: Sequence[str] = tuple(BASELINES),
     layers: Sequence[int] | None = None,
     val_fraction: float = 0.1,
     metric: Literal["nme", "pck"] = "nme",
@@ -86,7 +85,7 @@ def run_sweep(
     shots: Sequence[Shots] = (1, 5, 10, 20, 50, 100, "all"),
     seeds: int = 3,
     methods: Sequence[str] = ("ridge",),
-    baselines: Sequence[str] = bl.BASELINES,
+    baselines: Sequence[str] = tuple(BASELINES),
     val_fraction: float = 0.1,
     metric: Literal["nme", "pck"] = "nme",
     alpha: float = 0.1,
@@ -102,17 +101,17 @@ def run_sweep(
     ``seeds`` draws of :func:`hyperland.protocol.draw_subsets` by given labelled subsets."""
     if metric not in ("nme", "pck"):
         raise InvalidOptionError(f"metric={metric!r}. Expected 'nme' or 'pck'.")
-    unknown = [b for b in baselines if b not in bl.BASELINES]
+    unknown = [b for b in baselines if b not in BASELINES]
     if unknown:
-        raise InvalidOptionError(f"baselines={unknown}: unknown baselines. Expected a subset of {bl.BASELINES}.")
+        raise InvalidOptionError(f"baselines={unknown}: unknown baselines. Expected a subset of {list(BASELINES)}.")
     opts = dict(head_options or {})
     k = landmark_count([*pool, *test])
-    unread = sorted(set(opts) - set().union(*(READS[m] for m in methods)))
+    unread = sorted(set(opts) - set().union(*(reads(m) for m in methods)))
     if unread:
         raise InvalidOptionError(f"head_options {unread}: none of the methods {list(methods)} reads them.")
     setups = [_Setup.make(model, k, layers, methods=methods, baselines=baselines, progress=progress,
                           options={"val_fraction": val_fraction, **opts}) for layers in sweep]
-    data = prepare(model, pool, test, settings=[s.setting for s in setups], hog="HOG → ridge" in baselines,
+    data = prepare(model, pool, test, settings=[s.setting for s in setups], hog="hog_ridge" in baselines,
                    subsets=draw_subsets(len(pool), shots=shots, seeds=seeds) if subsets is None else subsets,
                    image_size=image_size, n_components=n_components, progress=progress)
     sizes_test = [(image_size, image_size)] * len(test)
@@ -126,7 +125,7 @@ def run_sweep(
             "model": model.name,
             "fingerprint": model.fingerprint,
             "protocol": {"pool": len(pool), "test": len(test), "shots": list(shots), "seeds": seeds,
-                         "methods": list(methods), "baselines": list(baselines),
+                         "methods": list(methods), "baselines": [BASELINES[b].display for b in baselines],
                          "layers": None if layers is None else list(layers), "metric": metric,
                          "alpha": alpha if metric == "pck" else None, "eyes": list(eyes), "image_size": image_size,
                          "n_components": n_components,
@@ -156,12 +155,12 @@ class _Setup:
     def make(cls, model: HyperlandModel, k: int, layers: Sequence[int] | None, *, methods: Sequence[str],
              baselines: Sequence[str], options: dict[str, Any], progress: bool | None) -> _Setup:
         templates = {m: LandmarkHead(k, method=m, layers=layers, progress=progress,  # type: ignore[arg-type]
-                                     **{n: v for n, v in options.items() if n in READS[m]}) for m in methods}
+                                     **{n: v for n, v in options.items() if n in reads(m)}) for m in methods}
         pixel = LandmarkHead(k, layers=layers)
         keys = [Descriptor(h.uses_learned(model), h.pool_)
-                for h in [*templates.values(), *([pixel] if "pixel classifier" in baselines else [])]]
+                for h in [*templates.values(), *([pixel] if "pixel_classifier" in baselines else [])]]
         return cls(templates, Descriptor(pixel.uses_learned(model), pixel.pool_),
-                   Setting(None if layers is None else tuple(layers), tuple(keys), "ridge probe" in baselines))
+                   Setting(None if layers is None else tuple(layers), tuple(keys), "ridge_probe" in baselines))
 
 
 def _fit_setting(model: HyperlandModel, data: Prepared, ex: Extracted, setup: _Setup, *, baselines: Sequence[str],
@@ -170,7 +169,11 @@ def _fit_setting(model: HyperlandModel, data: Prepared, ex: Extracted, setup: _S
     """Every subset's baselines and heads on one setting's features: (results, confidence rows)."""
     n_lab, test_pts = len(data.labelled), data.test_points
     feats = {d: (f, replace(f, maps=f.maps[n_lab:], sizes=f.sizes[n_lab:])) for d, f in ex.descriptors.items()}
-    base_x = {name: (x, x[n_lab:]) for name, x in (("HOG → ridge", ex.hog), ("ridge probe", ex.probe)) if x is not None}
+    # each baseline's input by what it reads, as (labelled rows, test rows); the mean shape reads the row counts
+    base_x: dict[str | None, tuple[Any, Any]] = {None: (np.empty((n_lab, 0)), np.empty((len(test_pts), 0)))}
+    base_x.update({kind: (x, x[n_lab:]) for kind, x in (("hog", ex.hog), ("probe", ex.probe)) if x is not None})
+    if setup.pixel_key in feats:
+        base_x["descriptors"] = (feats[setup.pixel_key][0].maps, feats[setup.pixel_key][1].maps)
     pool_pts, pool_norm = data.pool_points, data.pool_normalised
     frame = (image_size, image_size)  # every pool and test image is loaded at image_size px
     sizes_test = [frame] * len(test_pts)
@@ -181,16 +184,11 @@ def _fit_setting(model: HyperlandModel, data: Prepared, ex: Extracted, setup: _S
         rec0: dict[str, Any] = {"shots": n, "n_images": len(idx), "seed": sub.seed}
         for name in baselines:
             t1 = time.perf_counter()
-            if name == "mean shape":
-                norm = mean_shape(model, pool_pts[idx], [frame] * len(idx)).expand(len(test_pts), -1, -1)
-            elif name == "pixel classifier":
-                f_pool, f_test = feats[setup.pixel_key]
-                norm = bl.fit_pixel_classifier(f_pool.maps[rows], pool_norm[idx], random_state=sub.seed)(f_test.maps)
-            else:
-                x_pool, x_test = base_x[name]
-                norm = fit_readout(x_pool[rows], pool_norm[idx])(x_test)
+            est = BASELINES[name](random_state=sub.seed)
+            x_pool, x_test = base_x[est.reads]
+            norm = est.fit(x_pool[rows], pool_norm[idx]).predict(x_test)
             value = _score(normalised_to_pixels(model, norm, sizes_test).numpy(), test_pts, metric, eyes, alpha)
-            results.append({**rec0, "method": name, "baseline": True, metric: value,
+            results.append({**rec0, "method": est.display, "baseline": True, metric: value,
                             "fit_seconds": round(time.perf_counter() - t1, 3)})
         for method, template in setup.templates.items():
             head = LandmarkHead(**{**template.get_params(), "random_state": sub.seed})

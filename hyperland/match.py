@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from .errors import InvalidKeypointsError
-from .heads.geometry import correlation_soft_argmax, normalised_to_pixels
+from .geometry import correlation_soft_argmax, normalised_to_pixels
 from .images import ImageLike, Images, as_list, image_size, is_single
 
 if TYPE_CHECKING:

@@ -58,7 +58,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 Shots = int | Literal["all"]
 MIN_PROJECTION_BATCH = 16
-PROBE_GRID = 8  # the ridge probe's pooled grid (hyperland.baselines.pooled_hypercolumn)
+PROBE_GRID = 8  # the ridge probe's pooled grid (hyperland.heads.baselines.pooled_hypercolumn)
 
 
 @dataclass(frozen=True)
@@ -92,10 +92,11 @@ def labelled_union(subsets: Sequence[Subset]) -> np.ndarray:
 def mean_shape(model: HyperlandModel, points: np.ndarray, sizes: Sequence[tuple[int, int]]) -> torch.Tensor:
     """(K, 2) average landmark position of pixel ``points`` (N, K, 2) of images of ``sizes``, in normalised
     network-input coordinates (NaN-aware): the mean-shape baseline, fitted on any labelled set."""
-    from .heads.geometry import pixels_to_normalised
+    from .geometry import pixels_to_normalised
+    from .heads.baselines import MeanShape
 
     norm = pixels_to_normalised(model, torch.from_numpy(np.asarray(points, np.float32)), sizes)
-    return torch.nanmean(norm, dim=0)
+    return MeanShape().fit(None, norm).shape_
 
 
 @dataclass(frozen=True)
@@ -240,7 +241,7 @@ def extract_once(
     setting, as :func:`hyperland.features.fit_projection` does); ``n_components=0`` keeps the raw hypercolumn.
     """
     from ._progress import progress_bar as _progress
-    from .baselines import hog_features
+    from .heads.baselines import hog_features
 
     keep = list(range(len(images))) if keep is None else [int(p) for p in keep]
     row_of = {p: r for r, p in enumerate(keep)}
@@ -333,7 +334,7 @@ def prepare(
     the whole pool, when any setting has a PCA descriptor."""
     from .data import load_samples
     from .data.base import sample_points
-    from .heads.geometry import pixels_to_normalised
+    from .geometry import pixels_to_normalised
 
     labelled = labelled_union(subsets)
     pca_rng = np.random.default_rng(0)  # fit_projection(pool images, random_state=0): images, then cells

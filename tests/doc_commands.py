@@ -205,7 +205,7 @@ def _walk(parser: argparse.ArgumentParser, argv: list[str], prog: str) -> tuple[
 
 def _prechecks(prog: str, ns: argparse.Namespace) -> None:
     """The commands' own cheap checks of their values (what they check before reading any data)."""
-    from hyperland.heads.params import EVAL_FLAGS, check_methods, parse_head_options
+    from hyperland.commands._args import EVAL_FLAGS, check_methods, parse_head_options
 
     if isinstance(getattr(ns, "options", None), str):
         parse_head_options(ns.options, flag="--options")

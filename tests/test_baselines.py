@@ -1,10 +1,11 @@
-"""The pixel-classifier baseline on hand-made descriptor maps with known answers."""
+"""The baselines as estimators: the pixel classifier on hand-made descriptor maps with known answers, the mean
+shape, and their identifiers and table names."""
 
 from __future__ import annotations
 
 import torch
 
-from hyperland.baselines import fit_pixel_classifier
+from hyperland.heads.baselines import BASELINES, MeanShape, PixelClassifier
 from hyperland.heads.cells import PRIOR_STD_ONE_IMAGE, cell_labels
 from hyperland.hypercolumn import grid_centers
 
@@ -45,19 +46,32 @@ def test_cell_labels_mark_the_nearest_cell_and_skip_missing():
 def test_pixel_classifier_finds_marked_cells_and_falls_back_on_the_prior():
     train, test = _points(40, 0), _points(20, 1)
     marked = (0, 1, 2, 3)  # landmark 4 has no signal in the maps
-    clf = fit_pixel_classifier(_maps(train, seed=0, marked=marked), train, random_state=0)
-    assert clf.classifier.C in (0.01, 0.1, 1.0)
-    pred = clf(_maps(test, seed=1, marked=marked))
+    clf = PixelClassifier(random_state=0).fit(_maps(train, seed=0, marked=marked), train)
+    assert clf.classifier_.C in (0.01, 0.1, 1.0)
+    pred = clf.predict(_maps(test, seed=1, marked=marked))
     err = (pred - test).norm(dim=-1)  # normalised units; one cell is 0.25
     assert float(err[:, :4].max()) < 0.1
     # the unmarked landmark follows the shape prior: within its spread (about one cell) of the labelled mean
-    assert float(clf.prior_std[4]) < 0.3 < float(clf.prior_std[:4].min())
+    assert float(clf.prior_std_[4]) < 0.3 < float(clf.prior_std_[:4].min())
     assert float((pred[:, 4] - train[:, 4].mean(0)).norm(dim=-1).max()) < 0.5
 
 
 def test_one_image_uses_the_default_prior_spread():
     train = _points(1, 2)
-    clf = fit_pixel_classifier(_maps(train, seed=2, marked=(0, 1, 2, 3, 4)), train)
-    assert clf.classifier.C == 1.0
-    assert torch.allclose(clf.prior_std, torch.full((5,), PRIOR_STD_ONE_IMAGE))
-    assert torch.equal(clf.prior_mean, train[0])
+    clf = PixelClassifier().fit(_maps(train, seed=2, marked=(0, 1, 2, 3, 4)), train)
+    assert clf.classifier_.C == 1.0
+    assert torch.allclose(clf.prior_std_, torch.full((5,), PRIOR_STD_ONE_IMAGE))
+    assert torch.equal(clf.prior_mean_, train[0])
+
+
+def test_mean_shape_is_the_nan_aware_mean_for_every_row():
+    t = torch.tensor([[[0.0, 1.0], [float("nan"), float("nan")]], [[2.0, 3.0], [0.5, -0.5]]])
+    pred = MeanShape().fit(None, t).predict(range(3))
+    assert pred.shape == (3, 2, 2)
+    assert torch.equal(pred[2], torch.tensor([[1.0, 2.0], [0.5, -0.5]]))
+
+
+def test_baselines_are_selected_by_identifier_and_shown_by_name():
+    assert {k: v.display for k, v in BASELINES.items()} == {
+        "mean_shape": "mean shape", "hog_ridge": "HOG → ridge", "ridge_probe": "ridge probe",
+        "pixel_classifier": "pixel classifier"}

@@ -61,3 +61,13 @@ def test_framed_head_fits_predicts_saves(r18, tmp_path):
     back = LandmarkHead.load(tmp_path / "h", model=r18)
     np.testing.assert_allclose(back.predict(paths[4:]), pred, atol=1e-3)  # two crop passes: 1e-5 shifts resample
     assert (tmp_path / "h" / "coarse" / "head.json").is_file() and (tmp_path / "h" / "fine" / "head.json").is_file()
+
+
+def test_framed_prototype_head(r18):
+    """A framed head of a method without few-shot warps: its fine head is fitted on the crops as they are."""
+    paths, pts = _openfield(5)
+    head = LandmarkHead(4, method="prototype", framing="object", frame_size=64, n_components=8, random_state=0,
+                        progress=False).fit(r18, paths[:4], pts[:4])
+    pred, conf = head.predict(paths[4:], return_confidence=True)
+    assert pred.shape == (1, 4, 2) and conf.shape == (1, 4) and np.isfinite(pred).all()
+    assert head.fine_.get_params()["n_augment"] == LandmarkHead().n_augment

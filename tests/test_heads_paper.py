@@ -12,7 +12,7 @@ from hyperland import InvalidOptionError
 from hyperland.data import load_samples, read_mtfl
 from hyperland.features import encode
 from hyperland.heads import LandmarkHead, paper_options
-from hyperland.heads.regressor import Schedule, landmark_loss, masked_mse
+from hyperland.heads.regressor import Schedule, landmark_loss, masked_mse, schedule_for
 
 NAN = float("nan")
 
@@ -62,10 +62,11 @@ def test_option_set_has_exactly_the_papers_values() -> None:
     params = head.get_params()
     assert {k: params[k] for k in few} == {**few, "epochs": 7} and params["random_state"] == 1
     # 50 shots + 8 copies each = 450 maps, repeated to 1,000 per epoch: 7 epochs of 1,000 / 32
-    sched = head._schedule(450, 50)
+    sched = schedule_for(head.get_params(), 450, 50)
     assert (sched.steps, sched.betas, sched.final_lr, sched.loss, sched.loss_scale, sched.weight_decay) == (
         math.ceil(7 * 1000 / 32), (0.5, 0.999), 8e-4, "smooth_l1", 10.0, 5e-2)
-    assert LandmarkHead.paper(5, few_shot=False)._schedule(1000, 1000).steps == math.ceil(200 * 1000 / 32)
+    full = LandmarkHead.paper(5, few_shot=False).get_params()
+    assert schedule_for(full, 1000, 1000).steps == math.ceil(200 * 1000 / 32)
 
 
 @pytest.mark.parametrize("bad", [{"loss": "l1"}, {"betas": (1.0, 0.9)}, {"final_lr": -0.1}, {"grid": 0},

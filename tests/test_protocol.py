@@ -9,13 +9,13 @@ import pytest
 import torch
 
 import hyperland
-from hyperland.baselines import fit_pixel_classifier, hog_features, pooled_hypercolumn
 from hyperland.data import dataset_protocol, load_samples
 from hyperland.data.base import Sample, sample_points
 from hyperland.evaluate import run_protocol, run_sweep
 from hyperland.features import encode, fit_projection
+from hyperland.geometry import normalised_to_pixels, pixels_to_normalised
 from hyperland.heads import LandmarkHead
-from hyperland.heads.geometry import normalised_to_pixels, pixels_to_normalised
+from hyperland.heads.baselines import PixelClassifier, hog_features, pooled_hypercolumn
 from hyperland.heads.ridge import fit_readout
 from hyperland.metrics import nme
 from hyperland.protocol import Descriptor, Setting, draw_subsets, extract_once
@@ -59,7 +59,7 @@ def reference(model, pool, test, *, shots, seeds) -> dict[tuple[str, object, int
             out["mean shape", n, seed] = score(torch.nanmean(norm[idx], dim=0).expand(len(test), -1, -1))
             out["HOG → ridge", n, seed] = score(fit_readout(hp[idx], norm[idx])(ht))
             out["ridge probe", n, seed] = score(fit_readout(xp[idx], norm[idx])(xt))
-            out["pixel classifier", n, seed] = score(fit_pixel_classifier(fp.maps[idx], norm[idx], random_state=seed)(ft.maps))
+            out["pixel classifier", n, seed] = score(PixelClassifier(random_state=seed).fit(fp.maps[idx], norm[idx]).predict(ft.maps))
             head = LandmarkHead(5, val_fraction=0.1, random_state=seed, progress=False, **OPTS)
             head.fit(model, [pimgs[i] for i in idx], ppts[idx], features=fp[idx])
             out["ridge", n, seed] = score(head.predict(features=ft))

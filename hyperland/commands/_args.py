@@ -4,10 +4,16 @@ from __future__ import annotations
 
 import argparse
 import json
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from .._defaults import DEFAULT_MODEL
 from ..errors import InvalidOptionError
+from ..heads import DEFAULT_METHOD, METHODS
+
+FIT_FLAGS = {"n_landmarks": "the data", "method": "--method", "random_state": "--seed", "progress": "-q/--quiet"}
+EVAL_FLAGS = {**FIT_FLAGS, "method": "--methods", "random_state": "--seeds", "layers": "--layers",
+              "val_fraction": "the protocol"}
 
 
 def add_model_argument(p: argparse.ArgumentParser, *, from_head: bool = False) -> None:
@@ -43,8 +49,6 @@ def load_head(args: argparse.Namespace) -> Any:
 
 def add_head_arguments(p: argparse.ArgumentParser) -> None:
     """``--method``, ``--seed``, ``--options``: every LandmarkHead option, with the library's defaults."""
-    from ..heads.params import DEFAULT_METHOD, METHODS
-
     p.add_argument("--method", choices=METHODS, default=None,
                    help=f"head method (default {DEFAULT_METHOD}, LandmarkHead's default)")
     p.add_argument("--seed", type=int, default=None, help="random_state of the head (default 0)")
@@ -55,7 +59,7 @@ def add_head_arguments(p: argparse.ArgumentParser) -> None:
 def head_options(args: argparse.Namespace) -> dict[str, Any]:
     """LandmarkHead keyword arguments from the flags and ``--options`` (every constructor option; checked before any
     data is read). A flag and the JSON may both name an option only when they agree."""
-    from ..heads.params import check_method_reads, option_defaults, parse_head_options
+    from ..heads.estimator import LandmarkHead
 
     options = parse_head_options(args.options, flag="--options", own={})
     flags = {"method": args.method, "random_state": args.seed}
@@ -68,7 +72,7 @@ def head_options(args: argparse.Namespace) -> dict[str, Any]:
             raise InvalidOptionError(f"{flag} {value} and --options '{given}' disagree. Give it once.")
         options[name] = value
     options.setdefault("random_state", 0)  # the CLI is reproducible by default
-    check_method_reads(options, option_defaults(), where="--options")
+    LandmarkHead.check_options(options, where="--options")  # e.g. steps= on the ridge head: an error
     if "n_landmarks" in options:
         raise InvalidOptionError("--options sets n_landmarks: the labels decide it. Drop it from the JSON.")
     options["progress"] = progress(args)
@@ -86,6 +90,37 @@ def int_list(text: str) -> tuple[int, ...]:
     return vals
 
 
+def parse_head_options(text: str | None, *, flag: str, own: Mapping[str, str] = FIT_FLAGS) -> dict[str, Any]:
+    """A CLI JSON object of LandmarkHead options (``--options`` / ``--head-options``), checked now. ``own``: the
+    options that the command sets itself (name → the flag that sets them), refused in the JSON."""
+    from ..heads.methods import check_params
+
+    if not text:
+        return {}
+    example = f"Example: {flag} '{{\"n_augment\": 4}}'."
+    try:
+        opts = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InvalidOptionError(f"{flag} is not valid JSON ({exc.msg}): {text!r}. {example}") from exc
+    if not isinstance(opts, dict):
+        raise InvalidOptionError(f"{flag} must be a JSON object, got {type(opts).__name__}: {text!r}. {example}")
+    taken = [f"{k} (set by {own[k]})" for k in opts if k in own]
+    if taken:
+        raise InvalidOptionError(f"{flag} sets {', '.join(taken)}; drop them from the JSON.")
+    check_params(opts, where=flag)
+    return opts
+
+
+def check_methods(methods: Sequence[str]) -> None:
+    """``hyperland eval --methods`` checked before the dataset is read."""
+    if not methods:
+        raise InvalidOptionError(f"--methods is empty. Expected a comma-separated list of {list(METHODS)}.")
+    bad = [m for m in methods if m not in METHODS]
+    if bad:
+        raise InvalidOptionError(f"--methods {','.join(methods)}: unknown {bad}. Expected a comma-separated list of "
+                                 f"{list(METHODS)}.")
+
+
 def add_quiet_argument(p: argparse.ArgumentParser) -> None:
     """``-q/--quiet``: progress bars are shown on a terminal unless this is given (never when not a TTY)."""
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bars (they show only on a terminal)")
@@ -96,5 +131,6 @@ def progress(args: argparse.Namespace) -> bool | None:
     return False if getattr(args, "quiet", False) else None
 
 
-__all__ = ["add_device_argument", "add_head_arguments", "add_model_argument", "add_quiet_argument", "head_options",
-           "int_list", "load_head", "progress"]
+__all__ = ["EVAL_FLAGS", "FIT_FLAGS", "add_device_argument", "add_head_arguments", "add_model_argument",
+           "add_quiet_argument", "check_methods", "head_options", "int_list", "load_head", "parse_head_options",
+           "progress"]

@@ -14,8 +14,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from ..assets import faces_dir
 from ._args import (
     add_device_argument,
@@ -26,21 +24,17 @@ from ._args import (
 )
 
 
-def mean_shape(train_points: np.ndarray, train_sizes: list[tuple[int, int]],
-               test_sizes: list[tuple[int, int]]) -> np.ndarray:
-    """The average training shape in relative coordinates, placed in every test frame: (M, K, 2)."""
-    rel = [(p + 0.5) / np.array([w, h], np.float32) for p, (h, w) in zip(train_points, train_sizes)]
-    mean = np.nanmean(np.stack(rel), axis=0)
-    return np.stack([mean * np.array([w, h], np.float32) - 0.5 for h, w in test_sizes])
-
-
 def run_demo(*, model: str, faces: Path, out: Path, options: dict[str, Any] | None = None,
              device: str | None = None) -> dict[str, Any]:
     """Fit a LandmarkHead(**options) (default: the library's default head, seed 0) on ``faces/train.csv``, score
     on ``faces/test.csv``; write ``out/demo_landmarks.png``."""
+    import torch
+
     import hyperland
     from hyperland.data import load_samples, read_csv
+    from hyperland.geometry import normalised_to_pixels, pixels_to_normalised
     from hyperland.heads import LandmarkHead
+    from hyperland.heads.baselines import MeanShape
     from hyperland.metrics import nme
     from hyperland.viz import overlay_grid, save_png
 
@@ -55,7 +49,9 @@ def run_demo(*, model: str, faces: Path, out: Path, options: dict[str, Any] | No
     pred = head.predict(test_imgs)
     sizes = [(im.height, im.width) for im in train_imgs]
     test_sizes = [(im.height, im.width) for im in test_imgs]
-    baseline = mean_shape(train_pts, sizes, test_sizes)
+    # the mean-shape baseline: the average training shape (network-input coordinates) in every test frame
+    norm = pixels_to_normalised(m, torch.from_numpy(train_pts), sizes)
+    baseline = normalised_to_pixels(m, MeanShape().fit(None, norm).predict(test_imgs), test_sizes).numpy()
     png = save_png(overlay_grid(test_imgs, pred, test_pts, cols=5), out / "demo_landmarks.png")
     return {
         "model": m.name, "method": head.method, "fingerprint": m.fingerprint, "n_train": len(train_imgs),

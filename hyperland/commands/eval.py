@@ -23,8 +23,15 @@ from typing import Any, Union
 
 from .._io import atomic_write_bytes, atomic_write_text, check_writable
 from ..errors import InvalidOptionError, MissingDependencyError
-from ..heads.params import EVAL_FLAGS, check_methods, parse_head_options
-from ._args import add_device_argument, add_model_argument, add_quiet_argument, progress
+from ._args import (
+    EVAL_FLAGS,
+    add_device_argument,
+    add_model_argument,
+    add_quiet_argument,
+    check_methods,
+    parse_head_options,
+    progress,
+)
 
 logger = logging.getLogger(__name__)
 Shot = Union[int, str]  # noqa: UP007 (a runtime alias)
@@ -219,9 +226,9 @@ def evaluate(args: argparse.Namespace) -> dict[str, Any]:
     sweep = ([parse_layers(t) for t in args.layers_sweep.split(";")] if args.layers_sweep
              else [parse_layers(args.layers)])
     methods = tuple(m.strip() for m in args.methods.split(",") if m.strip())
-    from hyperland.baselines import BASELINES
+    from hyperland.heads.baselines import BASELINES
 
-    baselines = BASELINES if args.baselines else ()
+    baselines = tuple(BASELINES) if args.baselines else ()
     if args.seeds < 1:
         raise InvalidOptionError(f"--seeds {args.seeds}: expected at least 1.")
     for flag, value in (("--limit-pool", args.limit_pool), ("--limit-test", args.limit_test)):

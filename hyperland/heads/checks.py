@@ -27,7 +27,8 @@ def check_points(points: Any, *, n: int, k: int, what: str = "points", allow_all
     except (TypeError, ValueError) as exc:
         raise InvalidKeypointsError(f"{what} is not a numeric array ({exc}). Expected ({n}, {k}, 2).") from exc
     if pts.ndim != 3 or pts.shape[-1] != 2:
-        raise InvalidKeypointsError(f"{what} has shape {pts.shape}. Expected (N, K, 2) pixel (x, y), here ({n}, {k}, 2).")
+        raise InvalidKeypointsError(f"{what} has shape {pts.shape}. Expected (N, K, 2) pixel (x, y), here "
+                                    f"({n}, {k}, 2).")
     if pts.shape[0] != n:
         raise InvalidKeypointsError(f"Got {pts.shape[0]} point sets for {n} images. Expected one (K, 2) set per image.")
     if pts.shape[1] != k:

@@ -27,7 +27,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ..errors import InvalidKeypointsError
 from ..images import Images, as_list, load_image
+from .methods import MODULES, reads
+from .options import AUGMENT
 
 if TYPE_CHECKING:
     from ..model import HyperlandModel
@@ -126,7 +129,6 @@ def median_extent(points: np.ndarray) -> float:
 
 
 
-
 # ---------------------------------------------------------------------- the framed head
 CHUNK = 64  # frames decoded at a time by predict_framed
 FINE_PASSES = 2  # the fine head runs on the coarse crop, then on the crop its own answer gives
@@ -150,8 +152,6 @@ def fit_framed(head: LandmarkHead, model: HyperlandModel, images: Images | None,
                seed: int) -> None:
     """Fit ``head.coarse_`` on whole frames and ``head.fine_`` on shifted, scaled and rotated crops around the
     labelled landmarks (see the module docstring)."""
-    from ..errors import InvalidKeypointsError
-
     if images is None:
         raise InvalidKeypointsError("framing='object' fits from images (it crops them), not from features=.")
     extent = median_extent(points)
@@ -166,9 +166,12 @@ def fit_framed(head: LandmarkHead, model: HyperlandModel, images: Images | None,
         coarse_model, frames, np.concatenate([points, centre[:, None]], axis=1))
     crops, crop_points = object_crops(frames, points, margin=head.frame_margin, extent=extent,
                                       size=crop_size(head, model))
-    # geometric augmentation at every training-set size: shifted, scaled and rotated copies of every crop
-    fine_params = {**params, "augment": True, "rotation": head.frame_rotation, "translate": FINE_TRANSLATE,
-                   "scale": FINE_SCALE, "n_augment": max(2, head.n_augment)}
+    # geometric augmentation at every training-set size: shifted, scaled and rotated copies of every crop (for
+    # the methods that read few-shot warps)
+    fine_params = dict(params)
+    if set(AUGMENT) <= reads(head.method):
+        fine_params.update(augment=True, rotation=head.frame_rotation, translate=FINE_TRANSLATE, scale=FINE_SCALE,
+                           n_augment=max(2, head.n_augment))
     fine = type(head)(**fine_params).fit(fine_model, crops, crop_points)
     head.coarse_, head.fine_, head.frame_extent_ = coarse, fine, extent
     head.model_, head.fingerprint_, head.layers_, head.grid_ = model, model.fingerprint, fine.layers_, fine.grid_
@@ -189,7 +192,7 @@ def _predict_chunk(head: LandmarkHead, model: HyperlandModel, items: list) -> tu
     frames = load_frames(items)
     centre = head.coarse_.predict(frames, model=coarse_model)[:, -1]  # the coarse head's object centre
     size, conf = crop_size(head, model), None
-    with_conf = head.method != "regressor"
+    with_conf = bool(MODULES[head.method].CONFIDENCE)
     # the typical object length around the coarse centre, then the fine answer's own box; at every pass the crop
     # is read in ``frame_turns`` orientations (quarter turns) and each frame keeps the most confident reading
     c, side = centre, np.full(len(centre), head.frame_margin * head.frame_extent_, np.float32)

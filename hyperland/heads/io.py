@@ -1,9 +1,10 @@
 """Save / load a fitted LandmarkHead: ``head.json`` (hyperparameters, backbone fingerprint, shapes, the ridge
-head's validated choices) and ``head.safetensors`` (PCA projection; readout + filters, regressor weights or
-prototypes). Format 3 holds the ridge head's cell classifier and shape prior; format-1 heads (hyperland 0.1) and
-format-2 prototype / regressor heads still load; a format-2 ridge head (development linear filters) is refused
-with a message that says how to refit.
-The estimator class is passed in, so this module imports no head code at run time (no import cycle)."""
+head's validated choices, the regressor's history) and ``head.safetensors`` (PCA projection and the method
+state's own tensors: ``State.tensors()`` / ``State.from_tensors()`` of the method's module, :mod:`.methods`).
+Format 3 holds the ridge head's cell classifier and shape prior; format-1 heads (hyperland 0.1) and format-2
+prototype / regressor heads still load; a head format that its method no longer reads (``FORMATS``: a format-2
+ridge head had development linear filters) is refused with a message that says how to refit.
+The estimator class is passed in: this module imports no estimator code."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import hashlib
 import json
 import logging
 import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -19,13 +21,13 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save
 
 from .._io import atomic_write_bytes, atomic_write_text
-from ..errors import BackboneMismatchError, InvalidKeypointsError, WeightsMismatchError
+from ..errors import BackboneMismatchError, InvalidKeypointsError, InvalidOptionError, WeightsMismatchError
 from ..features import Projection
 from ..integrity import check_finite, verify_recorded_sha256
-from .params import check_head_json
-from .reference import model_reference, recorded_source, resolve_model
-from .regressor import IntermediateRegressor
-from .ridge import Readout
+from .framing import stage_models
+from .methods import MODULES, check_params
+from .options import DEFAULT_METHOD, Rule, boolean, integer, layer_list, number
+from .reference import model_reference, recorded_source, resolve_model, valid_reference
 
 if TYPE_CHECKING:
     from ..model import HyperlandModel
@@ -45,8 +47,10 @@ def save_head(head: LandmarkHead, path: str | os.PathLike) -> Path:
         save_head(head.coarse_, d / "coarse")
         save_head(head.fine_, d / "fine")
         tensors = {"frame.extent": torch.tensor([head.frame_extent_], dtype=torch.float32)}
-    else:
-        tensors = _fitted_tensors(head)
+    else:  # the PCA projection, then the method's state
+        tensors = {} if head.projection_ is None else {"projection.mean": head.projection_.mean,
+                                                       "projection.components": head.projection_.components}
+        tensors.update(head.state_.tensors())
     params = head.get_params()
     params["layers"] = None if params["layers"] is None else list(params["layers"])
     params["scale"] = list(params["scale"])
@@ -67,24 +71,6 @@ def save_head(head: LandmarkHead, path: str | os.PathLike) -> Path:
     return d
 
 
-def _fitted_tensors(head: LandmarkHead) -> dict[str, torch.Tensor]:
-    """The fitted state of a (not framed) head: its PCA projection and its method's tensors."""
-    tensors: dict[str, torch.Tensor] = {}
-    if head.projection_ is not None:
-        tensors["projection.mean"] = head.projection_.mean
-        tensors["projection.components"] = head.projection_.components
-    if head.method == "ridge":
-        tensors["readout.coef"], tensors["readout.intercept"] = head.readout_.coef, head.readout_.intercept
-        tensors["classifier"] = head.classifier_
-        tensors["prior.mean"], tensors["prior.std"] = head.prior_mean_, head.prior_std_
-    elif head.method == "prototype":
-        tensors["prototypes"] = head.prototypes_
-        tensors["prior.mean"], tensors["prior.std"] = head.prior_mean_, head.prior_std_
-    else:
-        tensors.update({f"regressor.{k}": v for k, v in head.regressor_.state_dict().items()})
-    return tensors
-
-
 def load_head(cls: type[LandmarkHead], path: str | os.PathLike, *, model: HyperlandModel | None = None,
               device: Any = None, allow_backbone_mismatch: bool = False,
               n_landmarks: int | None = None) -> LandmarkHead:
@@ -100,25 +86,25 @@ def load_head(cls: type[LandmarkHead], path: str | os.PathLike, *, model: Hyperl
     except (json.JSONDecodeError, SafetensorError, OSError) as exc:
         raise WeightsMismatchError(f"Cannot read the head in '{d}' ({exc}). Save it again.") from exc
     if isinstance(cfg, dict) and cfg.get("format") == 2 and isinstance(cfg.get("params"), dict):
-        # development heads: their ridge head was refined by linear filters, since replaced by a cell classifier
-        if cfg["params"].get("method", "ridge") == "ridge":
-            raise WeightsMismatchError(
-                f"The ridge head in '{d}' was saved by a development version of hyperland (head format 2, linear "
-                "filters), which this version cannot run. Refit it on the same images: "
-                "LandmarkHead(...).fit(model, images, points).save(path), or `hyperland fit` on the CLI.")
-        cfg["params"].pop("filter_alpha", None)
+        cfg["params"].pop("filter_alpha", None)  # development heads: the ridge head's linear filters (refused below)
     check_head_json(cfg, source=d / HEAD_CONFIG, versions=READS_FORMATS)  # format, keys, types, hyperparameters
+    params = dict(cfg["params"])
+    if cfg["format"] == 1:  # hyperland 0.1: regressor default, PCA descriptors, pool 2
+        params.setdefault("method", "regressor")
+        params.setdefault("descriptor", "pca")
+    method = params.get("method", DEFAULT_METHOD)
+    if cfg["format"] not in MODULES[method].FORMATS:
+        raise WeightsMismatchError(
+            f"The {method} head in '{d}' was saved by an older (development) version of hyperland in head format "
+            f"{cfg['format']}, whose {method} head this version cannot run. Refit it on the same images: "
+            "LandmarkHead(...).fit(model, images, points).save(path), or `hyperland fit` on the CLI.")
     verify_recorded_sha256(d / HEAD_WEIGHTS, cfg.get("weights_sha256"), record=d / HEAD_CONFIG)
     check_finite(tensors, path=d / HEAD_WEIGHTS)
     if model is None:
         model = resolve_model(cfg.get("model"), d, device=device)
-    params = dict(cfg["params"])
     params["scale"] = tuple(params["scale"])
     if "betas" in params:
         params["betas"] = tuple(params["betas"])
-    if cfg["format"] == 1:  # hyperland 0.1: regressor default, PCA descriptors, pool 2
-        params.setdefault("method", "regressor")
-        params.setdefault("descriptor", "pca")
     head = cls(**params)
     k = head.n_landmarks
     if n_landmarks is not None and n_landmarks != k:
@@ -136,45 +122,13 @@ def load_head(cls: type[LandmarkHead], path: str | os.PathLike, *, model: Hyperl
     if "projection.components" in tensors:
         proj = Projection(tensors["projection.mean"], tensors["projection.components"],
                           float(cfg.get("explained_variance") or 1.0))
-    c = int(cfg["n_features_in"])
     if head.framing != "none":
         return _load_framed(head, d, cfg, tensors, model, allow=allow_backbone_mismatch)
     head.model_, head.projection_, head.layers_ = model, proj, tuple(cfg["layers"])
-    head.fingerprint_, head.grid_, head.n_features_in_ = cfg["fingerprint"], tuple(cfg["grid"]), c
-    head.learned_ = bool(cfg.get("learned", False))
-    if head.method == "ridge":
-        names = ("readout.coef", "readout.intercept", "classifier", "prior.mean", "prior.std")
-        coef, icpt, clf, pmean, pstd = (tensors.get(n) for n in names)
-        sel = cfg.get("selection")
-        if coef is None or icpt is None or clf is None or pmean is None or pstd is None \
-                or not isinstance(sel, dict) or not {"refine", "centre", "tau", "prior_std", "C"} <= set(sel) \
-                or tuple(icpt.shape) != (2 * k,) or coef.shape[0] != 2 * k or tuple(clf.shape) != (c + 1, k + 1) \
-                or tuple(pmean.shape) != (k, 2) or tuple(pstd.shape) != (k,):
-            raise WeightsMismatchError(f"'{d}': the ridge head's readout/classifier/prior/selection do not match "
-                                       f"head.json (K={k}, C={c}). Save it again.")
-        head.readout_ = Readout(coef, icpt, list(sel.get("ridge_alpha") or []))
-        head.classifier_, head.selection_ = clf, sel
-        head.prior_mean_, head.prior_std_ = pmean, pstd
-    elif head.method == "prototype":
-        protos = tensors.get("prototypes")
-        if protos is None or tuple(protos.shape) != (k, c):
-            raise WeightsMismatchError(f"'{d}': prototypes of shape {None if protos is None else tuple(protos.shape)}; "
-                                       f"head.json says ({k}, {c}).")
-        head.prototypes_ = protos
-        if "prior.mean" not in tensors or tuple(tensors["prior.mean"].shape) != (k, 2):
-            raise WeightsMismatchError(f"'{d}': the prototype head has no (K, 2) 'prior.mean'. Save it again.")
-        head.prior_mean_, head.prior_std_ = tensors["prior.mean"], tensors["prior.std"]
-    else:
-        net = IntermediateRegressor(c, k, n_intermediate=head.n_intermediate, softmax_scale=head.softmax_scale)
-        state = {key[len("regressor."):]: v for key, v in tensors.items() if key.startswith("regressor.")}
-        try:
-            net.load_state_dict(state, strict=True)
-        except RuntimeError as exc:
-            raise WeightsMismatchError(f"'{d}': regressor weights do not match head.json (K={k}, C={c}): "
-                                       f"{str(exc).splitlines()[0]}") from exc
-        head.regressor_ = net.eval()
-    if cfg.get("history"):
-        head.history_ = cfg["history"]
+    head.fingerprint_, head.grid_ = cfg["fingerprint"], tuple(cfg["grid"])
+    head.n_features_in_, head.learned_ = int(cfg["n_features_in"]), bool(cfg.get("learned", False))
+    state = MODULES[head.method].State  # the method's fitted state, from its own tensors
+    head.state_ = state.from_tensors(tensors, cfg, options=head.get_params(deep=False), where=str(d))
     head.landmark_names_ = cfg.get("landmarks")  # names for CSV columns etc., or None
     return head
 
@@ -182,8 +136,6 @@ def load_head(cls: type[LandmarkHead], path: str | os.PathLike, *, model: Hyperl
 def _load_framed(head: LandmarkHead, d: Path, cfg: dict, tensors: dict[str, torch.Tensor],
                  model: HyperlandModel, *, allow: bool) -> LandmarkHead:
     """A framed head: its coarse and fine heads from the sub-folders, read with the model's two views."""
-    from .framing import stage_models
-
     extent = tensors.get("frame.extent")
     if extent is None or tuple(extent.shape) != (1,):
         raise WeightsMismatchError(f"'{d}': a framed head needs 'frame.extent' in {HEAD_WEIGHTS}. Save it again.")
@@ -200,4 +152,52 @@ def _load_framed(head: LandmarkHead, d: Path, cfg: dict, tensors: dict[str, torc
     return head
 
 
-__all__ = ["HEAD_CONFIG", "HEAD_WEIGHTS", "load_head", "save_head"]
+def check_head_json(cfg: Any, *, source: str | os.PathLike, versions: Sequence[int]) -> None:
+    """A saved head's head.json (perhaps edited by hand): keys, types and hyperparameters, as one clear error."""
+    def bad(what: str) -> WeightsMismatchError:
+        return WeightsMismatchError(f"{source}: {what}. This head.json was edited or damaged: restore it, or fit "
+                                    "and save the head again.")
+
+    if not isinstance(cfg, dict):
+        raise bad(f"expected a JSON object, got {type(cfg).__name__}")
+    if cfg.get("format") not in versions:
+        raise WeightsMismatchError(f"{source}: head format {cfg.get('format')!r}; this hyperland reads formats "
+                                   f"{tuple(versions)}. Refit the head (`hyperland fit`, or LandmarkHead.fit) and "
+                                   "save it again with this version.")
+    types: dict[str, Rule] = {
+        "params": (lambda v: isinstance(v, dict), "an object"),
+        "fingerprint": (lambda v: isinstance(v, str) and bool(v), "a backbone fingerprint string"),
+        "layers": (lambda v: layer_list(v) and v is not None, "a list of feature indices"),
+        "grid": (lambda v: isinstance(v, list) and len(v) == 2 and all(integer(1)(i) for i in v), "[H, W]"),
+        "n_features_in": (integer(1), "an integer >= 1"),
+    }
+    for key, (check, expected) in types.items():
+        if key not in cfg:
+            raise bad(f"missing key '{key}' ({expected})")
+        if not check(cfg[key]):
+            raise bad(f"'{key}' is {cfg[key]!r}; expected {expected}")
+    names = cfg.get("landmarks")
+    k = cfg["params"].get("n_landmarks", 5)
+    if names is not None and not (isinstance(names, list) and len(names) == k and all(isinstance(n, str) and n
+                                                                                        for n in names)):
+        raise bad(f"'landmarks' is {names!r}; expected null or {k} landmark names")
+    optional: dict[str, Rule] = {  # may be absent or null in older heads
+        "model": (valid_reference, 'a model name or {"source", "name", "resize", "border"}'),
+        "explained_variance": (number(0.0, hi=1.0 + 1e-6), "a number in [0, 1]"),
+        "history": (lambda v: isinstance(v, dict), "an object"),
+        "learned": (boolean, "true or false"),
+        "selection": (lambda v: isinstance(v, dict), "an object"),
+    }
+    for key, (check, expected) in optional.items():
+        if cfg.get(key) is not None and not check(cfg[key]):
+            raise bad(f"'{key}' is {cfg[key]!r}; expected null or {expected}")
+    sha = cfg.get("weights_sha256")
+    if sha is not None and not (isinstance(sha, str) and len(sha) == 64):
+        raise bad(f"'weights_sha256' is {sha!r}; expected 64 hex digits")
+    try:
+        check_params(cfg["params"], where=f"{source}: params")
+    except InvalidOptionError as exc:
+        raise bad(str(exc).removeprefix(f"{source}: ")) from exc
+
+
+__all__ = ["HEAD_CONFIG", "HEAD_WEIGHTS", "check_head_json", "load_head", "save_head"]

@@ -4,8 +4,8 @@ The graph is the head's own torch path, traced once by ``torch.onnx.export`` (th
 :data:`OPSET`), not a re-implementation: :meth:`HyperlandModel.prepare` (resize to ``resize`` × ``resize``,
 antialiased bilinear; border crop; mean/std), the backbone, :func:`hyperland.features.encode_batch` (hypercolumn,
 learned or PCA projection, pooling), the float16 rounding of the stored descriptors that ``predict`` reads, the
-head's ``_locate`` (ridge readout, cell classifier, shape prior and window soft-argmax; or the prototype head)
-and :func:`~hyperland.heads.geometry.normalised_to_pixels`.
+method state's ``locate`` (ridge readout, cell classifier, shape prior and window soft-argmax; or the prototype head)
+and :func:`~hyperland.geometry.normalised_to_pixels`.
 
 * input ``images``: uint8 (N, H, W, 3) RGB, channels last, as ``numpy.asarray(PIL.Image.open(p).convert("RGB"))``
   gives it; N, H and W are dynamic (one size per batch, at least 8 pixels a side).
@@ -39,7 +39,8 @@ from torch import nn
 from .._io import atomic_write_bytes
 from ..errors import ExportError, MissingDependencyError
 from ..features import STORE_DTYPE, encode_batch
-from .geometry import normalised_to_pixels
+from ..geometry import normalised_to_pixels
+from .methods import MODULES
 
 if TYPE_CHECKING:
     from ..model import HyperlandModel
@@ -52,7 +53,7 @@ INSTALL = 'pip install "hyperland[onnx]"'
 INPUT, OUTPUTS = "images", ("landmarks", "confidence")
 MAX_POINT_DIFF = 0.05  # pixels: the exported graph against LandmarkHead.predict (verify=True)
 MAX_CONF_DIFF = 1e-4
-EXPORTABLE = ("ridge", "prototype")
+EXPORTABLE = tuple(name for name, module in MODULES.items() if module.CONFIDENCE)  # ridge, prototype
 
 
 def require_onnx(what: str = "Exporting a head to ONNX") -> None:
@@ -74,8 +75,8 @@ class HeadGraph(nn.Module):
 
     def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         x = self.model.prepare(images.permute(0, 3, 1, 2).float() / 255.0)  # as load_image reads uint8 RGB
-        maps = encode_batch(self.model, x, **self.head._encoding).to(STORE_DTYPE).float()  # as predict reads them
-        xy, conf = self.head._locate(maps)
+        maps = encode_batch(self.model, x, **self.head.encoding_).to(STORE_DTYPE).float()  # as predict reads them
+        xy, conf = self.head.state_.locate(maps)
         hw = torch.tensor([[images.shape[1], images.shape[2]]], dtype=xy.dtype)  # (H, W) of this batch
         return normalised_to_pixels(self.model, xy, hw), conf  # type: ignore[return-value]
 

@@ -4,7 +4,8 @@ A 1×1 convolution maps the (projected) hypercolumn to K×M score maps; a spatia
 multiplier) and soft-argmax give M intermediate points per landmark; a per-landmark linear map turns its M
 points into the landmark. Coordinates are normalised to [-1, 1] over the network input (grid-cell centres
 at (2j+1)/W - 1), and the loss (:func:`landmark_loss`) is the masked mean squared error there (default) or
-DVE's smooth-L1 on coordinates scaled by ``loss_scale`` (the paper's recipe: ×10).
+DVE's smooth-L1 on coordinates scaled by ``loss_scale`` (the paper's recipe: ×10). ``softmax_scale`` defaults to
+10 in LandmarkHead, not the paper's 100: on projected random-r18 features 100 saturates the softmax (docs/head.md).
 """
 
 from __future__ import annotations
@@ -12,8 +13,9 @@ from __future__ import annotations
 import copy
 import logging
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -21,14 +23,37 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
-from ..errors import InvalidOptionError
+from ..errors import InvalidOptionError, WeightsMismatchError
 from ..hypercolumn import grid_centers
-from .params import LOSSES
-
-if TYPE_CHECKING:
-    from .estimator import LandmarkHead
+from .options import AUGMENT, SOFTMAX_SCALE, SPLIT, Rule, integer, number, optional
 
 logger = logging.getLogger(__name__)
+LOSSES: tuple[str, ...] = ("mse", "smooth_l1")  # see landmark_loss
+
+
+def _betas(v: Any) -> bool:
+    return isinstance(v, (list, tuple)) and len(v) == 2 and all(number(0.0, hi=1.0)(x) for x in v)
+
+
+OPTIONS: dict[str, Rule] = {  # what this method reads besides options.COMMON (LandmarkHead checks them)
+    **AUGMENT,
+    **SPLIT,
+    "n_intermediate": (integer(1), "an integer >= 1"),
+    "softmax_scale": SOFTMAX_SCALE,
+    "epochs": (optional(integer(1)), "null or an integer >= 1"),
+    "epoch_size": (optional(integer(1)), "null or an integer >= 1 (maps per epoch; few maps are repeated up to it)"),
+    "steps": (optional(integer(1)), "null or an integer >= 1"),
+    "batch_size": (integer(1), "an integer >= 1"),
+    "lr": (number(0.0, strict=True), "a number > 0"),
+    "weight_decay": (lambda v: v == "auto" or number(0.0)(v), 'a number >= 0 or "auto"'),
+    "betas": (_betas, "two numbers in [0, 1), e.g. [0.9, 0.999] (Adam's betas)"),
+    "final_lr": (number(0.0, hi=1.0 + 1e-12), "a number in [0, 1] (fraction of lr at the end of the cosine)"),
+    "loss": (lambda v: v in LOSSES, f"one of {list(LOSSES)}"),
+    "loss_scale": (number(0.0, strict=True), "a number > 0 (multiplies coordinates before the loss)"),
+}
+POOL = 2  # the descriptor grid's default average-pooling
+CONFIDENCE = False  # locate() returns no confidences
+FORMATS = (1, 2, 3)  # head formats that hold this method's state
 _FLOAT32_BUDGET = 1 << 30  # bytes: training maps up to this size are converted to float32 once
 
 
@@ -39,6 +64,7 @@ class IntermediateRegressor(nn.Module):
         self.k, self.m, self.softmax_scale = n_landmarks, n_intermediate, float(softmax_scale)
         conv = nn.Conv2d(channels, n_landmarks * n_intermediate, 1)  # its init; applied as a matmul (faster on CPU)
         self.score_weight = nn.Parameter(conv.weight.detach().flatten(1).clone())  # (K*M, C)
+        assert conv.bias is not None  # Conv2d's default bias=True
         self.score_bias = nn.Parameter(conv.bias.detach().clone().unsqueeze(1))  # (K*M, 1)
         # (K, 2, 2M): start as the mean of the intermediate points
         w = torch.zeros(n_landmarks, 2, n_intermediate, 2)
@@ -131,7 +157,7 @@ def train_regressor(
     val: tuple[torch.Tensor, torch.Tensor] | None = None,
     generator: torch.Generator | None = None,
     progress: bool | None = None,
-) -> dict[str, float]:
+) -> dict[str, float | None]:
     """Fit ``net`` on (N, C, H, W) maps (any float dtype, converted per batch) and (N, K, 2) normalised targets.
 
     With ``val`` (maps, targets), the weights with the lowest validation loss (checked every
@@ -178,36 +204,68 @@ def train_regressor(
     return {"train_loss": loss_v, "val_loss": best[0] if math.isfinite(best[0]) else None}
 
 
-def schedule_for(head: LandmarkHead, n: int, n_labelled: int | None = None) -> Schedule:
-    """The head's training schedule for ``n`` training maps (``n_labelled`` labelled images): ``steps``, else
-    ``epochs`` over ``max(n, epoch_size)`` maps, else ``clip(20 · n / batch_size, 150, 1500)`` steps; weight decay
-    ``"auto"`` is ``clip(0.5 / n_labelled, 1e-5, 1e-2)``."""
-    if head.steps is not None:
-        steps = head.steps
-    elif head.epochs is not None:
-        steps = math.ceil(head.epochs * max(n, head.epoch_size or 0) / head.batch_size)
+def schedule_for(options: Mapping[str, Any], n: int, n_labelled: int | None = None) -> Schedule:
+    """The training schedule for ``n`` training maps (``n_labelled`` labelled images) under a head's ``options``:
+    ``steps``, else ``epochs`` over ``max(n, epoch_size)`` maps, else ``clip(20 · n / batch_size, 150, 1500)``
+    steps; weight decay ``"auto"`` is ``clip(0.5 / n_labelled, 1e-5, 1e-2)``."""
+    if options["steps"] is not None:
+        steps = options["steps"]
+    elif options["epochs"] is not None:
+        steps = math.ceil(options["epochs"] * max(n, options["epoch_size"] or 0) / options["batch_size"])
     else:
-        steps = int(np.clip(math.ceil(EPOCHS_AUTO * n / head.batch_size), MIN_STEPS, MAX_STEPS))
-    wd = head.weight_decay
+        steps = int(np.clip(math.ceil(EPOCHS_AUTO * n / options["batch_size"]), MIN_STEPS, MAX_STEPS))
+    wd = options["weight_decay"]
     if wd == "auto":  # a fixed prior: its weight relative to the mean loss shrinks as 1/N labelled images
         wd = float(np.clip(WD_AUTO / max(1, n_labelled or n), 1e-5, 1e-2))
-    return Schedule(steps=max(1, steps), batch_size=head.batch_size, lr=head.lr, weight_decay=float(wd),
-                    betas=(float(head.betas[0]), float(head.betas[1])), final_lr=float(head.final_lr),
-                    loss=head.loss, loss_scale=float(head.loss_scale))
+    betas = options["betas"]
+    return Schedule(steps=max(1, steps), batch_size=options["batch_size"], lr=options["lr"], weight_decay=float(wd),
+                    betas=(float(betas[0]), float(betas[1])), final_lr=float(options["final_lr"]),
+                    loss=options["loss"], loss_scale=float(options["loss_scale"]))
 
 
-def fit_regressor(head: LandmarkHead, maps: torch.Tensor, targets: torch.Tensor, *, n_labelled: int,
-                  val: tuple[torch.Tensor, torch.Tensor] | None, generator: torch.Generator,
-                  seed: int) -> tuple[IntermediateRegressor, dict[str, Any]]:
-    """The regressor head's network trained on (N, D, H, W) maps and (N, K, 2) normalised targets, and its
-    history."""
+@dataclass
+class State:
+    """A fitted regressor head: its network and training history (saved as head.json ``history``)."""
+
+    net: IntermediateRegressor
+    history: dict[str, Any] | None
+
+    def locate(self, maps: torch.Tensor) -> tuple[torch.Tensor, None]:
+        """(B, D, H, W) maps → normalised points (B, K, 2), and no confidence."""
+        return predict_normalised(self.net, maps), None
+
+
+    def tensors(self) -> dict[str, torch.Tensor]:
+        return {f"regressor.{k}": v for k, v in self.net.state_dict().items()}
+
+    @classmethod
+    def from_tensors(cls, tensors: dict[str, torch.Tensor], cfg: dict[str, Any], *, options: dict[str, Any],
+                     where: str) -> State:
+        """The network saved by :meth:`tensors`; WeightsMismatchError if it disagrees with head.json (``cfg``)."""
+        k, c = int(options["n_landmarks"]), int(cfg["n_features_in"])
+        net = IntermediateRegressor(c, k, n_intermediate=options["n_intermediate"],
+                                    softmax_scale=options["softmax_scale"])
+        state = {key[len("regressor."):]: v for key, v in tensors.items() if key.startswith("regressor.")}
+        try:
+            net.load_state_dict(state, strict=True)
+        except RuntimeError as exc:
+            raise WeightsMismatchError(f"'{where}': regressor weights do not match head.json (K={k}, C={c}): "
+                                       f"{str(exc).splitlines()[0]}") from exc
+        return cls(net.eval(), cfg.get("history") or None)
+
+
+def fit(maps: torch.Tensor, targets: torch.Tensor, options: dict[str, Any], *, groups: np.ndarray,
+        val: tuple[torch.Tensor, torch.Tensor] | None, rng: np.random.Generator, generator: torch.Generator,
+        seed: int) -> State:
+    """Train the network on (N, D, H, W) maps and (N, K, 2) normalised targets (``groups``: the labelled image of
+    each map), keeping the weights best on ``val`` (maps, targets) when given."""
     torch.manual_seed(seed)
-    net = IntermediateRegressor(int(maps.shape[1]), head.n_landmarks, n_intermediate=head.n_intermediate,
-                                softmax_scale=head.softmax_scale)
-    sched = schedule_for(head, len(maps), n_labelled)
-    hist = train_regressor(net, maps, targets, sched, val=val, generator=generator, progress=head.progress)
-    return net, {**hist, "steps": sched.steps, "weight_decay": sched.weight_decay, "n_train_maps": len(maps),
-                 "n_val": 0 if val is None else len(val[0])}
+    net = IntermediateRegressor(int(maps.shape[1]), int(targets.shape[1]), n_intermediate=options["n_intermediate"],
+                                softmax_scale=options["softmax_scale"])
+    sched = schedule_for(options, len(maps), len(np.unique(groups)))
+    hist = train_regressor(net, maps, targets, sched, val=val, generator=generator, progress=options["progress"])
+    return State(net, {**hist, "steps": sched.steps, "weight_decay": sched.weight_decay, "n_train_maps": len(maps),
+                       "n_val": 0 if val is None else len(val[0])})
 
 
 EPOCHS_AUTO = 20
@@ -216,10 +274,15 @@ MAX_STEPS = 1500
 WD_AUTO = 0.5
 
 __all__ = [
+    "CONFIDENCE",
+    "FORMATS",
     "LOSSES",
+    "OPTIONS",
+    "POOL",
     "IntermediateRegressor",
     "Schedule",
-    "fit_regressor",
+    "State",
+    "fit",
     "landmark_loss",
     "masked_mse",
     "predict_normalised",

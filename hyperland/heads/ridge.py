@@ -22,9 +22,20 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ..errors import WeightsMismatchError
+from ..geometry import gaussian_log_prior, window_soft_argmax
 from ..hypercolumn import grid_centers
 from .cells import CellClassifier, fit_cell_classifiers, point_errors, shape_prior
-from .geometry import gaussian_log_prior, window_soft_argmax
+from .options import AUGMENT, Rule, integer
+
+OPTIONS: dict[str, Rule] = {  # what this method reads besides options.COMMON (LandmarkHead checks them)
+    **AUGMENT,
+    "readout_grid": (integer(1), "an integer >= 1 (cells)"),
+    "refine": (lambda v: isinstance(v, bool) or v == "auto", 'true, false or "auto"'),
+}
+POOL = 1  # the descriptor grid's default average-pooling: the full grid
+CONFIDENCE = True  # locate() returns per-landmark confidences
+FORMATS = (3,)  # head formats that hold this method's state (format 2 had linear filters, since replaced)
 
 ALPHAS = tuple(float(a) for a in np.logspace(-4, 2, 13))  # × mean squared row norm of the design matrix
 CS = (0.01, 0.1, 1.0)  # the cell classifier's inverse regularisation (on standardised descriptors)
@@ -182,7 +193,8 @@ def select(maps: torch.Tensor, pooled: np.ndarray, targets: torch.Tensor, groups
             continue
         coarse = fit_readout(pooled[tr], targets[tr])(pooled[val])
         shape = shape_prior(targets[tr], grid, groups=groups[tr])
-        log_probs = {clf.C: clf.log_probs(maps[val]) for clf in fit_cell_classifiers(maps[tr], targets[tr], CS, rng=rng)}
+        classifiers = fit_cell_classifiers(maps[tr], targets[tr], CS, rng=rng)
+        log_probs = {clf.C: clf.log_probs(maps[val]) for clf in classifiers}
         for o in options:
             pred = refine(log_probs[o.C], coarse, shape, grid, o)[0] if o.refine else coarse
             errs[o].append(point_errors(pred, truth))
@@ -201,4 +213,63 @@ def _originals(groups: np.ndarray) -> np.ndarray:
     return first
 
 
-__all__ = ["DEFAULT_CHOICE", "Choice", "Readout", "fit_readout", "predict", "readout_inputs", "refine", "select"]
+@dataclass
+class State:
+    """A fitted ridge head: readout, cell classifier (its matrix; ``selection["C"]``), shape prior (mean (K, 2),
+    spread (K,)) and the choices made on held-out images (``selection``, saved as head.json ``selection``)."""
+
+    readout: Readout
+    classifier: torch.Tensor
+    prior_mean: torch.Tensor
+    prior_std: torch.Tensor
+    selection: dict[str, Any]
+    readout_grid: int
+
+    def locate(self, maps: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(B, D, H, W) maps → normalised points (B, K, 2) and confidences (B, K): :func:`predict`."""
+        choice = Choice.from_dict(self.selection)
+        return predict(self.readout, CellClassifier(self.classifier, choice.C), (self.prior_mean, self.prior_std),
+                       choice, maps, readout_grid=self.readout_grid)
+
+
+    def tensors(self) -> dict[str, torch.Tensor]:
+        return {"readout.coef": self.readout.coef, "readout.intercept": self.readout.intercept,
+                "classifier": self.classifier, "prior.mean": self.prior_mean, "prior.std": self.prior_std}
+
+    @classmethod
+    def from_tensors(cls, tensors: dict[str, torch.Tensor], cfg: dict[str, Any], *, options: dict[str, Any],
+                     where: str) -> State:
+        """The state saved by :meth:`tensors` and head.json (``cfg``); WeightsMismatchError if they disagree."""
+        k, c = int(options["n_landmarks"]), int(cfg["n_features_in"])
+        names = ("readout.coef", "readout.intercept", "classifier", "prior.mean", "prior.std")
+        coef, icpt, clf, pmean, pstd = (tensors.get(n) for n in names)
+        sel = cfg.get("selection")
+        if coef is None or icpt is None or clf is None or pmean is None or pstd is None \
+                or not isinstance(sel, dict) or not {"refine", "centre", "tau", "prior_std", "C"} <= set(sel) \
+                or tuple(icpt.shape) != (2 * k,) or coef.shape[0] != 2 * k or tuple(clf.shape) != (c + 1, k + 1) \
+                or tuple(pmean.shape) != (k, 2) or tuple(pstd.shape) != (k,):
+            raise WeightsMismatchError(f"'{where}': the ridge head's readout/classifier/prior/selection do not match "
+                                       f"head.json (K={k}, C={c}). Save it again.")
+        return cls(Readout(coef, icpt, list(sel.get("ridge_alpha") or [])), clf, pmean, pstd, sel,
+                   int(options["readout_grid"]))
+
+
+def fit(maps: torch.Tensor, targets: torch.Tensor, options: dict[str, Any], *, groups: np.ndarray,
+        val: tuple[torch.Tensor, torch.Tensor] | None, rng: np.random.Generator, generator: torch.Generator,
+        seed: int) -> State:
+    """Fit on (N, D, H, W) maps and (N, K, 2) normalised targets (NaN: missing); ``groups`` (N,) names each map's
+    labelled image (augmented copies share it): the folds of :func:`select` keep an image and its copies
+    together. The ridge head holds out its own folds, so ``val`` is not read."""
+    grid = (int(maps.shape[-2]), int(maps.shape[-1]))
+    pooled = readout_inputs(maps, options["readout_grid"]).numpy()
+    choice = select(maps, pooled, targets, groups, refine_mode=options["refine"], rng=rng)
+    readout = fit_readout(pooled, targets)
+    classifier = fit_cell_classifiers(maps, targets, [choice.C], rng=rng)[0].matrix
+    prior_mean, prior_std = shape_prior(targets, grid, groups=groups)
+    selection = {**choice.as_dict(), "ridge_alpha": readout.alpha, "n_train_maps": len(maps),
+                 "n_labelled": len(np.unique(groups))}
+    return State(readout, classifier, prior_mean, prior_std, selection, int(options["readout_grid"]))
+
+
+__all__ = ["CONFIDENCE", "DEFAULT_CHOICE", "FORMATS", "OPTIONS", "POOL", "Choice", "Readout", "State", "fit",
+           "fit_readout", "predict", "readout_inputs", "refine", "select"]

@@ -6,7 +6,7 @@
   Reported NME (%): ``head_nme`` — the default :class:`hyperland.heads.LandmarkHead` (ridge readout + refinement;
   no few-shot augmentation, to stay fast) on the model as it would be exported (the dense projection included
   when the run has one); ``ridge_probe_nme`` — RidgeCV on the raw hypercolumn pooled to 8×8
-  (:func:`hyperland.baselines.pooled_hypercolumn`); ``mean_shape_nme`` — the fit half's mean shape: the
+  (:func:`hyperland.heads.baselines.pooled_hypercolumn`); ``mean_shape_nme`` — the fit half's mean shape: the
   evaluation protocol (:func:`hyperland.evaluate.run_sweep`, one network pass) on one labelled subset. Faces are
   the validation images resized to ``resize`` × ``resize`` (whole image, or the run's ``data_crop`` box).
 * Held-out views (:mod:`hyperland.train.retrieval`, any data with ``val_count >= 2``): instance retrieval
@@ -77,7 +77,7 @@ def run_probe(model: HyperlandModel, samples: list[Sample], *, max_images: int =
     samples = samples[:max_images]
     half = len(samples) // 2
     [run] = run_sweep(model, samples[:half], samples[half:], subsets=[Subset("all", 0, np.arange(half))],
-                      methods=("ridge",), baselines=("mean shape", "ridge probe"), image_size=model.config.resize,
+                      methods=("ridge",), baselines=("mean_shape", "ridge_probe"), image_size=model.config.resize,
                       head_options={"augment": False}, confidence=False, progress=False)
     nme = {r["method"]: float(r["nme"]) for r in run["results"]}
     return {"head_nme": nme["ridge"], "ridge_probe_nme": nme["ridge probe"], "mean_shape_nme": nme["mean shape"],

@@ -12,10 +12,10 @@ from typing import TYPE_CHECKING
 import torch
 import torch.nn.functional as F
 
-from ..hypercolumn import grid_centers
+from .hypercolumn import grid_centers
 
 if TYPE_CHECKING:
-    from ..model import HyperlandModel
+    from .model import HyperlandModel
 
 
 def normalised_to_pixels(model: HyperlandModel, xy: torch.Tensor, sizes: Sequence[tuple[int, int]] | torch.Tensor
@@ -31,7 +31,7 @@ def pixels_to_normalised(model: HyperlandModel, xy: torch.Tensor, sizes: Sequenc
     return (2 * model.to_input_coords(xy, sizes) + 1) / s - 1
 
 
-def gaussian_log_prior(mean: torch.Tensor, std: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+def gaussian_log_prior(mean: torch.Tensor, std: torch.Tensor | float, size: tuple[int, int]) -> torch.Tensor:
     """Log-density (up to a constant) of isotropic Gaussians on the cells of an H×W grid.
 
     ``mean`` (K, 2) or (B, K, 2) normalised; ``std`` (K,), (B, K) or a float → (K, H*W) or (B, K, H*W)."""
