@@ -131,6 +131,11 @@ def progress(args: argparse.Namespace) -> bool | None:
     return False if getattr(args, "quiet", False) else None
 
 
+def landmark_labels(names: Sequence[str] | None, k: int) -> list[str]:
+    """Column stems: the head's landmark names, else ``0 .. K-1``."""
+    return [str(n) for n in names] if names and len(names) == k else [str(i) for i in range(k)]
+
+
 __all__ = ["EVAL_FLAGS", "FIT_FLAGS", "add_device_argument", "add_head_arguments", "add_model_argument",
-           "add_quiet_argument", "check_methods", "head_options", "int_list", "load_head", "parse_head_options",
-           "progress"]
+           "add_quiet_argument", "check_methods", "head_options", "int_list", "landmark_labels", "load_head",
+           "parse_head_options", "progress"]

@@ -60,8 +60,7 @@ def run_video(args: argparse.Namespace, render: Callable[..., str]) -> int:
     from .._io import atomic_write_text, check_writable
     from ..smoothing import parse_smoothing
     from ..video import DEFAULT_BATCH, check_range, overlay_encoder, track, video_info, write_overlay
-    from ._args import load_head, progress
-    from .predict import landmark_labels
+    from ._args import landmark_labels, load_head, progress
 
     def given(value: int | None, default: int) -> int:
         return default if value is None else value

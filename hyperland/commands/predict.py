@@ -17,16 +17,11 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from .._io import atomic_write_text, check_writable
-from ._args import add_device_argument, add_model_argument, add_quiet_argument, load_head
+from ._args import add_device_argument, add_model_argument, add_quiet_argument, landmark_labels, load_head
 from ._video import add_video_arguments
 
 if TYPE_CHECKING:
     import numpy as np
-
-
-def landmark_labels(names: Sequence[str] | None, k: int) -> list[str]:
-    """Column stems: the head's landmark names, else ``0 .. K-1``."""
-    return [str(n) for n in names] if names and len(names) == k else [str(i) for i in range(k)]
 
 
 Keys = Sequence[str] | Sequence[Mapping[str, Any]]

@@ -116,5 +116,26 @@ def draw(samples: Sequence[Sample], n: int, *, seed: int) -> list[Sample]:
     return [samples[i] for i in sorted(idx.tolist())]
 
 
-__all__ = ["OUTSIDE", "Outside", "check_in_image", "check_landmark_count", "check_not_empty", "draw",
-           "outside_margin", "parse_floats", "require_file", "where"]
+def resolve_path(path: str, base: Path) -> Path:
+    """An image path of an annotation file: absolute as it is, else relative to ``base``."""
+    p = Path(path)
+    return p if p.is_absolute() else base / p
+
+
+def relative_path(image: str | Path, base: Path) -> str:
+    """``image`` relative to ``base`` when it lies under it (POSIX separators), else its absolute path."""
+    rel, base = Path(image).resolve(), base.resolve()
+    return (rel.relative_to(base) if rel.is_relative_to(base) else rel).as_posix()
+
+
+def finish_samples(samples: list[Sample], *, source: Path, outside: Outside, check_files: bool) -> list[Sample]:
+    """The checks every reader ends with: not empty, one landmark count, points inside the image."""
+    check_not_empty(samples, source=source)
+    check_landmark_count(samples, source=source)
+    if check_files:
+        check_in_image(samples, outside=outside, source=source)
+    return samples
+
+
+__all__ = ["OUTSIDE", "Outside", "check_in_image", "check_landmark_count", "check_not_empty", "draw", "finish_samples",
+           "outside_margin", "parse_floats", "relative_path", "require_file", "resolve_path", "where"]

@@ -33,8 +33,7 @@ import numpy as np
 from .._io import atomic_write_text
 from ..errors import DatasetError, InvalidKeypointsError, InvalidOptionError
 from .base import Sample
-from .checks import Outside, parse_floats
-from .generic import finish_samples, relative_path, resolve_path
+from .checks import Outside, finish_samples, parse_floats, relative_path, resolve_path
 
 HEADER = ("scorer", "bodyparts", "coords")
 COORDS = ("x", "y", "likelihood")

@@ -38,30 +38,9 @@ import numpy as np
 from .._io import atomic_write_text
 from ..errors import DatasetError
 from .base import Sample
-from .checks import Outside, check_in_image, check_landmark_count, check_not_empty, parse_floats, require_file
+from .checks import Outside, finish_samples, parse_floats, relative_path, require_file, resolve_path
 
 BOX_COLUMNS = ("box_x0", "box_y0", "box_x1", "box_y1")
-
-
-def resolve_path(path: str, base: Path) -> Path:
-    """An image path of an annotation file: absolute as it is, else relative to ``base``."""
-    p = Path(path)
-    return p if p.is_absolute() else base / p
-
-
-def relative_path(image: str | Path, base: Path) -> str:
-    """``image`` relative to ``base`` when it lies under it (POSIX separators), else its absolute path."""
-    rel, base = Path(image).resolve(), base.resolve()
-    return (rel.relative_to(base) if rel.is_relative_to(base) else rel).as_posix()
-
-
-def finish_samples(samples: list[Sample], *, source: Path, outside: Outside, check_files: bool) -> list[Sample]:
-    """The checks every reader ends with: not empty, one landmark count, points inside the image."""
-    check_not_empty(samples, source=source)
-    check_landmark_count(samples, source=source)
-    if check_files:
-        check_in_image(samples, outside=outside, source=source)
-    return samples
 
 
 def _csv_layout(header: list[str], source: Path) -> tuple[list[str], list[tuple[int, int, int | None]]]:
@@ -253,5 +232,4 @@ def read_keypoints(path: str | Path, **kwargs: Any) -> list[Sample]:
     raise DatasetError(f"Cannot tell the format of '{path}'. Expected a .csv or .json file.{hint}")
 
 
-__all__ = ["finish_samples", "read_csv", "read_json", "read_keypoints", "relative_path", "resolve_path",
-           "write_csv"]
+__all__ = ["read_csv", "read_json", "read_keypoints", "write_csv"]
