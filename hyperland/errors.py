@@ -21,6 +21,10 @@ class OfflineModeError(ModelNotFoundError):
     """Offline (HF_HUB_OFFLINE / local_files_only) and the files are not in the cache."""
 
 
+class HeadNotFoundError(HyperlandError, LookupError):
+    """A path that holds no saved head (no head.json + head.safetensors)."""
+
+
 class ChecksumMismatchError(HyperlandError):
     """A file whose sha256 differs from the pinned or recorded one: a download (the bad file is removed from the
     cache), a model folder's model.safetensors (config.json) or a saved head's head.safetensors (head.json)."""
@@ -94,6 +98,7 @@ __all__ = [
     "ChecksumMismatchError",
     "DatasetError",
     "ExportError",
+    "HeadNotFoundError",
     "HyperlandError",
     "InvalidImageError",
     "InvalidKeypointsError",

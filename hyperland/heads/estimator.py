@@ -124,7 +124,7 @@ class LandmarkHead(DescriptorMixin, PersistenceMixin, BaseEstimator):
         self.landmark_names_ = check_landmark_names(landmark_names, k=self.n_landmarks)
         sizes = features.sizes if features is not None else [image_size(im) for im in items]  # type: ignore[union-attr]
         warn_outside(pts, sizes)
-        seed = self.random_state if self.random_state is not None else int(np.random.SeedSequence().entropy % 2**31)
+        seed = self.random_state if self.random_state is not None else int(np.random.default_rng().integers(2**31))
         if self.framing != "none":
             fit_framed(self, model, items, pts, seed=seed)  # its coarse_ and fine_ heads
             return self

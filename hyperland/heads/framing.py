@@ -207,7 +207,7 @@ def _predict_chunk(head: LandmarkHead, model: HyperlandModel, items: list) -> tu
             reading = (from_crop(local, c, side, angles, size), conf)
             if best is None:
                 best = reading
-            elif conf is not None:
+            elif conf is not None and best[1] is not None:
                 better = np.nanmean(conf, axis=1) > np.nanmean(best[1], axis=1)
                 best = (np.where(better[:, None, None], reading[0], best[0]),
                         np.where(better[:, None], conf, best[1]))

@@ -21,7 +21,13 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save
 
 from .._io import atomic_write_bytes, atomic_write_text
-from ..errors import BackboneMismatchError, InvalidKeypointsError, InvalidOptionError, WeightsMismatchError
+from ..errors import (
+    BackboneMismatchError,
+    HeadNotFoundError,
+    InvalidKeypointsError,
+    InvalidOptionError,
+    WeightsMismatchError,
+)
 from ..features import Projection
 from ..integrity import check_finite, verify_recorded_sha256
 from .framing import stage_models
@@ -78,8 +84,8 @@ def load_head(cls: type[LandmarkHead], path: str | os.PathLike, *, model: Hyperl
     ``device``."""
     d = Path(path)
     if not (d / HEAD_CONFIG).is_file() or not (d / HEAD_WEIGHTS).is_file():
-        raise WeightsMismatchError(f"'{d}' is not a saved head: expected {HEAD_CONFIG} and {HEAD_WEIGHTS} in it "
-                                   "(written by LandmarkHead.save).")
+        raise HeadNotFoundError(f"'{d}' is not a saved head: expected {HEAD_CONFIG} and {HEAD_WEIGHTS} in it "
+                                "(written by LandmarkHead.save or hyperland fit --out).")
     try:
         cfg = json.loads((d / HEAD_CONFIG).read_text(encoding="utf-8"))
         tensors = load_file(str(d / HEAD_WEIGHTS))

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from ..errors import NotFittedError
 from .io import load_head, save_head
@@ -32,19 +32,19 @@ class PersistenceMixin:
         from .onnx_export import export_onnx
 
         self._require_fitted()
-        return export_onnx(self, path, model=model or self.model_, verify=verify)
+        return export_onnx(cast("LandmarkHead", self), path, model=model or self.model_, verify=verify)
 
     def save(self, path: str | os.PathLike) -> None:
         """Write ``path/head.json`` and ``path/head.safetensors``."""
         self._require_fitted()
-        save_head(self, path)
+        save_head(cast("LandmarkHead", self), path)
 
     def save_pretrained(self, directory: str | os.PathLike) -> Path:
         """The saved head plus a model card (README.md), ready to share (:mod:`.sharing`)."""
         from .sharing import save_pretrained
 
         self._require_fitted()
-        return save_pretrained(self, directory)
+        return save_pretrained(cast("LandmarkHead", self), directory)
 
     def push_to_hub(self, repo_id: str, *, private: bool = False, token: str | None = None,
                     commit_message: str = "Upload hyperland head") -> str:
@@ -52,7 +52,8 @@ class PersistenceMixin:
         from .sharing import push_to_hub
 
         self._require_fitted()
-        return push_to_hub(self, repo_id, private=private, token=token, commit_message=commit_message)
+        return push_to_hub(cast("LandmarkHead", self), repo_id, private=private, token=token,
+                           commit_message=commit_message)
 
     @classmethod
     def from_pretrained(cls, source: str | os.PathLike, *, model: HyperlandModel | None = None, device: Any = None,
@@ -62,7 +63,8 @@ class PersistenceMixin:
         the model its head.json records unless ``model`` is given."""
         from .sharing import from_pretrained
 
-        return from_pretrained(cls, source, model=model, device=device, cache_dir=cache_dir,
+        return from_pretrained(cast("type[LandmarkHead]", cls), source, model=model, device=device,
+                               cache_dir=None if cache_dir is None else Path(cache_dir),
                                local_files_only=local_files_only)
 
     @classmethod
@@ -72,8 +74,8 @@ class PersistenceMixin:
         a manifest name, an ``hf-hub:`` reference or a model folder stored relative to the head. A backbone
         other than the one it was fitted on raises BackboneMismatchError unless allowed, and ``n_landmarks``
         (when given) must match the saved K."""
-        return load_head(cls, path, model=model, device=device, allow_backbone_mismatch=allow_backbone_mismatch,
-                         n_landmarks=n_landmarks)
+        return load_head(cast("type[LandmarkHead]", cls), path, model=model, device=device,
+                         allow_backbone_mismatch=allow_backbone_mismatch, n_landmarks=n_landmarks)
 
 
 __all__ = ["PersistenceMixin"]

@@ -66,7 +66,7 @@ def resolve_model(value: Any, head_dir: str | os.PathLike, *, device: Any = None
         raise ModelNotFoundError(f"The head in '{head_dir}' records no loadable model (it was fitted on a model "
                                  "built by hand). Pass the model it was fitted with as model=MODEL.")
     try:
-        return load(source, device=device, **overrides)
+        return load(source, device=device, resize=overrides.get("resize"), border=overrides.get("border"))
     except ModelNotFoundError as exc:
         raise ModelNotFoundError(f"The head in '{head_dir}' was fitted on model '{source}', which cannot be loaded "
                                  f"here ({exc}) Pass that model explicitly as model=MODEL.") from exc

@@ -100,7 +100,6 @@ class Schedule:
     batch_size: int = 32
     lr: float = 3e-3
     weight_decay: float = 1e-4
-    eval_every: int = 0  # 0: every max(50, steps // 10) steps
     betas: tuple[float, float] = (0.9, 0.999)
     final_lr: float = 0.0  # fraction of lr at the end of the cosine
     loss: Loss = "mse"
@@ -161,7 +160,7 @@ def train_regressor(
     """Fit ``net`` on (N, C, H, W) maps (any float dtype, converted per batch) and (N, K, 2) normalised targets.
 
     With ``val`` (maps, targets), the weights with the lowest validation loss (checked every
-    ``eval_every`` steps and at the end) are kept. Returns the final train / best validation losses.
+    max(50, steps // 10) steps and at the end) are kept. Returns the final train / best validation losses.
     """
     with torch.no_grad():  # start at the mean training shape: the bias absorbs the random init's offset
         first = predict_normalised(net, maps[:256])
@@ -175,7 +174,7 @@ def train_regressor(
     best: tuple[float, dict[str, torch.Tensor] | None] = (math.inf, None)
     order = torch.randperm(n, generator=generator)
     pos, loss_v = 0, math.nan
-    every = schedule.eval_every or max(50, schedule.steps // 10)
+    every = max(50, schedule.steps // 10)
     if val is not None:  # step 0 (the mean shape) competes too
         best = (float(schedule.loss_fn(predict_normalised(net, val[0]), val[1])), copy.deepcopy(net.state_dict()))
     with tqdm(total=schedule.steps, desc="fit head", disable=None if progress is None else not progress,
