@@ -111,9 +111,12 @@ def run_sweep(
         raise InvalidOptionError(f"head_options {unread}: none of the methods {list(methods)} reads them.")
     setups = [_Setup.make(model, k, layers, methods=methods, baselines=baselines, progress=progress,
                           options={"val_fraction": val_fraction, **opts}) for layers in sweep]
+    subsets = draw_subsets(len(pool), shots=shots, seeds=seeds) if subsets is None else subsets
+    heads = [t for s in setups for t in s.templates.values()]  # pool images are kept for the fits that read them
+    read = [s.index for s in subsets if any(h.reads_images(len(s.index)) for h in heads)]
     data = prepare(model, pool, test, settings=[s.setting for s in setups], hog="hog_ridge" in baselines,
-                   subsets=draw_subsets(len(pool), shots=shots, seeds=seeds) if subsets is None else subsets,
-                   image_size=image_size, n_components=n_components, progress=progress)
+                   subsets=subsets, image_size=image_size, n_components=n_components, progress=progress,
+                   images_for=np.unique(np.concatenate(read)) if read else np.zeros(0, np.int64))
     sizes_test = [(image_size, image_size)] * len(test)
     ms = data.mean_shape.expand(len(test), -1, -1)
     baseline = _score(normalised_to_pixels(model, ms, sizes_test).numpy(), data.test_points, metric, eyes, alpha)
@@ -186,7 +189,7 @@ def _fit_setting(model: HyperlandModel, data: Prepared, ex: Extracted, setup: _S
             t1 = time.perf_counter()
             est = BASELINES[name](random_state=sub.seed)
             x_pool, x_test = base_x[est.reads]
-            norm = est.fit(x_pool[rows], pool_norm[idx]).predict(x_test)
+            norm = est.fit(x_pool, pool_norm[idx], rows=rows).predict(x_test)
             value = _score(normalised_to_pixels(model, norm, sizes_test).numpy(), test_pts, metric, eyes, alpha)
             results.append({**rec0, "method": est.display, "baseline": True, metric: value,
                             "fit_seconds": round(time.perf_counter() - t1, 3)})
@@ -194,7 +197,8 @@ def _fit_setting(model: HyperlandModel, data: Prepared, ex: Extracted, setup: _S
             head = LandmarkHead(**{**template.get_params(), "random_state": sub.seed})
             pool_f, test_f = feats[Descriptor(head.uses_learned(model), head.pool_)]
             t1 = time.perf_counter()
-            head.fit(model, [data.images[int(i)] for i in idx], pool_pts[idx], features=pool_f[rows])
+            imgs = [data.images[int(i)] for i in idx] if head.reads_images(len(idx)) else None
+            head.fit(model, imgs, pool_pts[idx], features=pool_f[rows])
             fit_s = time.perf_counter() - t1
             has_conf = confidence and method != "regressor"
             out = head.predict(features=test_f, return_confidence=has_conf)

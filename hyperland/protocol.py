@@ -123,7 +123,7 @@ class Extracted:
     """One setting's outputs of :func:`extract_once`, one row per kept image, in the order of ``keep``."""
 
     descriptors: dict[Descriptor, Features]
-    probe: np.ndarray | None  # (N, C·8·8) float32
+    probe: np.ndarray | None  # (N, C·8·8) float16 (as the head descriptors: rel. L2 error 2e-4)
     hog: np.ndarray | None  # (N, F) float32, shared by every setting
     projection: Projection | None
     n_network: int  # images sent through the network (kept + PCA-only), once for every setting
@@ -197,7 +197,7 @@ class _Consumer:
             if self.probe:
                 from .heads.ridge import readout_inputs
 
-                self.store.put("probe", rows, readout_inputs(raw, PROBE_GRID), torch.float32)
+                self.store.put("probe", rows, readout_inputs(raw, PROBE_GRID), torch.float16)
         for d in self.descriptors:
             if d.learned:
                 self.store.put(d, rows, descriptor_maps(learned, pool=d.pool), torch.float16)  # type: ignore[arg-type]
@@ -302,7 +302,7 @@ class Prepared:
 
     subsets: list[Subset]
     labelled: np.ndarray
-    images: dict[int, Image.Image]  # labelled pool images by pool position (the heads' few-shot augmentation)
+    images: dict[int, Image.Image]  # pool images by position, those of ``images_for`` (few-shot augmentation)
     pool_points: np.ndarray  # (N_pool, K, 2) pixels: every pool label
     pool_normalised: torch.Tensor  # the same in normalised network-input coordinates
     test_points: np.ndarray  # (N_test, K, 2) pixels
@@ -327,11 +327,14 @@ def prepare(
     image_size: int = 136,
     n_components: int = 128,
     progress: bool | None = None,
+    images_for: np.ndarray | None = None,
 ) -> Prepared:
     """Load the images the run uses (``image_size`` px) and every label once, and extract them in one pass.
 
     The PCA images are drawn as :func:`hyperland.features.fit_projection` (``random_state=0``) draws them from
-    the whole pool, when any setting has a PCA descriptor."""
+    the whole pool, when any setting has a PCA descriptor. The images of the pool positions ``images_for``
+    (default: every labelled one) are kept for the heads that read them (few-shot augmentation); the others are
+    dropped once extracted."""
     from .data import load_samples
     from .data.base import sample_points
     from .geometry import pixels_to_normalised
@@ -354,7 +357,8 @@ def prepare(
                              progress=progress)
     t_extract = time.perf_counter() - t0
     frames = [(image_size, image_size)] * len(pool)
-    return Prepared(list(subsets), labelled, {int(i): need_imgs[pos[int(i)]] for i in labelled}, pool_pts,
+    kept = labelled if images_for is None else images_for
+    return Prepared(list(subsets), labelled, {int(i): need_imgs[pos[int(i)]] for i in kept}, pool_pts,
                     pixels_to_normalised(model, torch.from_numpy(pool_pts), frames), test_pts,
                     mean_shape(model, pool_pts, frames), extracted, t_load, t_extract)
 

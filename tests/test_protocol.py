@@ -42,7 +42,8 @@ def reference(model, pool, test, *, shots, seeds) -> dict[tuple[str, object, int
     timgs, tpts = load_samples(test, size=SIZE)
     proj = fit_projection(model, pimgs, n_components=128, random_state=0, progress=False)
     fp, ft = (encode(model, x, projection=proj, progress=False) for x in (pimgs, timgs))
-    xp, xt = (pooled_hypercolumn(model, x, progress=False) for x in (pimgs, timgs))
+    # the protocol stores the pooled hypercolumn in float16, as the head descriptors
+    xp, xt = (pooled_hypercolumn(model, x, progress=False).astype(np.float16) for x in (pimgs, timgs))
     hp, ht = hog_features(model, pimgs), hog_features(model, timgs)
     norm = pixels_to_normalised(model, torch.from_numpy(ppts), [(SIZE, SIZE)] * len(pool))
 
@@ -148,7 +149,7 @@ def test_extract_once_matches_encode_and_the_probe_per_consumer(dense, split) ->
         assert got.maps.dtype == torch.float16 and torch.equal(got.maps, ref.maps[keep])
         assert (got.layers, got.learned, got.grid) == (ref.layers, True, ref.grid)
     sub = [imgs[i] for i in keep]
-    np.testing.assert_array_equal(ex.probe, pooled_hypercolumn(dense, sub, progress=False))
+    np.testing.assert_array_equal(ex.probe, pooled_hypercolumn(dense, sub, progress=False).astype(np.float16))
     np.testing.assert_array_equal(ex.hog, hog_features(dense, sub))
 
 

@@ -73,7 +73,8 @@ def pooled_hypercolumn(model: HyperlandModel, images: Images, *, layers: Sequenc
 class Baseline:
     """What every baseline has: ``display`` (its name in the tables), ``reads`` (the input ``x`` it reads: "hog",
     "probe", "descriptors", or None for no input but the count of its rows) and ``random_state`` (for the ones
-    that draw)."""
+    that draw). ``fit(x, targets, rows=...)`` fits on the rows ``rows`` of ``x`` (default all), in the order of
+    ``targets``, without copying a large ``x`` where the estimator can avoid it."""
 
     display: ClassVar[str]
     reads: ClassVar[str | None]
@@ -81,7 +82,7 @@ class Baseline:
     def __init__(self, *, random_state: int = 0) -> None:
         self.random_state = random_state
 
-    def fit(self, x: Any, targets: torch.Tensor) -> Baseline:
+    def fit(self, x: Any, targets: torch.Tensor, *, rows: np.ndarray | None = None) -> Baseline:
         raise NotImplementedError
 
     def predict(self, x: Any) -> torch.Tensor:
@@ -95,7 +96,7 @@ class MeanShape(Baseline):
     display: ClassVar[str] = "mean shape"
     reads: ClassVar[str | None] = None
 
-    def fit(self, x: Any, targets: torch.Tensor) -> MeanShape:
+    def fit(self, x: Any, targets: torch.Tensor, *, rows: np.ndarray | None = None) -> MeanShape:
         """``x`` is not read; ``targets`` (N, K, 2) normalised, NaN: missing → ``shape_`` (K, 2)."""
         self.shape_ = torch.nanmean(targets, dim=0)
         return self
@@ -111,8 +112,8 @@ class HogRidge(Baseline):
     display: ClassVar[str] = "HOG → ridge"
     reads: ClassVar[str | None] = "hog"
 
-    def fit(self, x: np.ndarray, targets: torch.Tensor) -> HogRidge:
-        self.readout_: Readout = fit_readout(x, targets)
+    def fit(self, x: np.ndarray, targets: torch.Tensor, *, rows: np.ndarray | None = None) -> HogRidge:
+        self.readout_: Readout = fit_readout(x, targets, rows=rows)
         return self
 
     def predict(self, x: np.ndarray) -> torch.Tensor:
@@ -120,7 +121,8 @@ class HogRidge(Baseline):
 
 
 class RidgeProbe(HogRidge):
-    """RidgeCV from :func:`pooled_hypercolumn` (N, C·8·8) to the normalised coordinates."""
+    """RidgeCV from :func:`pooled_hypercolumn` (N, C·8·8; float16 as the protocol stores it) to the normalised
+    coordinates."""
 
     display: ClassVar[str] = "ridge probe"
     reads: ClassVar[str | None] = "probe"
@@ -134,7 +136,8 @@ class PixelClassifier(Baseline):
     display: ClassVar[str] = "pixel classifier"
     reads: ClassVar[str | None] = "descriptors"
 
-    def fit(self, maps: torch.Tensor, targets: torch.Tensor) -> PixelClassifier:
+    def fit(self, maps: torch.Tensor, targets: torch.Tensor, *, rows: np.ndarray | None = None) -> PixelClassifier:
+        maps = maps if rows is None else maps[torch.as_tensor(rows)]
         rng = np.random.default_rng(self.random_state)
         grid = (int(maps.shape[-2]), int(maps.shape[-1]))
         n = len(maps)

@@ -160,6 +160,17 @@ class LandmarkHead(DescriptorMixin, PersistenceMixin, BaseEstimator):
     def _augments(self, n_train: int) -> bool:
         return bool(self.augment) if self.augment != "auto" else n_train <= self.augment_max
 
+    def reads_images(self, n_labelled: int) -> bool:
+        """Whether :meth:`fit` on ``n_labelled`` images reads the images themselves (framing, few-shot warps) and
+        not only their ``features=``: when False, a caller holding the features may pass ``images=None``."""
+        module = MODULES[self.method]
+        if self.framing != "none":
+            return True
+        if not set(AUGMENT) <= set(module.OPTIONS) or self.n_augment == 0:
+            return False
+        held = round(self.val_fraction * n_labelled) if set(SPLIT) <= set(module.OPTIONS) else 0  # at most
+        return self._augments(n_labelled - held)
+
     def _val_pair(self, model: HyperlandModel, features: Features, pts: np.ndarray, sizes: list,
                   held: np.ndarray, val: ValData | None) -> tuple[torch.Tensor, torch.Tensor] | None:
         """Validation maps and normalised targets: ``val`` (images or features, points), else the ``held`` ones."""

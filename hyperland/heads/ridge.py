@@ -26,6 +26,7 @@ from ..errors import WeightsMismatchError
 from ..geometry import gaussian_log_prior, window_soft_argmax
 from ..hypercolumn import grid_centers
 from .cells import CellClassifier, fit_cell_classifiers, point_errors, shape_prior
+from .gcv import mean_square_norm, ridge_gcv
 from .options import AUGMENT, Rule, integer
 
 OPTIONS: dict[str, Rule] = {  # what this method reads besides options.COMMON (LandmarkHead checks them)
@@ -65,7 +66,7 @@ class Readout:
         return out.unflatten(-1, (-1, 2))
 
 
-def fit_readout(x: np.ndarray, targets: torch.Tensor) -> Readout:
+def fit_readout(x: np.ndarray, targets: torch.Tensor, *, rows: np.ndarray | None = None) -> Readout:
     """RidgeCV on (N, F) inputs and (N, K, 2) normalised targets, each coordinate fitted on the rows where it is
     labelled (NaN: missing).
 
@@ -74,9 +75,14 @@ def fit_readout(x: np.ndarray, targets: torch.Tensor) -> Readout:
     fitted together (one RidgeCV per pattern of missing labels; with full labels, one fit as before). Imputing
     a missing target (e.g. with its column mean) would instead teach the readout to answer the mean shape for
     those images. A column labelled in one row is that value; one labelled nowhere (possible inside a held-out
-    fold) is 0, the frame centre. ``alpha`` holds each column's alpha (None where there was nothing to fit)."""
+    fold) is 0, the frame centre. ``alpha`` holds each column's alpha (None where there was nothing to fit).
+
+    ``rows``: the rows of ``x`` that ``targets`` label, in their order (default all); ``x`` is never copied whole.
+    Wide problems (no more rows than features) are solved in kernel form, block by block (:mod:`.gcv`: the same
+    estimator as RidgeCV, whose float64 copies of a (8000, 61440) input need 8 GB); tall ones by RidgeCV."""
     from sklearn.linear_model import RidgeCV
 
+    index = np.arange(len(x)) if rows is None else np.asarray(rows)
     y = targets.reshape(len(targets), -1).double().numpy()
     labelled = np.isfinite(y)
     coef, icpt = np.zeros((y.shape[1], x.shape[1])), np.zeros(y.shape[1])
@@ -85,17 +91,21 @@ def fit_readout(x: np.ndarray, targets: torch.Tensor) -> Readout:
     for j in range(y.shape[1]):
         patterns.setdefault(labelled[:, j].tobytes(), []).append(j)
     for cols in patterns.values():
-        rows = labelled[:, cols[0]]
-        xr, yr = x[rows], y[rows][:, cols]
-        if len(xr) < 2:  # one labelled row: its value is the estimate; none: the frame centre
-            icpt[cols] = yr.mean(0) if len(xr) else 0.0
+        sel, yr = index[labelled[:, cols[0]]], y[labelled[:, cols[0]]][:, cols]
+        if len(sel) < 2:  # one labelled row: its value is the estimate; none: the frame centre
+            icpt[cols] = yr.mean(0) if len(sel) else 0.0
             continue
-        scale = float(np.mean(np.sum(xr.astype(np.float64) ** 2, axis=1)))
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # ill-conditioned solves at the smallest alphas are expected
-            r = RidgeCV(alphas=[a * scale for a in ALPHAS], alpha_per_target=True).fit(xr, yr)
-        coef[cols], icpt[cols] = np.asarray(r.coef_).reshape(len(cols), -1), r.intercept_
-        for j, a in zip(cols, np.broadcast_to(np.atleast_1d(r.alpha_), (len(cols),))):
+        scale = mean_square_norm(x, sel)
+        alphas = [a * scale for a in ALPHAS]
+        if len(sel) <= x.shape[1]:
+            coef[cols], icpt[cols], chosen = ridge_gcv(x, yr, alphas, rows=sel)
+        else:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # ill-conditioned solves at the smallest alphas are expected
+                r = RidgeCV(alphas=alphas, alpha_per_target=True).fit(x[sel], yr)
+            coef[cols], icpt[cols] = np.asarray(r.coef_).reshape(len(cols), -1), r.intercept_
+            chosen = np.broadcast_to(np.atleast_1d(r.alpha_), (len(cols),))
+        for j, a in zip(cols, chosen):
             alpha[j] = float(a) / scale
     return Readout(torch.from_numpy(coef).float(), torch.from_numpy(icpt).float(),
                    [] if all(a is None for a in alpha) else alpha)

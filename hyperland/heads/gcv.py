@@ -1,0 +1,78 @@
+"""Ridge regression with its exact leave-one-out choice of alpha, in kernel form, for wide inputs.
+
+scikit-learn's ``RidgeCV`` (generalised cross-validation, one alpha per target) casts the design matrix to float64
+and centres a copy of it: for the ridge probe on all 8,000 ``lfwnet`` pool faces, (8000, 61440) float32 features,
+that is two 3.9 GB copies on top of the 2 GB input. :func:`ridge_gcv` computes the same estimator from the
+(N, N) Gram matrix of the centred rows, accumulated in float64 one block of rows at a time, so that the input is
+never copied whole: the same alphas are chosen and the coefficients agree to float32 precision (tested against
+``RidgeCV``). It is used where N <= F, where ``RidgeCV`` itself works on the Gram matrix; for tall inputs
+``RidgeCV`` (its covariance form) stays.
+
+Algebra (``RidgeCV``'s, with unit sample weights): with the centred rows X and targets Y, K = X Xᵀ = Q diag(v) Qᵀ;
+for each alpha, D = (v + alpha)⁻¹, dual coefficients C = Q D Qᵀ Y, leave-one-out residuals C / d with
+d = diag(Q D Qᵀ) − (Q D Qᵀ 1) / N (the intercept is not penalised); coefficients Xᵀ C of the best alpha per
+target (the first of equal scores, as ``RidgeCV``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+
+import numpy as np
+
+BLOCK = 512  # rows converted to float64 at a time
+
+
+def blocks(x: np.ndarray, rows: np.ndarray) -> Iterator[tuple[int, np.ndarray]]:
+    """(start, float64 copy of the rows ``rows[start:start + BLOCK]`` of ``x``) for every block."""
+    for start in range(0, len(rows), BLOCK):
+        yield start, x[rows[start:start + BLOCK]].astype(np.float64)
+
+
+def mean_square_norm(x: np.ndarray, rows: np.ndarray) -> float:
+    """The mean squared L2 norm of the rows ``rows`` of ``x``, in float64, block by block."""
+    return float(sum(float(np.sum(b ** 2)) for _, b in blocks(x, rows)) / len(rows))
+
+
+def ridge_gcv(x: np.ndarray, y: np.ndarray, alphas: Sequence[float], *, rows: np.ndarray | None = None
+              ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(M, F) inputs (any float dtype), of which the N rows ``rows`` (default all) are fitted, and (N, T) targets →
+    coef (T, F), intercept (T,) and each target's alpha (T,), all float64; the alpha of each target minimises its
+    exact leave-one-out squared error."""
+    rows = np.arange(len(x)) if rows is None else np.asarray(rows)
+    n = len(rows)
+    y = np.asarray(y, np.float64)
+    mean = sum(b.sum(0) for _, b in blocks(x, rows)) / n
+
+    def centred(start: int) -> np.ndarray:
+        return x[rows[start:start + BLOCK]].astype(np.float64) - mean
+
+    gram = np.empty((n, n))
+    for i in range(0, n, BLOCK):
+        xi = centred(i)
+        for j in range(0, i + 1, BLOCK):
+            block = xi @ (xi if j == i else centred(j)).T
+            gram[i:i + BLOCK, j:j + BLOCK] = block
+            gram[j:j + BLOCK, i:i + BLOCK] = block.T
+    import scipy.linalg
+
+    eig, q = scipy.linalg.eigh(gram, overwrite_a=True)
+    del gram
+    y_mean = y.mean(0)
+    qty, qt1, q2 = q.T @ (y - y_mean), q.sum(0), q ** 2
+    best = np.full(y.shape[1], -np.inf)
+    dual, chosen = np.zeros_like(y), np.zeros(y.shape[1])
+    for alpha in alphas:
+        d_inv = 1.0 / (eig + alpha)
+        c = q @ (d_inv[:, None] * qty)
+        diag = q2 @ d_inv - (q @ (d_inv * qt1)) / n
+        score = -np.mean((c / diag[:, None]) ** 2, axis=0)
+        better = score > best
+        best[better], dual[:, better], chosen[better] = score[better], c[:, better], alpha
+    coef = np.zeros((y.shape[1], x.shape[1]))
+    for i in range(0, n, BLOCK):
+        coef += dual[i:i + BLOCK].T @ centred(i)
+    return coef, y_mean - coef @ mean, chosen
+
+
+__all__ = ["mean_square_norm", "ridge_gcv"]

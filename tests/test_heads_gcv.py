@@ -1,0 +1,30 @@
+"""The kernel-form ridge (heads/gcv.py) against scikit-learn's RidgeCV on wide inputs."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+from sklearn.linear_model import RidgeCV
+
+from hyperland.heads import gcv
+
+
+@pytest.mark.parametrize(("n", "f"), [(40, 300), (700, 1500)])
+def test_same_alphas_and_coefficients_as_ridgecv(n: int, f: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(gcv, "BLOCK", 128)  # several blocks, a ragged last one
+    rng = np.random.default_rng(0)
+    x = (rng.standard_normal((n, f)) + 3 * rng.standard_normal((1, f))).astype(np.float32)  # offset: centring
+    y = x.astype(np.float64) @ (0.05 * rng.standard_normal((f, 6))) + 2 * rng.standard_normal((n, 6)) + 1.0
+    y[:, 5] = rng.standard_normal(n)  # a target with no signal: the largest alpha
+    scale = float(np.mean(np.sum(x.astype(np.float64) ** 2, axis=1)))
+    alphas = [a * scale for a in np.logspace(-4, 2, 13)]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ref = RidgeCV(alphas=alphas, alpha_per_target=True).fit(x, y)
+    coef, intercept, alpha = gcv.ridge_gcv(x, y, alphas)
+    np.testing.assert_array_equal(alpha, ref.alpha_)
+    assert alpha[5] == alphas[-1] and len(set(alpha)) > 1
+    np.testing.assert_allclose(coef, ref.coef_, rtol=1e-5, atol=1e-6 * np.abs(ref.coef_).max())
+    np.testing.assert_allclose(intercept, ref.intercept_, rtol=1e-5, atol=1e-5)
