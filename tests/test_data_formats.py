@@ -300,3 +300,17 @@ def test_dataset_protocol_errors(tmp_path):
         dataset_protocol("mtfl", tmp_path, "x")
     with pytest.raises(DatasetError, match="does not exist"):
         dataset_protocol("mtfl", tmp_path / "missing")
+
+
+def test_afw_protocol_splits_the_337_faces_by_name(mtfl_root):
+    root = mtfl_root.parent / "300w-afw"
+    if not root.is_dir():
+        pytest.skip("../shared/data/300w-afw not present")
+    from hyperland.data import dataset_protocol
+
+    spec, (pool, test) = dataset_protocol("300w", root, "afw")
+    assert (len(pool), len(test), spec.eyes) == (200, 137, (36, 45))
+    names = [s.image.name for s in pool + test]
+    assert names == sorted(names) and len(set(names)) == 337
+    assert all(s.box is None and s.points.shape == (68, 2) for s in pool + test)
+    assert np.isfinite(pool[0].points).all() and (pool[0].points >= -1).all() and (pool[0].points < 257).all()

@@ -43,8 +43,10 @@ def _aflw_m(root: Path, protocol: str) -> Split:
 
 
 def _w300(root: Path, protocol: str) -> Split:
-    from .w300 import read_w300
+    from .w300 import afw_protocol, read_w300
 
+    if protocol == "afw":
+        return afw_protocol(root)
     return read_w300(root, "train", outside="ignore"), read_w300(root, protocol, outside="ignore")
 
 
@@ -76,8 +78,8 @@ DATASETS: dict[str, DatasetSpec] = {
     "mafl": DatasetSpec("mafl", ("mafl",), "nme", (0, 1), "CelebA aligned + MAFL lists", _mafl),
     "aflw_m": DatasetSpec("aflw_m", ("aflw_m",), "nme", (0, 1),
                           "cropped AFLW training faces + MTFL AFLW test", _aflw_m),
-    "300w": DatasetSpec("300w", ("test", "common", "challenging"), "nme", (36, 45),
-                        "300W .pts files + iBUG boxes", _w300),
+    "300w": DatasetSpec("300w", ("test", "common", "challenging", "afw"), "nme", (36, 45),
+                        "300W .pts files + iBUG boxes (afw: the 337 pre-cut AFW faces, pool 200 / test 137)", _w300),
     "cub": DatasetSpec("cub", ("train_1241", "train_500", "train_250", "train_100", "train_50", "train_10"),
                        "pck", None, "CUB-200-2011 with contrast-landmark split lists", _cub),
     "generic": DatasetSpec("generic", ("default",), "nme", (0, 1),

@@ -41,7 +41,9 @@ SPLITS: dict[str, tuple[str, ...]] = {
     "common": ("helen/testset", "lfpw/testset"),
     "challenging": ("ibug",),
     "test": ("helen/testset", "lfpw/testset", "ibug"),
+    "afw": ("afw",),
 }
+AFW_POOL = 200  # the afw protocol: the first 200 AFW faces (by file name) are the labelled pool, the other 137 the test
 _MAT = {"afw": "afw", "helen/trainset": "helen_trainset", "helen/testset": "helen_testset",
         "lfpw/trainset": "lfpw_trainset", "lfpw/testset": "lfpw_testset", "ibug": "ibug"}
 _IMAGE_EXT = (".jpg", ".png", ".jpeg")
@@ -147,4 +149,15 @@ def read_w300(root: str | Path, split: str = "train", *,
     return check_in_image(samples, outside=outside, source=root)
 
 
-__all__ = ["EYES", "SPLITS", "read_boxes", "read_pts", "read_w300", "square_box"]
+def afw_protocol(root: str | Path) -> tuple[list[Sample], list[Sample]]:
+    """(labelled pool, test) of the ``afw`` protocol: the 337 AFW faces of 300W's training split as the
+    ``300w-afw`` development set holds them (each already cut to a square of twice its landmarks' box, so the
+    whole image is the crop), sorted by file name; the first :data:`AFW_POOL` are the pool, the rest the test."""
+    samples = read_w300(root, "afw", box=None, outside="ignore")
+    if len(samples) <= AFW_POOL:
+        raise DatasetError(f"{root}: {len(samples)} AFW faces; the afw protocol needs more than {AFW_POOL} (the "
+                           "pool) — expected the 337 faces of the 300w-afw set.")
+    return samples[:AFW_POOL], samples[AFW_POOL:]
+
+
+__all__ = ["AFW_POOL", "EYES", "SPLITS", "afw_protocol", "read_boxes", "read_pts", "read_w300", "square_box"]
