@@ -6,7 +6,7 @@ from __future__ import annotations
 import torch
 
 from hyperland.heads.baselines import BASELINES, MeanShape, PixelClassifier
-from hyperland.heads.cells import PRIOR_STD_ONE_IMAGE, cell_labels
+from hyperland.heads.cells import PRIOR_STD_ONE_IMAGE, landmark_cells
 from hyperland.hypercolumn import grid_centers
 
 GRID = (8, 8)
@@ -34,13 +34,15 @@ def _points(n: int, seed: int) -> torch.Tensor:
     return pts
 
 
-def test_cell_labels_mark_the_nearest_cell_and_skip_missing():
-    t = torch.tensor([[[-0.875, -0.875], [0.70, 0.90], [float("nan"), float("nan")]]])
-    labels = cell_labels(t, GRID)
-    assert labels.shape == (1, 64)
-    assert labels[0, 0] == 1  # top-left cell centre (-0.875, -0.875)
-    assert labels[0, 7 * 8 + 6] == 2  # x 0.70 → column 6 (centre 0.625), y 0.90 → row 7
-    assert int((labels > 0).sum()) == 2  # the missing landmark labels nothing
+def test_landmark_cells_mark_the_nearest_cell_skip_missing_and_keep_neighbours():
+    nan = float("nan")
+    t = torch.tensor([[[-0.875, -0.875], [0.70, 0.90], [nan, nan], [0.60, 0.85]],  # 2 and 4 share a cell
+                      [[nan, nan], [-0.80, -0.90], [0.0, 0.0], [nan, nan]]])
+    cells, classes = landmark_cells(t, GRID)
+    # top-left cell centre (-0.875, -0.875); x 0.70 / 0.60 → column 6 (centre 0.625), y 0.90 / 0.85 → row 7;
+    # (0, 0) is a corner of four cells: the first (row 3, column 3) wins; the missing landmarks label nothing
+    assert cells.tolist() == [0, 7 * 8 + 6, 7 * 8 + 6, 64 + 0, 64 + 3 * 8 + 3]
+    assert classes.tolist() == [1, 2, 4, 2, 3]
 
 
 def test_pixel_classifier_finds_marked_cells_and_falls_back_on_the_prior():

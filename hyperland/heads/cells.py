@@ -36,16 +36,17 @@ class CellClassifier:
         return torch.log_softmax(logits, dim=-1)[..., 1:].transpose(1, 2)
 
 
-def cell_labels(targets: torch.Tensor, grid: tuple[int, int]) -> torch.Tensor:
-    """(N, K, 2) normalised targets → (N, H*W) class per cell: k + 1 at landmark k's nearest cell, else 0."""
+def landmark_cells(targets: torch.Tensor, grid: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+    """(N, K, 2) normalised targets → the flat cell index ``n · H·W + cell`` of every labelled landmark's
+    nearest cell and its class ``k + 1``, ordered by cell, then class. Landmarks nearer than one cell to each
+    other may share a cell: each keeps its own row (one cell, several classes), none overwrites another."""
     n, k, _ = targets.shape
-    cells = grid_centers(grid)
-    labels = torch.zeros(n, grid[0] * grid[1], dtype=torch.long)
-    for j in range(k):
-        ok = torch.isfinite(targets[:, j]).all(-1)
-        near = ((cells[None] - torch.nan_to_num(targets[:, j])[:, None]) ** 2).sum(-1).argmin(-1)  # (N,)
-        labels[ok.nonzero().squeeze(1), near[ok]] = j + 1
-    return labels
+    near = ((grid_centers(grid)[None, None] - torch.nan_to_num(targets)[:, :, None]) ** 2).sum(-1).argmin(-1)
+    ok = torch.isfinite(targets).all(-1).numpy()  # (N, K)
+    flat = (np.arange(n)[:, None] * (grid[0] * grid[1]) + near.numpy())[ok]
+    classes = np.broadcast_to(np.arange(1, k + 1), (n, k))[ok]
+    order = np.lexsort((classes, flat))
+    return flat[order], classes[order]
 
 
 def fit_cell_classifiers(maps: torch.Tensor, targets: torch.Tensor, cs: Sequence[float], *,
@@ -57,12 +58,15 @@ def fit_cell_classifiers(maps: torch.Tensor, targets: torch.Tensor, cs: Sequence
 
     grid = (int(maps.shape[-2]), int(maps.shape[-1]))
     k, d = targets.shape[1], maps.shape[1]
-    labels = cell_labels(targets, grid).ravel().numpy()
-    pos, neg = np.flatnonzero(labels > 0), np.flatnonzero(labels == 0)
+    hw = grid[0] * grid[1]
+    pos, pos_classes = landmark_cells(targets, grid)
+    free = np.ones(len(targets) * hw, bool)
+    free[pos] = False
+    neg = np.flatnonzero(free)  # background: the cells with no landmark
     take = min(len(neg), max(max_rows - len(pos), len(pos)))
     rows = np.concatenate([pos, np.sort(rng.choice(neg, take, replace=False))])
+    classes = np.concatenate([pos_classes, np.zeros(take, np.int64)])
     weight = np.concatenate([np.ones(len(pos)), np.full(take, len(neg) / max(take, 1))])
-    hw = grid[0] * grid[1]
     x = maps.flatten(2)[torch.from_numpy(rows // hw), :, torch.from_numpy(rows % hw)].double()  # (R, D)
     mean, scale = x.mean(0), x.std(0).clamp_min(1e-6)
     xs = ((x - mean) / scale).numpy()
@@ -71,7 +75,7 @@ def fit_cell_classifiers(maps: torch.Tensor, targets: torch.Tensor, cs: Sequence
     for c in cs:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)
-            lr.set_params(C=c).fit(xs, labels[rows], sample_weight=weight / weight.mean())
+            lr.set_params(C=c).fit(xs, classes, sample_weight=weight / weight.mean())
         coef = np.asarray(lr.coef_, dtype=np.float64)
         icpt = np.asarray(lr.intercept_, dtype=np.float64)
         if len(lr.classes_) == 2:  # scikit-learn's binary form: one row for classes_[1] against classes_[0]
@@ -112,5 +116,5 @@ def shape_prior(targets: torch.Tensor, grid: tuple[int, int], *, groups: np.ndar
     return mean, std.float()
 
 
-__all__ = ["MAX_ROWS", "PRIOR_STD_ONE_IMAGE", "CellClassifier", "cell_labels", "fit_cell_classifiers",
+__all__ = ["MAX_ROWS", "PRIOR_STD_ONE_IMAGE", "CellClassifier", "fit_cell_classifiers", "landmark_cells",
            "point_errors", "shape_prior"]
