@@ -48,9 +48,12 @@ DEFAULT_TAU, DEFAULT_PRIOR_STD, DEFAULT_C = 2.0, 0.3, 0.01  # one labelled image
 WINDOW = 3  # cells of the soft-argmax around the posterior's best cell
 
 
-def readout_inputs(maps: torch.Tensor, grid: int) -> torch.Tensor:
-    """(N, D, H, W) → (N, D·grid²) float32: the map average-pooled to grid × grid, flattened."""
-    return F.adaptive_avg_pool2d(maps.float(), grid).flatten(1)
+def readout_inputs(maps: torch.Tensor, grid: int, *, batch_size: int = 256) -> torch.Tensor:
+    """(N, D, H, W) → (N, D·grid²) float32: the map average-pooled to grid × grid, flattened; ``batch_size`` maps
+    at a time, so that a large float16 stack is never converted to float32 whole."""
+    parts = [F.adaptive_avg_pool2d(maps[i:i + batch_size].float(), grid).flatten(1)
+             for i in range(0, len(maps), batch_size)]
+    return torch.cat(parts) if parts else F.adaptive_avg_pool2d(maps.float(), grid).flatten(1)
 
 
 @dataclass
