@@ -137,20 +137,22 @@ class PixelClassifier(Baseline):
     reads: ClassVar[str | None] = "descriptors"
 
     def fit(self, maps: torch.Tensor, targets: torch.Tensor, *, rows: np.ndarray | None = None) -> PixelClassifier:
-        maps = maps if rows is None else maps[torch.as_tensor(rows)]
+        index = np.arange(len(maps)) if rows is None else np.asarray(rows)  # the maps are read, never copied whole
         rng = np.random.default_rng(self.random_state)
         grid = (int(maps.shape[-2]), int(maps.shape[-1]))
-        n = len(maps)
+        n = len(index)
         c_best = 1.0
         if n >= 5:
             perm = rng.permutation(n)
             held, kept = perm[: max(1, round(0.2 * n))], perm[max(1, round(0.2 * n)):]
             prior = shape_prior(targets[kept], grid)
             errors = {}
-            for clf in fit_cell_classifiers(maps[kept], targets[kept], PIXEL_CS, rng=rng, max_rows=PIXEL_ROWS):
-                errors[clf.C] = float(point_errors(_locate(clf, prior, maps[held]), targets[held]).mean())
+            for clf in fit_cell_classifiers(maps, targets[kept], PIXEL_CS, rng=rng, max_rows=PIXEL_ROWS,
+                                            index=index[kept]):
+                errors[clf.C] = float(point_errors(_locate(clf, prior, maps[index[held]]), targets[held]).mean())
             c_best = min(PIXEL_CS, key=lambda c: errors[c])
-        self.classifier_ = fit_cell_classifiers(maps, targets, [c_best], rng=rng, max_rows=PIXEL_ROWS)[0]
+        self.classifier_ = fit_cell_classifiers(maps, targets, [c_best], rng=rng, max_rows=PIXEL_ROWS,
+                                                index=index)[0]
         self.prior_mean_, self.prior_std_ = shape_prior(targets, grid)  # (K, 2) normalised, (K,)
         return self
 

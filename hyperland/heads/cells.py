@@ -50,9 +50,11 @@ def landmark_cells(targets: torch.Tensor, grid: tuple[int, int]) -> tuple[np.nda
 
 
 def fit_cell_classifiers(maps: torch.Tensor, targets: torch.Tensor, cs: Sequence[float], *,
-                         rng: np.random.Generator, max_rows: int = MAX_ROWS) -> list[CellClassifier]:
+                         rng: np.random.Generator, max_rows: int = MAX_ROWS, index: np.ndarray | None = None
+                         ) -> list[CellClassifier]:
     """One :class:`CellClassifier` per inverse regularisation in ``cs`` (fitted in that order, each warm-started
-    from the previous) on (N, D, H, W) maps and (N, K, 2) normalised targets (NaN: missing)."""
+    from the previous) on (M, D, H, W) maps and (N, K, 2) normalised targets (NaN: missing) of the maps
+    ``index`` (N,) (default all): only the sampled cells are read, the maps are not copied."""
     from sklearn.exceptions import ConvergenceWarning
     from sklearn.linear_model import LogisticRegression
 
@@ -67,7 +69,8 @@ def fit_cell_classifiers(maps: torch.Tensor, targets: torch.Tensor, cs: Sequence
     rows = np.concatenate([pos, np.sort(rng.choice(neg, take, replace=False))])
     classes = np.concatenate([pos_classes, np.zeros(take, np.int64)])
     weight = np.concatenate([np.ones(len(pos)), np.full(take, len(neg) / max(take, 1))])
-    x = maps.flatten(2)[torch.from_numpy(rows // hw), :, torch.from_numpy(rows % hw)].double()  # (R, D)
+    image = rows // hw if index is None else np.asarray(index)[rows // hw]
+    x = maps.flatten(2)[torch.from_numpy(image), :, torch.from_numpy(rows % hw)].double()  # (R, D)
     mean, scale = x.mean(0), x.std(0).clamp_min(1e-6)
     xs = ((x - mean) / scale).numpy()
     lr = LogisticRegression(max_iter=200, warm_start=True)

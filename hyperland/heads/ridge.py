@@ -206,7 +206,7 @@ def select(maps: torch.Tensor, pooled: np.ndarray, targets: torch.Tensor, groups
             continue
         coarse = fit_readout(pooled[tr], targets[tr])(pooled[val])
         shape = shape_prior(targets[tr], grid, groups=groups[tr])
-        classifiers = fit_cell_classifiers(maps[tr], targets[tr], CS, rng=rng)
+        classifiers = fit_cell_classifiers(maps, targets[tr], CS, rng=rng, index=np.flatnonzero(tr))
         log_probs = {clf.C: clf.log_probs(maps[val]) for clf in classifiers}
         for o in options:
             pred = refine(log_probs[o.C], coarse, shape, grid, o)[0] if o.refine else coarse
