@@ -11,6 +11,11 @@ Run it alone on a shared machine (the figures move with the machine's load; the 
 
     flock "$BENCH_LOCK" python benchmarks/eval_cost.py --root PATH/TO/mtfl
 
+The lfwnet table's peak memory (its largest fits: all 8,000 pool faces), this checkout only:
+
+    flock "$BENCH_LOCK" python benchmarks/eval_cost.py --root PATH/TO/mtfl --protocol lfwnet --shots 100,all \
+        --seeds 1 --only after --out benchmarks/results/eval_cost_lfwnet.json
+
 Writes benchmarks/results/eval_cost.json.
 """
 
@@ -34,10 +39,12 @@ RESULTS = REPO / "benchmarks" / "results"
 CLI = "import sys; from hyperland.cli import main; sys.exit(main())"
 
 
-def run_eval(src: Path, root: str, out: Path, *, shots: str, seeds: int, timeout: float) -> dict[str, Any]:
+def run_eval(src: Path, root: str, out: Path, *, shots: str, seeds: int, timeout: float,
+             protocol: str | None = None) -> dict[str, Any]:
     """One ``hyperland eval`` child with ``src`` first on the path: wall seconds, peak RSS, its JSON document."""
     cmd = [sys.executable, "-c", CLI, "eval", "--dataset", "mtfl", "--root", root, "--shots", shots,
-           "--seeds", str(seeds), "--out", str(out), "--name", "run", "-q"]
+           "--seeds", str(seeds), "--out", str(out), "--name", "run", "-q",
+           *(["--protocol", protocol] if protocol else [])]
     env = {**os.environ, "PYTHONPATH": str(src)}
     load0 = os.getloadavg()[0]
     t0 = time.perf_counter()
@@ -51,8 +58,10 @@ def run_eval(src: Path, root: str, out: Path, *, shots: str, seeds: int, timeout
     timer.cancel()
     err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
     timed_out = wall >= timeout
-    rec: dict[str, Any] = {"source": "this checkout" if src == REPO else "a worktree of the before commit", "wall_seconds": round(wall, 1), "timed_out": timed_out,
-                           "peak_rss_mb": round(usage.ru_maxrss / 1024), "exit_status": os.waitstatus_to_exitcode(status),
+    rec: dict[str, Any] = {"source": "this checkout" if src == REPO else "a worktree of the before commit",
+                           "wall_seconds": round(wall, 1), "timed_out": timed_out,
+                           "peak_rss_mb": round(usage.ru_maxrss / 1024),
+                           "exit_status": os.waitstatus_to_exitcode(status),
                            "load_average_start": round(load0, 2), "load_average_end": round(os.getloadavg()[0], 2)}
     doc_path = out / "run.json"
     if not timed_out and doc_path.is_file():
@@ -77,23 +86,23 @@ def lfwnet_estimate() -> dict[str, Any]:
     model = hyperland.load()
     grid = model.config.input_size // 4  # layer1's stride-4 grid: the finest of the hypercolumn
     head = (model.projection_dim or 128) * grid * grid * 2  # float16 descriptor map (learned, else PCA-128)
-    probe = model.num_channels() * 8 * 8 * 4  # float32 pooled hypercolumn
+    probe = model.num_channels() * 8 * 8 * 2  # float16 pooled hypercolumn
     hog = hog_features(model, [Image.fromarray(np.zeros((136, 136, 3), np.uint8))]).shape[1] * 4
-    image = 136 * 136 * 3  # the loaded crop, kept for the labelled images (few-shot augmentation)
     n_pool, n_test = 8000, 2000
-    stored = (n_pool + n_test) * (head + probe + hog) + n_pool * image
-    return {"bytes_per_image": {"head_descriptors_f16": head, "probe_pooled_f32": probe, "hog_f32": hog,
-                                "image_uint8": image},
+    stored = (n_pool + n_test) * (head + probe + hog)
+    return {"bytes_per_image": {"head_descriptors_f16": head, "probe_pooled_f16": probe, "hog_f32": hog},
             "pool": n_pool, "test": n_test, "stored_gb_all_shots": round(stored / 1e9, 2),
-            "probe_fit_float64_copy_gb_all_shots": round(n_pool * model.num_channels() * 64 * 8 / 1e9, 2),
-            "note": "stored = (pool + test) x (head + probe + HOG) + pool x image, when 'all' labels the whole pool; "
-                    "a run without 'all' stores only its labelled union + test. The all-shot ridge probe's RidgeCV "
-                    "(hyperland.heads.ridge.fit_readout) copies its (8000, 61440) input to float64 on top."}
+            "probe_fit_gram_gb_all_shots": round(n_pool * n_pool * 8 / 1e9, 2),
+            "note": "stored = (pool + test) x (head + probe + HOG) when 'all' labels the whole pool (the images are "
+                    "kept only for the few-shot fits that warp them); the all-shot ridge probe is solved in kernel "
+                    "form (hyperland.heads.gcv): an (8000, 8000) float64 Gram matrix and its eigenvectors, its "
+                    "input read in blocks of rows."}
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--root", required=True, help="the MTFL folder (training.txt, testing.txt)")
+    ap.add_argument("--protocol", default=None, help="the eval protocol (default: eval's, mtfl-aflw)")
     ap.add_argument("--shots", default="5,50")
     ap.add_argument("--seeds", type=int, default=2)
     ap.add_argument("--before", default="5897a6b", help="commit of the 'before' run (default 5897a6b)")
@@ -101,7 +110,9 @@ def main() -> None:
     ap.add_argument("--only", choices=("before", "after"), default=None, help="measure one side only")
     ap.add_argument("--out", default=str(RESULTS / "eval_cost.json"))
     args = ap.parse_args()
-    doc: dict[str, Any] = {"benchmark": f"hyperland eval --dataset mtfl --shots {args.shots} --seeds {args.seeds}",
+    proto = f" --protocol {args.protocol}" if args.protocol else ""
+    doc: dict[str, Any] = {"benchmark": f"hyperland eval --dataset mtfl{proto} --shots {args.shots} "
+                                        f"--seeds {args.seeds}",
                            "platform": platform.platform(), "cpus": os.cpu_count(), "before_commit": args.before}
     with tempfile.TemporaryDirectory(prefix="hyperland-evalcost-") as tmp:
         sides = {"after": REPO}
@@ -113,7 +124,8 @@ def main() -> None:
         try:
             for side, src in sides.items():
                 out = Path(tmp) / f"out-{side}"
-                doc[side] = run_eval(src, args.root, out, shots=args.shots, seeds=args.seeds, timeout=args.timeout)
+                doc[side] = run_eval(src, args.root, out, shots=args.shots, seeds=args.seeds, timeout=args.timeout,
+                                     protocol=args.protocol)
                 r = doc[side]
                 wall = f"> {args.timeout:.0f}" if r["timed_out"] else f"{r['wall_seconds']:.0f}"
                 print(f"{side:<6} wall {wall} s, peak RSS {r['peak_rss_mb']} MB, timing {r.get('timing')}, "
