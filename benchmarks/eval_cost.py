@@ -124,7 +124,8 @@ def main() -> None:
         try:
             for side, src in sides.items():
                 out = Path(tmp) / f"out-{side}"
-                doc[side] = run_eval(src, str(Path(args.root).resolve()), out, shots=args.shots, seeds=args.seeds, timeout=args.timeout,
+                doc[side] = run_eval(src, str(Path(args.root).resolve()), out, shots=args.shots, seeds=args.seeds,
+                                     timeout=args.timeout,
                                      protocol=args.protocol)
                 r = doc[side]
                 wall = f"> {args.timeout:.0f}" if r["timed_out"] else f"{r['wall_seconds']:.0f}"
