@@ -116,7 +116,8 @@ def run_sweep(
     read = [s.index for s in subsets if any(h.reads_images(len(s.index)) for h in heads)]
     data = prepare(model, pool, test, settings=[s.setting for s in setups], hog="hog_ridge" in baselines,
                    subsets=subsets, image_size=image_size, n_components=n_components, progress=progress,
-                   images_for=np.unique(np.concatenate(read)) if read else np.zeros(0, np.int64))
+                   images_for=np.unique(np.concatenate(read)) if read else np.zeros(0, np.int64),
+                   keep_test_images=any(h.framing != "none" for h in heads))
     sizes_test = [(image_size, image_size)] * len(test)
     ms = data.mean_shape.expand(len(test), -1, -1)
     baseline = _score(normalised_to_pixels(model, ms, sizes_test).numpy(), data.test_points, metric, eyes, alpha)
@@ -201,7 +202,10 @@ def _fit_setting(model: HyperlandModel, data: Prepared, ex: Extracted, setup: _S
             head.fit(model, imgs, pool_pts[idx], features=pool_f[rows])
             fit_s = time.perf_counter() - t1
             has_conf = confidence and method != "regressor"
-            out = head.predict(features=test_f, return_confidence=has_conf)
+            if head.framing != "none":  # a framed head crops the test images themselves
+                out = head.predict(data.test_images, return_confidence=has_conf)
+            else:
+                out = head.predict(features=test_f, return_confidence=has_conf)
             pred, conf = out if has_conf else (out, None)
             value = _score(pred, test_pts, metric, eyes, alpha)  # type: ignore[arg-type]
             rec: dict[str, Any] = {**rec0, "method": method, metric: value, "fit_seconds": round(fit_s, 3)}

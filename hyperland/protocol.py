@@ -306,6 +306,7 @@ class Prepared:
     pool_points: np.ndarray  # (N_pool, K, 2) pixels: every pool label
     pool_normalised: torch.Tensor  # the same in normalised network-input coordinates
     test_points: np.ndarray  # (N_test, K, 2) pixels
+    test_images: list[Image.Image] | None  # kept for heads that predict from images (framing="object")
     mean_shape: torch.Tensor  # (K, 2) normalised: the whole pool's
     extracted: list[Extracted]  # one per setting
     load_seconds: float
@@ -328,13 +329,14 @@ def prepare(
     n_components: int = 128,
     progress: bool | None = None,
     images_for: np.ndarray | None = None,
+    keep_test_images: bool = False,
 ) -> Prepared:
     """Load the images the run uses (``image_size`` px) and every label once, and extract them in one pass.
 
     The PCA images are drawn as :func:`hyperland.features.fit_projection` (``random_state=0``) draws them from
     the whole pool, when any setting has a PCA descriptor. The images of the pool positions ``images_for``
     (default: every labelled one) are kept for the heads that read them (few-shot augmentation); the others are
-    dropped once extracted."""
+    dropped once extracted; the test images too, unless ``keep_test_images``."""
     from .data import load_samples
     from .data.base import sample_points
     from .geometry import pixels_to_normalised
@@ -360,7 +362,8 @@ def prepare(
     kept = labelled if images_for is None else images_for
     return Prepared(list(subsets), labelled, {int(i): need_imgs[pos[int(i)]] for i in kept}, pool_pts,
                     pixels_to_normalised(model, torch.from_numpy(pool_pts), frames), test_pts,
-                    mean_shape(model, pool_pts, frames), extracted, t_load, t_extract)
+                    test_imgs if keep_test_images else None, mean_shape(model, pool_pts, frames), extracted, t_load,
+                    t_extract)
 
 
 __all__ = [

@@ -158,3 +158,19 @@ def test_sample_points_equal_the_loaded_points(split) -> None:
     for samples in (split[0][:5], split[1][:5]):
         np.testing.assert_array_equal(sample_points(samples, size=SIZE), load_samples(samples, size=SIZE)[1])
         np.testing.assert_array_equal(sample_points(samples), load_samples(samples)[1])
+
+
+def test_a_framed_head_is_fitted_and_scored_from_images_as_in_python(dense, split) -> None:
+    """framing="object" in eval: fitted on the labelled images and predicted on the test images (not on
+    features), the same figure as the Python fit on the same faces."""
+    pool, test = split[0][:6], split[1][:4]
+    opts = {"framing": "object", "n_augment": 1}
+    run = run_protocol(dense, pool, test, shots=(4,), seeds=1, baselines=(), head_options=opts,
+                       confidence=False, progress=False)
+    [rec] = run["results"]
+    imgs, pts = load_samples(pool, size=SIZE)
+    timgs, tpts = load_samples(test, size=SIZE)
+    idx = np.random.default_rng(0).permutation(len(pool))[:4]
+    head = LandmarkHead(5, random_state=0, progress=False, val_fraction=0.1, **opts)
+    pred = head.fit(dense, [imgs[i] for i in idx], pts[idx]).predict(timgs)
+    assert rec["nme"] == pytest.approx(100 * nme(pred, tpts), abs=1e-6)
