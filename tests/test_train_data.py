@@ -63,7 +63,7 @@ def test_documented_adaptation_command_resolves_on_a_200_image_folder(tmp_path: 
     from hyperland.train.data import val_count
 
     docs = REPO / "docs" / "training.md"
-    [cmd] = [c for c in find_commands(docs) if "--init" in c.argv and not c.inline]
+    [cmd] = [c for c in find_commands(docs) if "--init" in c.argv and "folder" in c.argv and not c.inline]
     folder = tmp_path / "my_images"
     folder.mkdir()
     img = Image.fromarray(np.full((12, 12, 3), 128, np.uint8))
