@@ -81,6 +81,19 @@ def test_run_protocol_gives_the_reference_numbers(r18, split) -> None:
     assert run["timing"]["images_extracted"] == 8 + 16  # "all": the whole pool
 
 
+def _count_batches(model, monkeypatch) -> list[int]:
+    """The batch sizes that pass through ``model.forward_features`` from now on (filled as they pass)."""
+    seen: list[int] = []
+    forward = model.forward_features
+
+    def counting(x, **kw):
+        seen.append(int(x.shape[0]))
+        return forward(x, **kw)
+
+    monkeypatch.setattr(model, "forward_features", counting)
+    return seen
+
+
 def test_only_the_labelled_union_and_the_test_set_pass_through_the_network(dense, split, monkeypatch) -> None:
     """mtfl-dense-r18 (learned descriptors, no PCA): a 200-image pool, 1 and 3 shots × 2 seeds label at most 8
     images; exactly those and the 16 test images are extracted, each once, for the head, the pixel classifier
@@ -89,14 +102,7 @@ def test_only_the_labelled_union_and_the_test_set_pass_through_the_network(dense
     union = set()
     for seed in range(2):
         union |= set(np.random.default_rng(seed).permutation(200)[:3].tolist())
-    seen: list[int] = []
-    forward = dense.forward_features
-
-    def counting(x, **kw):
-        seen.append(int(x.shape[0]))
-        return forward(x, **kw)
-
-    monkeypatch.setattr(dense, "forward_features", counting)
+    seen = _count_batches(dense, monkeypatch)
     run = run_protocol(dense, pool, test, shots=(1, 3), seeds=2, head_options={"augment": False}, progress=False)
     assert sum(seen) == len(union) + 16 == run["timing"]["images_extracted"]
     assert len(seen) == 1  # one batch: union and test together
@@ -110,14 +116,7 @@ def test_a_layer_sweep_is_one_pass_with_each_settings_numbers(dense, split, monk
     pool, test = split[0][:6], split[1][:4]
     kw = {"shots": (2, "all"), "seeds": 1, "head_options": {"augment": False}, "progress": False}
     alone = [run_protocol(dense, pool, test, layers=layers, **kw) for layers in (None, (4,))]
-    seen: list[int] = []
-    forward = dense.forward_features
-
-    def counting(x, **kw):
-        seen.append(int(x.shape[0]))
-        return forward(x, **kw)
-
-    monkeypatch.setattr(dense, "forward_features", counting)
+    seen = _count_batches(dense, monkeypatch)
     runs = run_sweep(dense, pool, test, sweep=[None, (4,)], **kw)
     assert sum(seen) == 6 + 4 == runs[1]["timing"]["images_extracted"]
     assert [r["protocol"]["descriptors"] for r in runs] == [["learned"], ["pca"]]

@@ -23,15 +23,15 @@ import numpy as np
 BLOCK = 512  # rows converted to float64 at a time
 
 
-def blocks(x: np.ndarray, rows: np.ndarray) -> Iterator[tuple[int, np.ndarray]]:
-    """(start, float64 copy of the rows ``rows[start:start + BLOCK]`` of ``x``) for every block."""
+def blocks(x: np.ndarray, rows: np.ndarray) -> Iterator[np.ndarray]:
+    """Float64 copies of the rows ``rows`` of ``x``, :data:`BLOCK` rows at a time."""
     for start in range(0, len(rows), BLOCK):
-        yield start, x[rows[start:start + BLOCK]].astype(np.float64)
+        yield x[rows[start:start + BLOCK]].astype(np.float64)
 
 
 def mean_square_norm(x: np.ndarray, rows: np.ndarray) -> float:
     """The mean squared L2 norm of the rows ``rows`` of ``x``, in float64, block by block."""
-    return float(sum(float(np.sum(b ** 2)) for _, b in blocks(x, rows)) / len(rows))
+    return float(sum(float(np.sum(b ** 2)) for b in blocks(x, rows)) / len(rows))
 
 
 def ridge_gcv(x: np.ndarray, y: np.ndarray, alphas: Sequence[float], *, rows: np.ndarray | None = None
@@ -42,7 +42,7 @@ def ridge_gcv(x: np.ndarray, y: np.ndarray, alphas: Sequence[float], *, rows: np
     rows = np.arange(len(x)) if rows is None else np.asarray(rows)
     n = len(rows)
     y = np.asarray(y, np.float64)
-    mean = sum(b.sum(0) for _, b in blocks(x, rows)) / n
+    mean = sum(b.sum(0) for b in blocks(x, rows)) / n
 
     def centred(start: int) -> np.ndarray:
         return x[rows[start:start + BLOCK]].astype(np.float64) - mean
