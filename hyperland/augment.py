@@ -20,6 +20,7 @@ import torch.nn.functional as F
 from .errors import InvalidImageError, InvalidOptionError
 
 Size = tuple[int, int]
+SOURCE_GRID = 128  # Warp.images evaluates the source map on at most this many points per side, then interpolates
 _PCA_EIGVAL = torch.tensor([0.2175, 0.0188, 0.0045])
 _PCA_EIGVEC = torch.tensor([[-0.5675, 0.7192, 0.4009], [-0.5808, -0.0045, -0.8140], [-0.5836, -0.6948, 0.4203]])
 
@@ -84,11 +85,18 @@ class Warp:
             raise InvalidImageError(f"Warp made for {self.batch} images of {self.size}; got images "
                                     f"{tuple(images.shape)}. Expected ({self.batch}, C, *{tuple(self.size)}): "
                                     "make the warp with random_warp(n, size) for these images.")
-        ys = (2 * torch.arange(h, device=images.device, dtype=images.dtype) + 1) / h - 1
-        xs = (2 * torch.arange(w, device=images.device, dtype=images.dtype) + 1) / w - 1
+        # the source map at every pixel centre; on large images it is evaluated on a SOURCE_GRID lattice spanning
+        # the same corner pixel centres and interpolated bilinearly: exact for the affine part, within 0.06 px for
+        # the smooth TPS part (tests/test_augment.py), and ~15x cheaper on a 500 px image
+        gh, gw = min(h, SOURCE_GRID), min(w, SOURCE_GRID)
+        ys = torch.linspace(1 / h - 1, 1 - 1 / h, gh, device=images.device, dtype=images.dtype)
+        xs = torch.linspace(1 / w - 1, 1 - 1 / w, gw, device=images.device, dtype=images.dtype)
         gy, gx = torch.meshgrid(ys, xs, indexing="ij")
         grid = torch.stack([gx, gy], dim=-1).reshape(1, -1, 2).expand(b, -1, -1)
-        src = self.source(grid).reshape(b, h, w, 2)
+        src = self.source(grid).reshape(b, gh, gw, 2)
+        if (gh, gw) != (h, w):
+            src = F.interpolate(src.permute(0, 3, 1, 2), size=(h, w), mode="bilinear",
+                                align_corners=True).permute(0, 2, 3, 1)
         return F.grid_sample(images, src, mode="bilinear", padding_mode=padding, align_corners=False)
 
     def points(self, points: torch.Tensor, *, iterations: int = 30) -> torch.Tensor:

@@ -75,6 +75,26 @@ def test_points_inverse_is_exact_and_nan_kept() -> None:
     assert torch.isnan(q[1, 2]).all()
 
 
+def test_large_images_interpolate_the_source_map_closely(monkeypatch: pytest.MonkeyPatch) -> None:
+    # above SOURCE_GRID pixels a side, the map is evaluated on a lattice and interpolated: warp two ramps (their
+    # warped values are the source pixel coordinates, bilinear sampling of a ramp being exact) and compare with
+    # the map evaluated at every pixel (the lattice made as large as the image)
+    import hyperland.augment as aug
+
+    h, w = 300, 420
+    ys, xs = torch.meshgrid(torch.arange(h).double(), torch.arange(w).double(), indexing="ij")
+    ramps = torch.stack([xs, ys]).unsqueeze(0).expand(2, -1, -1, -1)
+    warp_ = random_warp(2, size=(h, w), tps=0.1, rotation=30.0, scale=(0.8, 1.2), translate=0.1,
+                        generator=torch.Generator().manual_seed(5)).to("cpu")
+    warp_ = type(warp_)(warp_.size, warp_.affine.double(), warp_.ctrl.double(), warp_.coef.double())
+    approx = warp_.images(ramps)
+    monkeypatch.setattr(aug, "SOURCE_GRID", 10_000)
+    exact = warp_.images(ramps)
+    error = (approx - exact).abs().max()
+    assert 0 < error < 0.06  # pixels (tps twice the heads' default); the lattice was really used
+    assert w < aug.SOURCE_GRID
+
+
 def test_seeded_and_batched() -> None:
     img = torch.rand(4, 3, 32, 32)
     a, _ = warp(img, tps=0.05, generator=torch.Generator().manual_seed(7))

@@ -37,6 +37,10 @@ def test_mtfl_protocol_sizes_and_disjointness(mtfl_root):
     np.testing.assert_allclose(pts.mean(axis=1) / 150, 0.49, atol=0.02)
     pool, test = mtfl_protocol(mtfl_root, "lfwnet")
     assert len(test) == LFWNET_TEST and len(pool) == 10000 - LFWNET_TEST
+    val_pool, val_test = mtfl_protocol(mtfl_root, "aflw-val")  # the aflw pool's halves, no aflw test face
+    aflw_pool, aflw_test = mtfl_protocol(mtfl_root, "aflw")
+    assert [s.image for s in val_pool + val_test] == [s.image for s in aflw_pool]
+    assert len(val_pool) == len(val_test) == AFLW_POOL // 2
 
 
 def _copy_lines(mtfl_root, tmp_path, lines):

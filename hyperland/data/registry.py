@@ -8,6 +8,7 @@ from pathlib import Path
 
 from ..errors import DatasetError, InvalidOptionError
 from .base import Sample
+from .mtfl import PROTOCOLS as MTFL_PROTOCOLS
 
 Split = tuple[list[Sample], list[Sample]]
 
@@ -73,7 +74,7 @@ def _generic(root: Path, protocol: str) -> Split:
 
 
 DATASETS: dict[str, DatasetSpec] = {
-    "mtfl": DatasetSpec("mtfl", ("mtfl-aflw", "aflw", "lfwnet"), "nme", (0, 1),
+    "mtfl": DatasetSpec("mtfl", MTFL_PROTOCOLS, "nme", (0, 1),
                         "MTFL release (training.txt / testing.txt)", _mtfl),
     "mafl": DatasetSpec("mafl", ("mafl",), "nme", (0, 1), "CelebA aligned + MAFL lists", _mafl),
     "aflw_m": DatasetSpec("aflw_m", ("aflw_m",), "nme", (0, 1),
