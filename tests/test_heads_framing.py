@@ -10,7 +10,6 @@ import numpy as np
 import pytest
 import torch
 
-from hyperland.errors import InvalidOptionError
 from hyperland.heads import LandmarkHead
 from hyperland.heads import framing as fr
 
@@ -72,25 +71,3 @@ def test_framed_prototype_head(r18):
     pred, conf = head.predict(paths[4:], return_confidence=True)
     assert pred.shape == (1, 4, 2) and conf.shape == (1, 4) and np.isfinite(pred).all()
     assert head.fine_.get_params()["n_augment"] == LandmarkHead().n_augment
-
-
-def test_frame_candidates(r18):
-    """frame_candidates=3: the coarse answer first, then the best cells of the centre score map one object length
-    (per axis) from every earlier candidate; the fine head reads each place and keeps the most confident."""
-    paths, pts = _openfield(6)
-    head = LandmarkHead(4, framing="object", frame_size=64, n_augment=1, n_components=8, frame_candidates=3,
-                        random_state=0, progress=False).fit(r18, paths[:4], pts[:4])
-    coarse_model, _ = fr.stage_models(head, r18)
-    frames = fr.load_frames(paths[4:])
-    cands = fr.centre_candidates(head, coarse_model, frames)
-    assert cands.shape == (2, 3, 2)
-    np.testing.assert_allclose(cands[:, 0], head.coarse_.predict(frames, model=coarse_model)[:, -1], atol=1e-3)
-    cell = np.array([640 / 16, 480 / 16])  # the 64 px coarse input's 16 x 16 grid, in frame pixels
-    for i in range(1, 3):
-        for j in range(i):  # at least one object length apart on some axis, up to half a cell of rounding
-            assert (np.abs(cands[:, i] - cands[:, j]) >= head.frame_extent_ - cell / 2).any(-1).all()
-    pred, conf = head.predict(paths[4:], return_confidence=True)
-    assert pred.shape == (2, 4, 2) and np.isfinite(pred).all() and np.isfinite(conf).all()
-    with pytest.raises(InvalidOptionError, match="frame_candidates=2 reads the coarse ridge head"):
-        LandmarkHead(4, method="prototype", framing="object", frame_candidates=2, progress=False).fit(
-            r18, paths[:4], pts[:4])

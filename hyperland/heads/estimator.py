@@ -55,9 +55,7 @@ class LandmarkHead(DescriptorMixin, PersistenceMixin, BaseEstimator):
       are left over, or ``fit(val=)``; the regressor keeps its weights best there.
     * ``framing="object"`` (:mod:`.framing`): a coarse head finds the object in the whole frame (``frame_size``
       px), a fine head reads a crop ``frame_margin`` × its length wide (``frame_crop`` px), fitted on crops
-      rotated by up to ± ``frame_rotation`` degrees and read in ``frame_turns`` orientations, at
-      ``frame_candidates`` places (the coarse answer, then the next best cells of its centre score map one object
-      length apart; the most confident reading wins).
+      rotated by up to ± ``frame_rotation`` degrees and read in ``frame_turns`` orientations.
     """
 
     def __init__(
@@ -73,8 +71,7 @@ class LandmarkHead(DescriptorMixin, PersistenceMixin, BaseEstimator):
         loss_scale: float = 1.0, val_fraction: float = 0.1, min_val: int = 10, window: int | None = 3,
         prior: bool = True, framing: Literal["none", "object"] = "none", frame_size: int = 160,
         frame_margin: float = 1.3, frame_rotation: float = 30.0, frame_crop: int | None = None,
-        frame_turns: int = 1, frame_candidates: int = 1, random_state: int | None = None,
-        progress: bool | None = None,
+        frame_turns: int = 1, random_state: int | None = None, progress: bool | None = None,
     ) -> None:
         self.n_landmarks, self.method, self.layers, self.descriptor = n_landmarks, method, layers, descriptor
         self.readout_grid, self.refine, self.n_intermediate = readout_grid, refine, n_intermediate
@@ -86,7 +83,6 @@ class LandmarkHead(DescriptorMixin, PersistenceMixin, BaseEstimator):
         self.loss_scale, self.val_fraction, self.min_val, self.window = loss_scale, val_fraction, min_val, window
         self.prior, self.framing, self.frame_size, self.frame_margin = prior, framing, frame_size, frame_margin
         self.frame_rotation, self.frame_crop, self.frame_turns = frame_rotation, frame_crop, frame_turns
-        self.frame_candidates = frame_candidates
         self.random_state, self.progress = random_state, progress
         check_params(self.get_params(deep=False))  # LandmarkHead(0) etc.: a clear error now, not in fit()
 

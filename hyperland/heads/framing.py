@@ -27,9 +27,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..errors import InvalidKeypointsError, InvalidOptionError
-from ..geometry import normalised_to_pixels
-from ..hypercolumn import grid_centers
+from ..errors import InvalidKeypointsError
 from ..images import Images, as_list, load_image
 from .methods import MODULES, reads
 from .options import AUGMENT
@@ -156,10 +154,6 @@ def fit_framed(head: LandmarkHead, model: HyperlandModel, images: Images | None,
     labelled landmarks (see the module docstring)."""
     if images is None:
         raise InvalidKeypointsError("framing='object' fits from images (it crops them), not from features=.")
-    if head.frame_candidates > 1 and head.method != "ridge":
-        raise InvalidOptionError(f"frame_candidates={head.frame_candidates} reads the coarse ridge head's centre "
-                                 f"score map; method={head.method!r} has none. Use method='ridge', or "
-                                 "frame_candidates=1.")
     extent = median_extent(points)
     if not math.isfinite(extent):
         raise InvalidKeypointsError("framing='object' needs at least one image with two labelled landmarks (the "
@@ -193,31 +187,6 @@ def predict_framed(head: LandmarkHead, model: HyperlandModel, images: Images) ->
     return np.concatenate([p for p, _ in parts]), conf
 
 
-def centre_candidates(head: LandmarkHead, coarse_model: HyperlandModel, frames: list[torch.Tensor]) -> np.ndarray:
-    """(M, n, 2) frame pixels: where the object may be, ``n = frame_candidates``. The first is the coarse head's
-    answer for the object's centre; the others are the best cells of its classifier's centre score map, each at
-    least one object length (in the coarse grid, per axis) from every earlier candidate (ridge heads only)."""
-    from .cells import CellClassifier
-
-    coarse = head.coarse_
-    features = coarse._encode(coarse_model, frames)
-    state = coarse.state_
-    maps = features.maps
-    scores = CellClassifier(state.classifier, float(state.selection["C"])).log_probs(maps)[:, -1]  # (M, HW)
-    grid = (int(maps.shape[-2]), int(maps.shape[-1]))
-    cells = grid_centers(grid)  # (HW, 2) normalised x, y
-    first = coarse.state_.locate(maps)[0][:, -1]  # (M, 2) normalised: the coarse head's own answer
-    wh = torch.tensor([[w, h] for h, w in features.sizes], dtype=torch.float32)  # frame sizes
-    reach = 2.0 * head.frame_extent_ / wh  # one object length in normalised units (x, y) of each frame
-    chosen = [first]
-    for _ in range(int(head.frame_candidates) - 1):
-        far = torch.stack([((cells[None] - c[:, None]).abs() >= reach[:, None]).any(-1) for c in chosen]).all(0)
-        best = scores.masked_fill(~far, float("-inf")).argmax(-1)  # (M,)
-        chosen.append(cells[best])
-    xy = torch.stack(chosen, 1)  # (M, n, 2)
-    return normalised_to_pixels(coarse_model, xy, features.sizes).numpy().astype(np.float32)
-
-
 def _read(head: LandmarkHead, fine_model: HyperlandModel, frames: list[torch.Tensor], c: np.ndarray,
           side: np.ndarray, angle: float, size: int, with_conf: bool) -> tuple[np.ndarray, np.ndarray | None]:
     """The fine head's reading of the crops (centre ``c``, side ``side``, turned by ``angle``), in frame pixels."""
@@ -242,22 +211,17 @@ def _predict_chunk(head: LandmarkHead, model: HyperlandModel, items: list) -> tu
     size = crop_size(head, model)
     with_conf = bool(MODULES[head.method].CONFIDENCE)
     side = np.full(len(frames), head.frame_margin * head.frame_extent_, np.float32)
-    # the typical object length around the coarse centre (or, with frame_candidates > 1, around each candidate
-    # centre, keeping the most confident reading), then the fine answer's own box; at every pass the crop is read
-    # in ``frame_turns`` orientations (quarter turns) and each frame keeps the most confident reading
-    if head.frame_candidates > 1:
-        starts = centre_candidates(head, coarse_model, frames)
-    else:
-        starts = head.coarse_.predict(frames, model=coarse_model)[:, -1:]  # the coarse head's object centre
+    # the typical object length around the coarse head's object centre, then the fine answer's own box; at every
+    # pass the crop is read in ``frame_turns`` orientations (quarter turns) and each frame keeps the most confident
+    # reading
+    c = head.coarse_.predict(frames, model=coarse_model)[:, -1]
     turns = [360.0 * t / head.frame_turns for t in range(head.frame_turns)]
     best: tuple[np.ndarray, np.ndarray | None] | None = None
-    for j in range(starts.shape[1]):
-        for turn in turns:
-            best = _keep_best(best, _read(head, fine_model, frames, starts[:, j], side, turn, size, with_conf))
-    for _ in range(FINE_PASSES - 1):
-        assert best is not None
-        c, side = boxes(best[0], margin=head.frame_margin, extent=head.frame_extent_)
-        best = None
+    for step in range(FINE_PASSES):
+        if step:
+            assert best is not None
+            c, side = boxes(best[0], margin=head.frame_margin, extent=head.frame_extent_)
+            best = None
         for turn in turns:
             best = _keep_best(best, _read(head, fine_model, frames, c, side, turn, size, with_conf))
     assert best is not None
@@ -265,5 +229,5 @@ def _predict_chunk(head: LandmarkHead, model: HyperlandModel, items: list) -> tu
     return points.astype(np.float32), conf
 
 
-__all__ = ["boxes", "centre_candidates", "centre_extent", "crop", "crop_size", "fit_framed", "frame_model",
+__all__ = ["boxes", "centre_extent", "crop", "crop_size", "fit_framed", "frame_model",
            "from_crop", "load_frames", "median_extent", "object_crops", "predict_framed", "stage_models", "to_crop"]

@@ -64,7 +64,6 @@ COMMON: dict[str, Rule] = {
     "frame_rotation": (number(0.0, hi=180.0 + 1e-9), "a number in [0, 180] (degrees)"),
     "frame_crop": (optional(integer(32)), "null (the model's input size) or an integer >= 32 (pixels)"),
     "frame_turns": (integer(1), "an integer >= 1 (orientations each crop is read in: 1, or 4 for quarter turns)"),
-    "frame_candidates": (integer(1), "an integer >= 1 (places the fine head tries the object at; > 1: ridge only)"),
     "random_state": (optional(integer(0)), "null or an integer >= 0"),
     "progress": (lambda v: v is None or isinstance(v, bool), "null, true or false"),
 }
