@@ -56,6 +56,7 @@ def test_framed_head_fits_predicts_saves(r18, tmp_path):
                         progress=False).fit(r18, paths[:4], pts[:4])
     pred, conf = head.predict(paths[4:], return_confidence=True)
     assert pred.shape == (2, 4, 2) and conf.shape == (2, 4) and np.isfinite(pred).all()
+    assert head.coarse_.n_landmarks == 1  # the coarse stage learns the object's centre only
     assert ((pred[..., 0] >= -1) & (pred[..., 0] <= 640) & (pred[..., 1] >= -1) & (pred[..., 1] <= 480)).all()
     head.save(tmp_path / "h")
     back = LandmarkHead.load(tmp_path / "h", model=r18)

@@ -147,8 +147,10 @@ def _load_framed(head: LandmarkHead, d: Path, cfg: dict, tensors: dict[str, torc
         raise WeightsMismatchError(f"'{d}': a framed head needs 'frame.extent' in {HEAD_WEIGHTS}. Save it again.")
     coarse_model, fine_model = stage_models(head, model)
     k = head.n_landmarks
-    head.coarse_ = load_head(type(head), d / "coarse", model=coarse_model, n_landmarks=k + 1,
-                             allow_backbone_mismatch=allow)
+    head.coarse_ = load_head(type(head), d / "coarse", model=coarse_model, allow_backbone_mismatch=allow)
+    if head.coarse_.n_landmarks not in (1, k + 1):  # the object's centre (earlier versions: the K parts, then it)
+        raise WeightsMismatchError(f"'{d / 'coarse'}' predicts {head.coarse_.n_landmarks} points; a framed head of "
+                                   f"{k} landmarks needs a coarse head of 1 (the object's centre). Save it again.")
     head.fine_ = load_head(type(head), d / "fine", model=fine_model, n_landmarks=k, allow_backbone_mismatch=allow)
     head.frame_extent_ = float(extent[0])
     head.model_, head.fingerprint_, head.projection_ = model, cfg["fingerprint"], None
