@@ -41,6 +41,9 @@ def test_mtfl_protocol_sizes_and_disjointness(mtfl_root):
     aflw_pool, aflw_test = mtfl_protocol(mtfl_root, "aflw")
     assert [s.image for s in val_pool + val_test] == [s.image for s in aflw_pool]
     assert len(val_pool) == len(val_test) == AFLW_POOL // 2
+    lfw_pool, lfw_test = mtfl_protocol(mtfl_root, "lfwnet-val")  # the lfwnet pool, its last 2,000 held out
+    assert [s.image for s in lfw_pool + lfw_test] == [s.image for s in pool]
+    assert len(lfw_test) == LFWNET_TEST
 
 
 def _copy_lines(mtfl_root, tmp_path, lines):

@@ -333,8 +333,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    "model's change against the first")
     p.add_argument("--title", default=None, help="table and plot title")
     p.add_argument("--protocol", default=None,
-                   help="split protocol (mtfl: mtfl-aflw | aflw | lfwnet | aflw-val; 300w: test | common | "
-                        "challenging | afw; cub: train_1241 ... train_10; default: the dataset's first)")
+                   help="split protocol (mtfl: mtfl-aflw | aflw | lfwnet | aflw-val | lfwnet-val; 300w: test | "
+                        "common | challenging | afw; cub: train_1241 ... train_10; default: the dataset's first)")
     p.add_argument("--shots", default="1,5,10,20,50,100,all", help="labelled pool sizes (default 1,5,10,20,50,100,all)")
     p.add_argument("--seeds", type=int, default=3, help="random draws per shot count (default 3)")
     p.add_argument("--methods", default="ridge", help="head methods: ridge (the default head), regressor, prototype; "

@@ -22,7 +22,7 @@ from .checks import Outside, check_in_image
 LANDMARKS = ("left_eye", "right_eye", "nose", "mouth_left", "mouth_right")
 ATTRIBUTES = ("gender", "smile", "glasses", "pose")
 EYES = (0, 1)
-PROTOCOLS: tuple[str, ...] = ("mtfl-aflw", "aflw", "lfwnet", "aflw-val")
+PROTOCOLS: tuple[str, ...] = ("mtfl-aflw", "aflw", "lfwnet", "aflw-val", "lfwnet-val")
 LFWNET_TEST = 2000
 AFLW_POOL = 1000
 
@@ -69,7 +69,8 @@ def mtfl_protocol(root: str | Path, protocol: str = "mtfl-aflw") -> tuple[list[S
     """(labelled pool, test) for one of :data:`PROTOCOLS`. Pretraining must never see AFLW or the lfwnet test.
 
     ``aflw-val`` splits the ``aflw`` pool in halves (pool = its first 500 faces, test = the other 500): the
-    validation protocol on which models and settings are chosen, so that the ``aflw`` test faces are never used."""
+    validation protocol on which models and settings are chosen, so that the ``aflw`` test faces are never used;
+    ``lfwnet-val`` holds the last 2,000 images of the ``lfwnet`` pool out in the same way."""
     if protocol == "mtfl-aflw":
         return _with_crop(read_mtfl(root, "training")), read_mtfl(root, "testing")
     if protocol == "aflw":
@@ -78,6 +79,9 @@ def mtfl_protocol(root: str | Path, protocol: str = "mtfl-aflw") -> tuple[list[S
     if protocol == "aflw-val":  # model and setting choices: the aflw pool's halves, never its test faces
         pool = read_mtfl(root, "testing")[:AFLW_POOL]
         return pool[:AFLW_POOL // 2], pool[AFLW_POOL // 2:]
+    if protocol == "lfwnet-val":  # choices for lfwnet: its pool's last 2,000 images held out, never its test
+        train = read_mtfl(root, "training")[:-LFWNET_TEST]
+        return train[:-LFWNET_TEST], train[-LFWNET_TEST:]
     if protocol == "lfwnet":
         train = read_mtfl(root, "training")
         return train[:-LFWNET_TEST], train[-LFWNET_TEST:]
