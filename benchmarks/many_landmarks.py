@@ -21,6 +21,7 @@ import torch
 import hyperland
 from hyperland.data.w300 import afw_protocol
 from hyperland.heads import LandmarkHead
+from hyperland.metrics import nme
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = REPO.parent / "shared" / "data" / "300w-afw"
@@ -51,8 +52,7 @@ def main() -> None:
             if len(keep) == 68:
                 truth = np.stack([s.points for s in test])
                 pred = head.predict([str(s.image) for s in test])
-                iod = np.linalg.norm(truth[:, 36] - truth[:, 45], axis=-1)
-                row["nme"] = round(float(100 * np.mean(np.linalg.norm(pred - truth, axis=-1).mean(1) / iod)), 3)
+                row["nme"] = round(100 * float(nme(pred, truth, eyes=(36, 45))), 3)
             rows.append(row)
             print(row, flush=True)
     OUT.parent.mkdir(parents=True, exist_ok=True)

@@ -219,16 +219,12 @@ def _predict_chunk(head: LandmarkHead, model: HyperlandModel, items: list) -> tu
     # reading
     c = head.coarse_.predict(frames, model=coarse_model)[:, -1]
     turns = [360.0 * t / head.frame_turns for t in range(head.frame_turns)]
-    best: tuple[np.ndarray, np.ndarray | None] | None = None
-    for step in range(FINE_PASSES):
-        if step:
-            assert best is not None
-            c, side = boxes(best[0], margin=head.frame_margin, extent=head.frame_extent_)
-            best = None
+    for _ in range(FINE_PASSES):
+        best: tuple[np.ndarray, np.ndarray | None] | None = None
         for turn in turns:
             best = _keep_best(best, _read(head, fine_model, frames, c, side, turn, size, with_conf))
-    assert best is not None
-    points, conf = best
+        points, conf = best  # type: ignore[misc]
+        c, side = boxes(points, margin=head.frame_margin, extent=head.frame_extent_)
     return points.astype(np.float32), conf
 
 
