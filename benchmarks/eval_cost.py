@@ -16,7 +16,14 @@ The lfwnet table's peak memory (its largest fits: all 8,000 pool faces), this ch
     flock "$BENCH_LOCK" python benchmarks/eval_cost.py --root PATH/TO/mtfl --protocol lfwnet --shots 100,all \
         --seeds 1 --only after --out benchmarks/results/eval_cost_lfwnet.json
 
-Writes benchmarks/results/eval_cost.json.
+The full aflw tables (both models of docs/results.md, 7 shot counts x 3 seeds; issue 16's 2x goal) against the
+commit whose committed tables took 4:16 + 5:40 (8af562d):
+
+    flock "$BENCH_LOCK" python benchmarks/eval_cost.py --root PATH/TO/mtfl --protocol aflw \
+        --shots 1,5,10,20,50,100,all --seeds 3 --models random-r18,mtfl-dense-r18 --before 8af562d \
+        --timeout 1800 --out benchmarks/results/eval_cost_aflw.json
+
+Writes benchmarks/results/eval_cost.json (or ``--out``).
 """
 
 from __future__ import annotations
@@ -40,11 +47,11 @@ CLI = "import sys; from hyperland.cli import main; sys.exit(main())"
 
 
 def run_eval(src: Path, root: str, out: Path, *, shots: str, seeds: int, timeout: float,
-             protocol: str | None = None) -> dict[str, Any]:
+             protocol: str | None = None, model: str | None = None) -> dict[str, Any]:
     """One ``hyperland eval`` child with ``src`` first on the path: wall seconds, peak RSS, its JSON document."""
     cmd = [sys.executable, "-c", CLI, "eval", "--dataset", "mtfl", "--root", root, "--shots", shots,
            "--seeds", str(seeds), "--out", str(out), "--name", "run", "-q",
-           *(["--protocol", protocol] if protocol else [])]
+           *(["--protocol", protocol] if protocol else []), *(["--model", model] if model else [])]
     env = {**os.environ, "PYTHONPATH": str(src)}
     load0 = os.getloadavg()[0]
     t0 = time.perf_counter()
@@ -73,6 +80,16 @@ def run_eval(src: Path, root: str, out: Path, *, shots: str, seeds: int, timeout
     elif not timed_out:
         rec["stderr_tail"] = err[-2000:]
     return rec
+
+
+def combine(runs: list[dict[str, Any]], models: list[str | None]) -> dict[str, Any]:
+    """One side's record over several models' runs: wall seconds summed, the largest peak RSS, every figure."""
+    return {"source": runs[0]["source"], "wall_seconds": round(sum(r["wall_seconds"] for r in runs), 1),
+            "timed_out": any(r["timed_out"] for r in runs), "peak_rss_mb": max(r["peak_rss_mb"] for r in runs),
+            "load_average_start": runs[0]["load_average_start"], "load_average_end": runs[-1]["load_average_end"],
+            "figures": {f"{m} | {k}": v for m, r in zip(models, runs) for k, v in r.get("figures", {}).items()},
+            "mean_shape_nme": [r.get("mean_shape_nme") for r in runs],
+            "per_model": {str(m): {k: v for k, v in r.items() if k != "figures"} for m, r in zip(models, runs)}}
 
 
 def lfwnet_estimate() -> dict[str, Any]:
@@ -108,11 +125,14 @@ def main() -> None:
     ap.add_argument("--before", default="5897a6b", help="commit of the 'before' run (default 5897a6b)")
     ap.add_argument("--timeout", type=float, default=900.0, help="seconds per run before it is stopped")
     ap.add_argument("--only", choices=("before", "after"), default=None, help="measure one side only")
+    ap.add_argument("--models", default="", help="comma-separated models, one eval each (default: eval's)")
     ap.add_argument("--out", default=str(RESULTS / "eval_cost.json"))
     args = ap.parse_args()
     proto = f" --protocol {args.protocol}" if args.protocol else ""
+    models = [m for m in args.models.split(",") if m] or [None]
     doc: dict[str, Any] = {"benchmark": f"hyperland eval --dataset mtfl{proto} --shots {args.shots} "
-                                        f"--seeds {args.seeds}",
+                                        f"--seeds {args.seeds}"
+                                        + (f", once per model: {', '.join(models)}" if models != [None] else ""),
                            "platform": platform.platform(), "cpus": os.cpu_count(), "before_commit": args.before}
     with tempfile.TemporaryDirectory(prefix="hyperland-evalcost-") as tmp:
         sides = {"after": REPO}
@@ -123,11 +143,10 @@ def main() -> None:
             sides = {"before": before, **({} if args.only == "before" else sides)}
         try:
             for side, src in sides.items():
-                out = Path(tmp) / f"out-{side}"
-                doc[side] = run_eval(src, str(Path(args.root).resolve()), out, shots=args.shots, seeds=args.seeds,
-                                     timeout=args.timeout,
-                                     protocol=args.protocol)
-                r = doc[side]
+                runs = [run_eval(src, str(Path(args.root).resolve()), Path(tmp) / f"out-{side}-{m}",
+                                 shots=args.shots, seeds=args.seeds, timeout=args.timeout, protocol=args.protocol,
+                                 model=m) for m in models]
+                doc[side] = r = runs[0] if len(runs) == 1 else combine(runs, models)
                 wall = f"> {args.timeout:.0f}" if r["timed_out"] else f"{r['wall_seconds']:.0f}"
                 print(f"{side:<6} wall {wall} s, peak RSS {r['peak_rss_mb']} MB, timing {r.get('timing')}, "
                       f"load {r['load_average_start']} -> {r['load_average_end']}", flush=True)

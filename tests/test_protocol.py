@@ -81,6 +81,22 @@ def test_run_protocol_gives_the_reference_numbers(r18, split) -> None:
     assert run["timing"]["images_extracted"] == 8 + 16  # "all": the whole pool
 
 
+def test_baselines_that_do_not_draw_are_fitted_once_per_labelled_set(r18, split) -> None:
+    """'all' labels the same pool under every seed (in another order): the mean shape, HOG and the ridge probe are
+    fitted once and their figure repeated (marked same_fit_as_seed), equal to a fit in that seed's own order; the
+    pixel classifier, which draws its held-out images, and the head are fitted per seed."""
+    pool, test = split[0][:8], split[1][:8]
+    run = run_protocol(r18, pool, test, shots=("all",), seeds=2, head_options={"augment": False}, progress=False)
+    rows = {(r["method"], r["seed"]): r for r in run["results"]}
+    ref = reference(r18, pool, test, shots=("all",), seeds=2)
+    for name in ("mean shape", "HOG → ridge", "ridge probe"):
+        assert rows[name, 1]["same_fit_as_seed"] == 0 and rows[name, 1]["nme"] == rows[name, 0]["nme"]
+        assert rows[name, 1]["nme"] == pytest.approx(ref[name, "all", 1], abs=1e-6)
+    for name in ("pixel classifier", "ridge"):
+        assert "same_fit_as_seed" not in rows[name, 1]
+    assert rows["pixel classifier", 1]["nme"] == ref["pixel classifier", "all", 1]
+
+
 def _count_batches(model, monkeypatch) -> list[int]:
     """The batch sizes that pass through ``model.forward_features`` from now on (filled as they pass)."""
     seen: list[int] = []

@@ -72,12 +72,14 @@ def pooled_hypercolumn(model: HyperlandModel, images: Images, *, layers: Sequenc
 
 class Baseline:
     """What every baseline has: ``display`` (its name in the tables), ``reads`` (the input ``x`` it reads: "hog",
-    "probe", "descriptors", or None for no input but the count of its rows) and ``random_state`` (for the ones
-    that draw). ``fit(x, targets, rows=...)`` fits on the rows ``rows`` of ``x`` (default all), in the order of
-    ``targets``, without copying a large ``x`` where the estimator can avoid it."""
+    "probe", "descriptors", or None for no input but the count of its rows), ``draws`` (whether its fit draws
+    with ``random_state``: one that does not is the same estimator on the same labelled set in any order) and
+    ``random_state``. ``fit(x, targets, rows=...)`` fits on the rows ``rows`` of ``x`` (default all), in the order
+    of ``targets``, without copying a large ``x`` where the estimator can avoid it."""
 
     display: ClassVar[str]
     reads: ClassVar[str | None]
+    draws: ClassVar[bool] = False
 
     def __init__(self, *, random_state: int = 0) -> None:
         self.random_state = random_state
@@ -135,6 +137,7 @@ class PixelClassifier(Baseline):
 
     display: ClassVar[str] = "pixel classifier"
     reads: ClassVar[str | None] = "descriptors"
+    draws: ClassVar[bool] = True
 
     def fit(self, maps: torch.Tensor, targets: torch.Tensor, *, rows: np.ndarray | None = None) -> PixelClassifier:
         index = np.arange(len(maps)) if rows is None else np.asarray(rows)  # the maps are read, never copied whole

@@ -1,4 +1,4 @@
-"""Input checks, validation splits and few-shot augmentation for :class:`hyperland.LandmarkHead`."""
+"""Input checks and validation splits for :class:`hyperland.LandmarkHead`."""
 
 from __future__ import annotations
 
@@ -7,10 +7,8 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-import torch
 
 from ..errors import InvalidKeypointsError
-from ..images import ImageLike, load_image
 
 
 class PointsOutsideImageWarning(UserWarning):
@@ -91,22 +89,5 @@ def split_validation(n: int, fraction: float, min_val: int, rng: np.random.Gener
     return train, val
 
 
-def augment_images(images: Sequence[ImageLike], points: np.ndarray, *, n: int, tps: float, rotation: float,
-                   scale: tuple[float, float], translate: float = 0.0, generator: torch.Generator | None = None
-                   ) -> tuple[list[torch.Tensor], np.ndarray]:
-    """``n`` TPS/affine-warped copies of every image with its points moved consistently."""
-    from ..augment import warp
-
-    out_imgs: list[torch.Tensor] = []
-    out_pts = []
-    for img, pts in zip(images, points):
-        x = load_image(img).unsqueeze(0).expand(n, -1, -1, -1)
-        p = torch.from_numpy(pts).unsqueeze(0).expand(n, -1, -1).contiguous()
-        wi, wp = warp(x, p, tps=tps, rotation=rotation, scale=scale, translate=translate, generator=generator)
-        out_imgs.extend(wi.clamp(0, 1).unbind(0))
-        out_pts.append(wp.numpy())  # type: ignore[union-attr]
-    return out_imgs, np.concatenate(out_pts).astype(np.float32)
-
-
-__all__ = ["PointsOutsideImageWarning", "augment_images", "check_landmark_names", "check_points", "split_validation",
+__all__ = ["PointsOutsideImageWarning", "check_landmark_names", "check_points", "split_validation",
            "warn_outside"]

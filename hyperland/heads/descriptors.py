@@ -65,6 +65,12 @@ class DescriptorMixin:
             return {"learned": True, "pool": self.pool_, "size": self._size}
         return {"layers": self.layers_, "projection": self.projection_, "pool": self.pool_, "size": self._size}
 
+    def encoding_key(self, model: HyperlandModel) -> tuple[Any, ...]:
+        """What makes two fitted heads' encodings of an image equal: the model's fingerprint and :attr:`encoding_`
+        (its projection by its key)."""
+        return (model.fingerprint, *sorted((k, _key(v) if isinstance(v, Projection) else v)
+                                           for k, v in self.encoding_.items()))
+
     @property
     def _size(self) -> tuple[int, int] | None:
         """The extraction grid (``grid`` × ``grid``), or None for the finest selected layer's grid."""

@@ -23,7 +23,7 @@ from ..features import Features
 from ..geometry import normalised_to_pixels, pixels_to_normalised
 from ..images import Images, as_list, image_size
 from ..metrics import nme
-from .checks import augment_images, check_landmark_names, check_points, split_validation, warn_outside
+from .checks import check_landmark_names, check_points, split_validation, warn_outside
 from .descriptors import DescriptorMixin
 from .framing import fit_framed, predict_framed
 from .methods import MODULES, check_params, check_reads
@@ -31,6 +31,7 @@ from .options import AUGMENT, DEFAULT_METHOD, SPLIT
 from .paper import paper_options
 from .persistence import PersistenceMixin
 from .regressor import Loss
+from .warped import WarpCache
 
 if TYPE_CHECKING:
     from ..model import HyperlandModel
@@ -108,10 +109,12 @@ class LandmarkHead(DescriptorMixin, PersistenceMixin, BaseEstimator):
     # ------------------------------------------------------------------ fitting
     def fit(self, model: HyperlandModel, images: Images | None = None, points: Any = None, *,
             features: Features | None = None, val: ValData | None = None,
-            landmark_names: Sequence[str] | None = None) -> LandmarkHead:
+            landmark_names: Sequence[str] | None = None, warp_cache: WarpCache | None = None) -> LandmarkHead:
         """Fit on images (or precomputed ``features`` of them; pass both to augment few-shot fits without
         re-extracting the originals) and (N, K, 2) pixel points, NaN where missing; ``landmark_names``: K names
-        (e.g. :func:`hyperland.data.landmark_names` of the samples), kept as ``landmark_names_`` and saved."""
+        (e.g. :func:`hyperland.data.landmark_names` of the samples), kept as ``landmark_names_`` and saved;
+        ``warp_cache``: a :class:`.warped.WarpCache` shared by fits of one seed on overlapping images (the few-shot
+        warped copies of an image it holds are not warped and encoded again; the result is the same)."""
         options = self.get_params(deep=False)
         self.check_options(options)  # set_params may have changed them since __init__
         if images is None and features is None:
@@ -145,12 +148,13 @@ class LandmarkHead(DescriptorMixin, PersistenceMixin, BaseEstimator):
         tr_pts, tr_sizes, groups = pts[train], [sizes[i] for i in train], np.arange(len(train))
         if warps and self._augments(len(train)) and items is not None and self.n_augment > 0:
             # few-shot: n_augment warped copies of every training image, encoded once
-            imgs, apts = augment_images([items[i] for i in train], tr_pts, n=self.n_augment, tps=self.tps,
-                                        rotation=self.rotation, scale=self.scale, translate=self.translate,
-                                        generator=gen)
-            copies = self._encode(model, imgs)
-            maps, tr_pts = torch.cat([maps, copies.maps]), np.concatenate([tr_pts, apts])
-            tr_sizes = tr_sizes + copies.sizes
+            cache = warp_cache if warp_cache is not None else WarpCache()
+            copies, apts = cache.warped([items[i] for i in train], tr_pts,  # type: ignore[index]
+                                        encode=lambda ims: self._encode(model, ims).maps,
+                                        encoding=self.encoding_key(model), n=self.n_augment, tps=self.tps,
+                                        rotation=self.rotation, scale=self.scale, translate=self.translate, seed=seed)
+            maps, tr_pts = torch.cat([maps, copies]), np.concatenate([tr_pts, apts])
+            tr_sizes = tr_sizes + [s for s in tr_sizes for _ in range(self.n_augment)]
             groups = np.concatenate([groups, np.repeat(groups, self.n_augment)])
         targets = pixels_to_normalised(model, torch.from_numpy(tr_pts), tr_sizes)
         self.state_ = module.fit(maps, targets, options, groups=groups, val=val_pair, rng=rng, generator=gen,
