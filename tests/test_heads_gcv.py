@@ -28,3 +28,25 @@ def test_same_alphas_and_coefficients_as_ridgecv(n: int, f: int, monkeypatch: py
     assert alpha[5] == alphas[-1] and len(set(alpha)) > 1
     np.testing.assert_allclose(coef, ref.coef_, rtol=1e-5, atol=1e-6 * np.abs(ref.coef_).max())
     np.testing.assert_allclose(intercept, ref.intercept_, rtol=1e-5, atol=1e-5)
+
+
+def test_memory_is_one_gram_matrix_and_two_blocks(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Peak allocation of ridge_gcv (tracemalloc sees numpy's and LAPACK's buffers): the (N, N) Gram matrix, whose
+    buffer the eigenvectors overwrite, two float64 blocks of rows and (N, alphas) vectors; no second or third
+    (N, N) array (eigenvectors apart, Q²) and no float64 copy of the input."""
+    import tracemalloc
+
+    monkeypatch.setattr(gcv, "BLOCK", 128)
+    n, f = 700, 1500
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((n, f)).astype(np.float16)
+    y = rng.standard_normal((n, 4))
+    alphas = list(np.logspace(-2, 3, 13))
+    tracemalloc.start()
+    try:
+        gcv.ridge_gcv(x, y, alphas)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    budget = n * n * 8 + 2 * 128 * f * 8 + 4 * n * len(alphas) * 8 + f * 4 * 8 * 2 + 500_000
+    assert peak < budget, f"peak {peak / 1e6:.1f} MB, budget {budget / 1e6:.1f} MB"
