@@ -65,7 +65,7 @@ class DescriptorMixin:
             return {"learned": True, "pool": self.pool_, "size": self._size}
         return {"layers": self.layers_, "projection": self.projection_, "pool": self.pool_, "size": self._size}
 
-    def encoding_key(self, model: HyperlandModel) -> tuple[Any, ...]:
+    def _encoding_key(self, model: HyperlandModel) -> tuple[Any, ...]:
         """What makes two fitted heads' encodings of an image equal: the model's fingerprint and :attr:`encoding_`
         (its projection by its key)."""
         return (model.fingerprint, *sorted((k, _key(v) if isinstance(v, Projection) else v)

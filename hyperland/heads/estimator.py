@@ -151,7 +151,7 @@ class LandmarkHead(DescriptorMixin, PersistenceMixin, BaseEstimator):
             cache = warp_cache if warp_cache is not None else WarpCache()
             copies, apts = cache.warped([items[i] for i in train], tr_pts,  # type: ignore[index]
                                         encode=lambda ims: self._encode(model, ims).maps,
-                                        encoding=self.encoding_key(model), n=self.n_augment, tps=self.tps,
+                                        encoding=self._encoding_key(model), n=self.n_augment, tps=self.tps,
                                         rotation=self.rotation, scale=self.scale, translate=self.translate, seed=seed)
             maps, tr_pts = torch.cat([maps, copies]), np.concatenate([tr_pts, apts])
             tr_sizes = tr_sizes + [s for s in tr_sizes for _ in range(self.n_augment)]
