@@ -1,8 +1,9 @@
 """The default head: a global ridge readout of the descriptor map, refined per landmark by a cell classifier.
 
-Coarse: scikit-learn ridge regression (RidgeCV, its efficient leave-one-out choice of alpha per target) from
-the descriptor map average-pooled to ``readout_grid`` × ``readout_grid`` and flattened, to the 2K normalised
-coordinates, each fitted on the images where it is labelled (missing landmarks are NaN).
+Coarse: ridge regression (scikit-learn RidgeCV's estimator with its leave-one-out choice of alpha per target,
+computed block by block in :mod:`.gcv`) from the descriptor map average-pooled to ``readout_grid`` ×
+``readout_grid`` and flattened, to the 2K normalised coordinates, each fitted on the images where it is labelled
+(missing landmarks are NaN).
 
 Fine: a multinomial logistic regression scores every descriptor cell as landmark k or background
 (:mod:`.cells`). A new map's landmark is the soft-argmax, in the 3 × 3 cells around its best cell, of
@@ -14,7 +15,6 @@ point is the landmark's confidence.
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -26,7 +26,7 @@ from ..errors import WeightsMismatchError
 from ..geometry import gaussian_log_prior, window_soft_argmax
 from ..hypercolumn import grid_centers
 from .cells import CellClassifier, fit_cell_classifiers, point_errors, shape_prior
-from .gcv import mean_square_norm, ridge_gcv
+from .gcv import mean_square_norm, ridge_gcv, ridge_gcv_primal
 from .options import AUGMENT, Rule, integer
 
 OPTIONS: dict[str, Rule] = {  # what this method reads besides options.COMMON (LandmarkHead checks them)
@@ -83,10 +83,9 @@ def fit_readout(x: np.ndarray, targets: torch.Tensor, *, rows: np.ndarray | None
     fold) is 0, the frame centre. ``alpha`` holds each column's alpha (None where there was nothing to fit).
 
     ``rows``: the rows of ``x`` that ``targets`` label, in their order (default all); ``x`` is never copied whole.
-    Wide problems (no more rows than features) are solved in kernel form, block by block (:mod:`.gcv`: the same
-    estimator as RidgeCV, whose float64 copies of a (8000, 61440) input need 8 GB); tall ones by RidgeCV."""
-    from sklearn.linear_model import RidgeCV
-
+    Both forms are RidgeCV's estimator (its leave-one-out choice of alpha per target), computed block by block
+    (:mod:`.gcv`): wide problems (no more rows than features) in kernel form (RidgeCV's float64 copies of an
+    (8000, 61440) input need 8 GB), tall ones in covariance form (about 1 GB for (8000, 4096))."""
     index = np.arange(len(x)) if rows is None else np.asarray(rows)
     y = targets.reshape(len(targets), -1).double().numpy()
     labelled = np.isfinite(y)
@@ -102,14 +101,8 @@ def fit_readout(x: np.ndarray, targets: torch.Tensor, *, rows: np.ndarray | None
             continue
         scale = mean_square_norm(x, sel)
         alphas = [a * scale for a in ALPHAS]
-        if len(sel) <= x.shape[1]:
-            coef[cols], icpt[cols], chosen = ridge_gcv(x, yr, alphas, rows=sel)
-        else:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")  # ill-conditioned solves at the smallest alphas are expected
-                r = RidgeCV(alphas=alphas, alpha_per_target=True).fit(x[sel], yr)
-            coef[cols], icpt[cols] = np.asarray(r.coef_).reshape(len(cols), -1), r.intercept_
-            chosen = np.broadcast_to(np.atleast_1d(r.alpha_), (len(cols),))
+        solve = ridge_gcv if len(sel) <= x.shape[1] else ridge_gcv_primal
+        coef[cols], icpt[cols], chosen = solve(x, yr, alphas, rows=sel)
         for j, a in zip(cols, chosen):
             alpha[j] = float(a) / scale
     return Readout(torch.from_numpy(coef).float(), torch.from_numpy(icpt).float(),
