@@ -188,6 +188,9 @@ def _fit_setting(model: HyperlandModel, data: Prepared, ex: Extracted, setup: _S
     cache_seed = None
     fitted: dict[tuple[str, frozenset[int]], tuple[float, int]] = {}  # the 'all' subsets of every seed are one set
     for sub in data.subsets:
+        # 'all' in pool order: the same set under every seed, whose stored rows are then read in place (a view)
+        # instead of gathered into a copy (0.6 GB of descriptors for the 8,000 lfwnet faces)
+        sub = replace(sub, index=np.sort(sub.index)) if sub.shots == "all" else sub
         idx, rows, n = sub.index, data.rows(sub), sub.shots
         if sub.seed != cache_seed:
             caches, cache_seed = {}, sub.seed

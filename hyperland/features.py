@@ -138,8 +138,10 @@ class Features:
             idx = list(range(len(self)))[index]
         else:
             idx = [int(i) for i in np.asarray(index).reshape(-1)]
-        return Features(self.maps[idx], [self.sizes[i] for i in idx], self.fingerprint, self.layers,
-                        self.input_size, self.projection, self.learned)
+        run = bool(idx) and idx == list(range(idx[0], idx[0] + len(idx)))  # consecutive: a view, not a copy
+        maps = self.maps[idx[0]:idx[0] + len(idx)] if run else self.maps[idx]
+        return Features(maps, [self.sizes[i] for i in idx], self.fingerprint, self.layers, self.input_size,
+                        self.projection, self.learned)
 
     @property
     def channels(self) -> int:

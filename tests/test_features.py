@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 
 from hyperland.data import load_samples, read_mtfl
@@ -35,3 +36,7 @@ def test_features_indexing_and_concat(r18, mtfl_root) -> None:
     both = Features.concat([f[0:1], f[[1, 2]]])
     torch.testing.assert_close(both.maps, f.maps)
     assert f[1].maps.shape[0] == 1 and f.channels == r18.num_channels()
+    run = f[np.array([1, 2])]  # consecutive positions: a view of the stored maps, no copy
+    assert run.maps.untyped_storage().data_ptr() == f.maps.untyped_storage().data_ptr()
+    assert sub.maps.untyped_storage().data_ptr() != f.maps.untyped_storage().data_ptr()
+    torch.testing.assert_close(run.maps, f.maps[1:])

@@ -56,7 +56,7 @@ def reference(model, pool, test, *, shots, seeds) -> dict[tuple[str, object, int
     for seed in range(seeds):
         order = np.random.default_rng(seed).permutation(len(pool))
         for n in shots:
-            idx = order if n == "all" else order[:n]
+            idx = np.arange(len(pool)) if n == "all" else order[:n]  # 'all' is fitted in pool order
             out["mean shape", n, seed] = score(torch.nanmean(norm[idx], dim=0).expand(len(test), -1, -1))
             out["HOG → ridge", n, seed] = score(fit_readout(hp[idx], norm[idx])(ht))
             out["ridge probe", n, seed] = score(fit_readout(xp[idx], norm[idx])(xt))
