@@ -1,12 +1,12 @@
-"""Ridge regression with its exact leave-one-out choice of alpha, in kernel form, for wide inputs.
+"""Ridge regression with its exact leave-one-out choice of alpha (scikit-learn ``RidgeCV``'s), its input read in blocks.
 
 scikit-learn's ``RidgeCV`` (generalised cross-validation, one alpha per target) casts the design matrix to float64
 and centres a copy of it: for the ridge probe on all 8,000 ``lfwnet`` pool faces, (8000, 61440) float32 features,
 that is two 3.9 GB copies on top of the 2 GB input. :func:`ridge_gcv` computes the same estimator from the
 (N, N) Gram matrix of the centred rows, accumulated in float64 one block of rows at a time, so that the input is
 never copied whole: the same alphas are chosen and the coefficients agree to float32 precision (tested against
-``RidgeCV``). It is used where N <= F, where ``RidgeCV`` itself works on the Gram matrix; for tall inputs
-``RidgeCV`` (its covariance form) stays.
+``RidgeCV``). It is used where N <= F, where ``RidgeCV`` itself works on the Gram matrix; tall inputs use
+:func:`ridge_gcv_primal`, the same estimator in covariance form, also block by block.
 
 Algebra (``RidgeCV``'s, with unit sample weights): with the centred rows X and targets Y, K = X Xᵀ = Q diag(v) Qᵀ;
 for each alpha, D = (v + alpha)⁻¹, dual coefficients C = Q D Qᵀ Y, leave-one-out residuals C / d with
@@ -29,6 +29,13 @@ def blocks(x: np.ndarray, rows: np.ndarray) -> Iterator[np.ndarray]:
         yield x[rows[start:start + BLOCK]].astype(np.float64)
 
 
+def centred(x: np.ndarray, rows: np.ndarray, mean: np.ndarray, start: int) -> np.ndarray:
+    """The float64 block of rows ``rows[start:start + BLOCK]`` of ``x``, minus ``mean`` (in place: one copy)."""
+    block = x[rows[start:start + BLOCK]].astype(np.float64)
+    block -= mean
+    return block
+
+
 def mean_square_norm(x: np.ndarray, rows: np.ndarray) -> float:
     """The mean squared L2 norm of the rows ``rows`` of ``x``, in float64, block by block."""
     return float(sum(float(np.sum(b ** 2)) for b in blocks(x, rows)) / len(rows))
@@ -43,17 +50,11 @@ def ridge_gcv(x: np.ndarray, y: np.ndarray, alphas: Sequence[float], *, rows: np
     n = len(rows)
     y = np.asarray(y, np.float64)
     mean = sum(b.sum(0) for b in blocks(x, rows)) / n
-
-    def centred(start: int) -> np.ndarray:
-        block = x[rows[start:start + BLOCK]].astype(np.float64)
-        block -= mean  # in place: one float64 block, not two
-        return block
-
     gram = np.empty((n, n))
     for i in range(0, n, BLOCK):
-        xi = centred(i)
+        xi = centred(x, rows, mean, i)
         for j in range(0, i + 1, BLOCK):
-            block = xi @ (xi if j == i else centred(j)).T
+            block = xi @ (xi if j == i else centred(x, rows, mean, j)).T
             gram[i:i + BLOCK, j:j + BLOCK] = block
             gram[j:j + BLOCK, i:i + BLOCK] = block.T
     import scipy.linalg
@@ -77,7 +78,7 @@ def ridge_gcv(x: np.ndarray, y: np.ndarray, alphas: Sequence[float], *, rows: np
         best[better], dual[:, better], chosen[better] = score[better], c[:, better], alpha
     coef = np.zeros((y.shape[1], x.shape[1]))
     for i in range(0, n, BLOCK):
-        coef += dual[i:i + BLOCK].T @ centred(i)
+        coef += dual[i:i + BLOCK].T @ centred(x, rows, mean, i)
     return coef, y_mean - coef @ mean, chosen
 
 
@@ -95,8 +96,8 @@ def ridge_gcv_primal(x: np.ndarray, y: np.ndarray, alphas: Sequence[float], *, r
     y_mean = y.mean(0)
     yc = y - y_mean
     cov, xty = np.zeros((f, f)), np.zeros((f, y.shape[1]))
-    for i, b in zip(range(0, n, BLOCK), blocks(x, rows)):
-        b -= mean
+    for i in range(0, n, BLOCK):
+        b = centred(x, rows, mean, i)
         cov += b.T @ b
         xty += b.T @ yc[i:i + BLOCK]
     import scipy.linalg
@@ -106,9 +107,8 @@ def ridge_gcv_primal(x: np.ndarray, y: np.ndarray, alphas: Sequence[float], *, r
     z = v.T @ xty  # (F, T)
     d_inv = 1.0 / (eig[:, None] + np.asarray(alphas, np.float64)[None])  # (F, A)
     sq = np.zeros((len(alphas), y.shape[1]))
-    for i, b in zip(range(0, n, BLOCK), blocks(x, rows)):
-        b -= mean
-        p = b @ v  # (B, F)
+    for i in range(0, n, BLOCK):
+        p = centred(x, rows, mean, i) @ v  # (B, F)
         hat = p ** 2 @ d_inv + 1.0 / n  # (B, A)
         for a in range(len(alphas)):
             resid = yc[i:i + BLOCK] - p @ (d_inv[:, a, None] * z)
