@@ -60,8 +60,9 @@ def ridge_gcv(x: np.ndarray, y: np.ndarray, alphas: Sequence[float], *, rows: np
     import scipy.linalg
 
     # the default driver (syevr) writes the eigenvectors into a second (N, N) array; syev would write them over
-    # the input, but took over 5 minutes at N = 8,000 on 2 cores, where syevr takes about one
-    eig, q = scipy.linalg.eigh(gram, overwrite_a=True)
+    # the input, but took over 5 minutes at N = 8,000 on 2 cores, where syevr takes about one. LAPACK reads
+    # Fortran order: the symmetric Gram's transpose is that view, where the C-ordered array would be copied first
+    eig, q = scipy.linalg.eigh(gram.T, overwrite_a=True)
     del gram
     y_mean = y.mean(0)
     qty, qt1 = q.T @ (y - y_mean), q.sum(0)
@@ -102,7 +103,7 @@ def ridge_gcv_primal(x: np.ndarray, y: np.ndarray, alphas: Sequence[float], *, r
         xty += b.T @ yc[i:i + BLOCK]
     import scipy.linalg
 
-    eig, v = scipy.linalg.eigh(cov, overwrite_a=True)
+    eig, v = scipy.linalg.eigh(cov.T, overwrite_a=True)  # Fortran order, as the Gram matrix above
     del cov
     z = v.T @ xty  # (F, T)
     d_inv = 1.0 / (eig[:, None] + np.asarray(alphas, np.float64)[None])  # (F, A)
