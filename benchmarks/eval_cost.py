@@ -11,10 +11,12 @@ Run it alone on a shared machine (the figures move with the machine's load; the 
 
     flock "$BENCH_LOCK" python benchmarks/eval_cost.py --root PATH/TO/mtfl
 
-The lfwnet table's peak memory (its largest fits: all 8,000 pool faces), this checkout only:
+The lfwnet table (docs/results.md's, 7 shot counts x 3 seeds; its peak memory is issue 16's 4 GB goal) against
+the last commit that stored the probe's input in memory (93b99d2):
 
-    flock "$BENCH_LOCK" python benchmarks/eval_cost.py --root PATH/TO/mtfl --protocol lfwnet --shots 100,all \
-        --seeds 1 --only after --out benchmarks/results/eval_cost_lfwnet.json
+    flock "$BENCH_LOCK" python benchmarks/eval_cost.py --root PATH/TO/mtfl --protocol lfwnet \
+        --shots 1,5,10,20,50,100,all --seeds 3 --models mtfl-dense-r18 --before 93b99d2 --timeout 1800 \
+        --out benchmarks/results/eval_cost_lfwnet.json
 
 The full aflw tables (both models of docs/results.md, 7 shot counts x 3 seeds; issue 16's 2x goal) against the
 commit whose committed tables took 4:16 + 5:40 (8af562d):
@@ -106,14 +108,16 @@ def lfwnet_estimate() -> dict[str, Any]:
     probe = model.num_channels() * 8 * 8 * 2  # float16 pooled hypercolumn
     hog = hog_features(model, [Image.fromarray(np.zeros((136, 136, 3), np.uint8))]).shape[1] * 4
     n_pool, n_test = 8000, 2000
-    stored = (n_pool + n_test) * (head + probe + hog)
+    in_memory = (n_pool + n_test) * (head + hog)
     return {"bytes_per_image": {"head_descriptors_f16": head, "probe_pooled_f16": probe, "hog_f32": hog},
-            "pool": n_pool, "test": n_test, "stored_gb_all_shots": round(stored / 1e9, 2),
-            "probe_fit_gram_gb_all_shots": round(n_pool * n_pool * 8 / 1e9, 2),
-            "note": "stored = (pool + test) x (head + probe + HOG) when 'all' labels the whole pool (the images are "
-                    "kept only for the few-shot fits that warp them); the all-shot ridge probe is solved in kernel "
-                    "form (hyperland.heads.gcv): an (8000, 8000) float64 Gram matrix and its eigenvectors, its "
-                    "input read in blocks of rows."}
+            "pool": n_pool, "test": n_test, "stored_in_memory_gb_all_shots": round(in_memory / 1e9, 2),
+            "probe_file_gb_all_shots": round((n_pool + n_test) * probe / 1e9, 2),
+            "probe_fit_gram_gb_all_shots": round(2 * n_pool * n_pool * 8 / 1e9, 2),
+            "note": "in memory = (pool + test) x (head + HOG) when 'all' labels the whole pool (the images are kept "
+                    "only for the few-shot fits that warp them); the probe's input is in a temporary file "
+                    "(hyperland._rowfile.RowFile), read back in blocks of rows; the all-shot ridge probe is solved "
+                    "in kernel form (hyperland.heads.gcv): an (8000, 8000) float64 Gram matrix and its "
+                    "eigenvectors."}
 
 
 def main() -> None:

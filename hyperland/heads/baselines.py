@@ -36,12 +36,14 @@ from .cells import CellClassifier, fit_cell_classifiers, point_errors, shape_pri
 from .ridge import Readout, fit_readout
 
 if TYPE_CHECKING:
+    from .._rowfile import RowFile
     from ..model import HyperlandModel
 
 HOG_CELL = 8
 PIXEL_CS = (0.01, 0.1, 1.0)  # logistic regression's inverse regularisation, chosen on held-out images
 PIXEL_ROWS = 100_000  # training cells per fit: every landmark cell, background cells sampled (and re-weighted)
 PIXEL_WINDOW = 3  # cells of the local soft-argmax around the argmax
+PREDICT_ROWS = 1024  # rows of a ridge baseline's input read at a time to predict
 
 
 def network_inputs(model: HyperlandModel, images: Images) -> list[np.ndarray]:
@@ -118,13 +120,17 @@ class HogRidge(Baseline):
         self.readout_: Readout = fit_readout(x, targets, rows=rows)
         return self
 
-    def predict(self, x: np.ndarray) -> torch.Tensor:
-        return self.readout_(x)
+    def predict(self, x: np.ndarray | RowFile) -> torch.Tensor:
+        """(M, K, 2) from ``x`` (M, F), read :data:`PREDICT_ROWS` rows at a time."""
+        parts = [self.readout_(x[np.arange(i, min(i + PREDICT_ROWS, len(x)))])
+                 for i in range(0, len(x), PREDICT_ROWS)]
+        return torch.cat(parts) if parts else self.readout_(np.zeros((0, x.shape[1]), np.float32))
 
 
 class RidgeProbe(HogRidge):
-    """RidgeCV from :func:`pooled_hypercolumn` (N, C·8·8; float16 as the protocol stores it) to the normalised
-    coordinates."""
+    """RidgeCV from :func:`pooled_hypercolumn` (N, C·8·8) to the normalised coordinates; the protocol stores its
+    input as float16 in a temporary file (:class:`hyperland._rowfile.RowFile`), which the solver reads by
+    blocks of rows."""
 
     display: ClassVar[str] = "ridge probe"
     reads: ClassVar[str | None] = "probe"

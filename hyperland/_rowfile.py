@@ -1,0 +1,90 @@
+"""A large (rows, features) array kept in an unnamed temporary file and read back a block of rows at a time.
+
+The ridge probe's input is the widest thing an evaluation stores: 61,440 float16 values per image, 1.2 GB for the
+10,000 ``lfwnet`` images, and its solver reads it a block of rows at a time (:mod:`hyperland.heads.gcv`). Kept
+in a file written and read with plain ``write`` / ``readinto`` (not a memory map), it sits in the operating
+system's page cache, which the system can drop and re-read from disk, instead of in the process's own memory
+beside everything else an evaluation holds. The file has no name (``tempfile.TemporaryFile``): nothing is left
+behind, whatever ends the process. It is created in ``tempfile.gettempdir()`` (``TMPDIR``); where that is a RAM
+file system (tmpfs), set ``TMPDIR`` to a disk folder to get the saving.
+
+numpy's ``memmap`` is not used: pages of a mapped file count in the process's resident memory once read, so it
+would save nothing while the solver reads every row.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from typing import Any, overload
+
+import numpy as np
+
+
+class RowFile:
+    """``(N, F)`` values of one dtype in a temporary file. ``x[index]`` (an integer array) reads those rows into
+    a new array; ``x[start:stop]`` is a view of consecutive rows (the same file); ``write(rows, values)`` stores
+    rows. ``shape``, ``dtype`` and ``len()`` as numpy's."""
+
+    def __init__(self, shape: tuple[int, int], dtype: np.dtype | type, *, _file: Any = None, _start: int = 0
+                 ) -> None:
+        self.dtype = np.dtype(dtype)
+        self.shape = (int(shape[0]), int(shape[1]))
+        self._row_bytes = self.shape[1] * self.dtype.itemsize
+        self._start = _start
+        if _file is None:
+            _file = tempfile.TemporaryFile(buffering=0)  # noqa: SIM115  (closed when the last view goes)
+            _file.truncate(self.shape[0] * self._row_bytes)
+        self._file: Any = _file  # an unbuffered binary file: write / readinto at seek positions
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    @property
+    def nbytes(self) -> int:
+        return self.shape[0] * self._row_bytes
+
+    def _runs(self, rows: np.ndarray) -> list[tuple[int, int, int]]:
+        """(first position in ``rows``, past-the-end position, first row) of each run of consecutive rows."""
+        if len(rows) and (rows.min() < 0 or rows.max() >= self.shape[0]):
+            raise IndexError(f"row index out of range for {self.shape[0]} rows")
+        breaks = np.flatnonzero(np.diff(rows) != 1) + 1
+        starts = np.concatenate([[0], breaks]).astype(int)
+        ends = np.concatenate([breaks, [len(rows)]]).astype(int)
+        return [(int(a), int(b), int(rows[a])) for a, b in zip(starts, ends) if b > a]
+
+    def write(self, rows: np.ndarray | list[int], values: np.ndarray) -> None:
+        """Store ``values`` (len(rows), F) at ``rows`` (cast to this file's dtype)."""
+        rows = np.asarray(rows, dtype=np.int64)
+        values = np.ascontiguousarray(values, dtype=self.dtype)
+        if values.shape != (len(rows), self.shape[1]):
+            raise ValueError(f"values of shape {values.shape} for {len(rows)} rows of {self.shape[1]} features")
+        for a, b, row in self._runs(rows):
+            self._file.seek((self._start + row) * self._row_bytes)
+            self._file.write(values[a:b].data.cast("B"))
+
+    @overload
+    def __getitem__(self, key: slice) -> RowFile: ...
+    @overload
+    def __getitem__(self, key: np.ndarray | list[int]) -> np.ndarray: ...
+
+    def __getitem__(self, key: slice | np.ndarray | list[int]) -> RowFile | np.ndarray:
+        if isinstance(key, slice):
+            start, stop, step = key.indices(self.shape[0])
+            if step != 1:
+                raise IndexError("RowFile slices take consecutive rows (step 1); index with an array instead")
+            return RowFile((max(stop - start, 0), self.shape[1]), self.dtype, _file=self._file,
+                           _start=self._start + start)
+        rows = np.asarray(key, dtype=np.int64).reshape(-1)
+        out = np.empty((len(rows), self.shape[1]), dtype=self.dtype)
+        for a, b, row in self._runs(rows):
+            self._file.seek((self._start + row) * self._row_bytes)
+            buf, done = out[a:b].data.cast("B"), 0
+            while done < len(buf):  # a raw read may return fewer bytes than asked
+                got = self._file.readinto(buf[done:])
+                if not got:
+                    raise OSError(f"temporary row file ended early (row {row}, {done} of {len(buf)} bytes)")
+                done += got
+        return out
+
+
+__all__ = ["RowFile"]

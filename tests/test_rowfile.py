@@ -1,0 +1,47 @@
+"""RowFile (hyperland/_rowfile.py): rows written in any order read back exactly, by index arrays and views."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from hyperland._rowfile import RowFile
+
+
+def test_rows_written_in_any_order_read_back_exactly() -> None:
+    rng = np.random.default_rng(0)
+    ref = rng.standard_normal((50, 7)).astype(np.float16)
+    x = RowFile((50, 7), np.float16)
+    order = rng.permutation(50)
+    for i in range(0, 50, 8):  # batches of scattered rows, as extraction writes them
+        rows = order[i:i + 8]
+        x.write(rows, ref[rows].astype(np.float32))  # cast to the file's dtype
+    assert (x.shape, x.dtype, len(x), x.nbytes) == ((50, 7), np.float16, 50, 50 * 7 * 2)
+    np.testing.assert_array_equal(x[np.arange(50)], ref)
+    idx = np.array([3, 4, 5, 40, 2, 2, 49, 0])  # runs, a step back, a repeat, both ends
+    np.testing.assert_array_equal(x[idx], ref[idx])
+    assert x[np.zeros(0, np.int64)].shape == (0, 7)
+
+
+def test_a_slice_is_a_view_of_the_same_file() -> None:
+    ref = np.arange(60, dtype=np.float32).reshape(20, 3)
+    x = RowFile((20, 3), np.float32)
+    x.write(list(range(20)), ref)
+    tail = x[12:]
+    assert isinstance(tail, RowFile) and tail.shape == (8, 3)
+    np.testing.assert_array_equal(tail[np.array([0, 7])], ref[[12, 19]])
+    np.testing.assert_array_equal(tail[2:4][np.arange(2)], ref[14:16])
+    tail.write([1], np.full((1, 3), -1.0, np.float32))  # the view writes into the shared file
+    np.testing.assert_array_equal(x[np.array([13])], [[-1.0, -1.0, -1.0]])
+
+
+def test_out_of_range_rows_and_wrong_shapes_are_refused() -> None:
+    x = RowFile((4, 2), np.float32)
+    with pytest.raises(IndexError):
+        x[np.array([4])]
+    with pytest.raises(IndexError):
+        x[np.array([-1])]
+    with pytest.raises(IndexError):
+        x[::2]
+    with pytest.raises(ValueError, match="values of shape"):
+        x.write([0, 1], np.zeros((2, 3), np.float32))
