@@ -99,8 +99,11 @@ def multinomial_logistic(x: torch.Tensor, y: torch.Tensor, weight: torch.Tensor,
     # Class-major layout, gradient by hand: autograd's x.T @ grad on row-major (R, D) rows was 5x slower than
     # this (D, R) @ (R, P) product, and a softmax over the class axis of (P, R) logits is 20x cheaper than over
     # the last axis of (R, P) (measured at R = 60,000, D = 128, P = 6 on 2 cores).
+    # One exponential pass serves the loss and the gradient (logsumexp and softmax separately took 44 against
+    # 33 ms an evaluation at P = 69, the 68-point head; equal at P = 6), and the true class's w_i is subtracted
+    # at its row only, instead of a dense one-hot (P, R) target.
     xt = x.T.contiguous()  # (D, R)
-    target = torch.nn.functional.one_hot(y, classes).T.to(x.dtype) * weight  # (P, R): w_i at the true class
+    neg_w = -weight[None]  # (1, R)
     out = []
     for c in cs:
         opt = torch.optim.LBFGS([params], lr=1.0, max_iter=max_iter, history_size=10, tolerance_grad=tol,
@@ -109,10 +112,12 @@ def multinomial_logistic(x: torch.Tensor, y: torch.Tensor, weight: torch.Tensor,
         def objective(c: float = c) -> torch.Tensor:
             coef = params[:-1]
             logits = torch.addmm(params[-1][:, None], coef.T, xt)  # (P, R)
-            lse = torch.logsumexp(logits, 0)
-            ce = weight * (lse - logits.gather(0, y[None])[0])  # w_i CE_i per row, then the sum (float32)
-            loss = (ce.sum() + coef.pow(2).sum() / (2 * c)) / total
-            resid = torch.softmax(logits, 0).mul_(weight).sub_(target)  # d(sum_i w_i CE_i) / d logits
+            top = logits.amax(0)
+            e = torch.sub(logits, top).exp_()
+            norm = e.sum(0)
+            ce = weight * (top + norm.log() - logits.gather(0, y[None])[0])  # w_i CE_i per row, then the sum
+            loss = (ce.sum() + coef.pow(2).sum() / (2 * c)) / total  # (float32: the sum first lost precision)
+            resid = e.mul_(weight / norm).scatter_add_(0, y[None], neg_w)  # d(sum_i w_i CE_i) / d logits
             grad = torch.empty_like(params)
             torch.mm(xt, resid.T, out=grad[:-1])
             grad[:-1].add_(coef, alpha=1 / c)
