@@ -19,6 +19,8 @@ from typing import Any, overload
 
 import numpy as np
 
+from .errors import OutputError
+
 
 class RowFile:
     """``(N, F)`` values of one dtype in a temporary file. ``x[index]`` (an integer array) reads those rows into
@@ -32,8 +34,11 @@ class RowFile:
         self._row_bytes = self.shape[1] * self.dtype.itemsize
         self._start = _start
         if _file is None:
-            _file = tempfile.TemporaryFile(buffering=0)  # noqa: SIM115  (closed when the last view goes)
-            _file.truncate(self.shape[0] * self._row_bytes)
+            try:
+                _file = tempfile.TemporaryFile(buffering=0)  # noqa: SIM115  (closed when the last view goes)
+                _file.truncate(self.nbytes)
+            except OSError as e:
+                raise self._error(e) from e
         self._file: Any = _file  # an unbuffered binary file: write / readinto at seek positions
 
     def __len__(self) -> int:
@@ -58,9 +63,17 @@ class RowFile:
         values = np.ascontiguousarray(values, dtype=self.dtype)
         if values.shape != (len(rows), self.shape[1]):
             raise ValueError(f"values of shape {values.shape} for {len(rows)} rows of {self.shape[1]} features")
-        for a, b, row in self._runs(rows):
-            self._file.seek((self._start + row) * self._row_bytes)
-            self._file.write(values[a:b].data.cast("B"))
+        try:
+            for a, b, row in self._runs(rows):
+                self._file.seek((self._start + row) * self._row_bytes)
+                self._file.write(values[a:b].data.cast("B"))
+        except OSError as e:
+            raise self._error(e) from e
+
+    def _error(self, e: OSError) -> OutputError:
+        return OutputError(f"Could not write a {self.nbytes / 1e6:,.0f} MB temporary file of features in "
+                           f"{tempfile.gettempdir()} ({e.strerror or e}). Free space there, or set the TMPDIR "
+                           f"environment variable to a folder on a disk with that much room.")
 
     @overload
     def __getitem__(self, key: slice) -> RowFile: ...

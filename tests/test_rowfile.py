@@ -45,3 +45,28 @@ def test_out_of_range_rows_and_wrong_shapes_are_refused() -> None:
         x[::2]
     with pytest.raises(ValueError, match="values of shape"):
         x.write([0, 1], np.zeros((2, 3), np.float32))
+
+
+def test_a_full_disk_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    """ENOSPC while writing (the file is sparse until written) names the size, the folder and TMPDIR."""
+    import errno
+    import tempfile
+
+    from hyperland.errors import OutputError
+
+    real = tempfile.TemporaryFile
+
+    class Full:
+        def __init__(self, f: object) -> None:
+            self.f = f
+
+        def __getattr__(self, name: str) -> object:
+            return getattr(self.f, name)
+
+        def write(self, data: object) -> int:
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(tempfile, "TemporaryFile", lambda **kw: Full(real(**kw)))
+    x = RowFile((1000, 500), np.float16)
+    with pytest.raises(OutputError, match=r"1 MB temporary file .*No space left on device.*TMPDIR"):
+        x.write([0], np.zeros((1, 500), np.float16))
