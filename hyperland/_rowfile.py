@@ -14,6 +14,7 @@ would save nothing while the solver reads every row.
 
 from __future__ import annotations
 
+import errno
 import tempfile
 from typing import Any, overload
 
@@ -66,7 +67,12 @@ class RowFile:
         try:
             for a, b, row in self._runs(rows):
                 self._file.seek((self._start + row) * self._row_bytes)
-                self._file.write(values[a:b].data.cast("B"))
+                buf = values[a:b].data.cast("B")
+                while len(buf):  # a raw write may take fewer bytes than given
+                    done = self._file.write(buf)
+                    if not done:
+                        raise OSError(errno.ENOSPC, "the temporary file took no more bytes")
+                    buf = buf[done:]
         except OSError as e:
             raise self._error(e) from e
 
