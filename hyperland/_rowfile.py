@@ -24,20 +24,22 @@ from .errors import OutputError
 
 
 class RowFile:
-    """``(N, F)`` values of one dtype in a temporary file. ``x[index]`` (an integer array) reads those rows into
-    a new array; ``x[start:stop]`` is a view of consecutive rows (the same file); ``write(rows, values)`` stores
-    rows. ``shape``, ``dtype`` and ``len()`` as numpy's."""
+    """``(N, F)`` values of one dtype in a temporary file. ``x[index]`` (a 1-d integer array) reads those rows
+    into a new array; ``x[start:stop]`` is a view of consecutive rows (the same file); ``write(rows, values)``
+    stores rows. ``shape``, ``dtype`` and ``len()`` as numpy's. ``close()`` (or ``with``) deletes the file now;
+    otherwise it goes with the last view."""
 
-    def __init__(self, shape: tuple[int, int], dtype: np.dtype | type, *, _file: Any = None, _start: int = 0
-                 ) -> None:
+    def __init__(self, shape: tuple[int, int], dtype: np.dtype | type, *, _file: Any = None, _start: int = 0,
+                 _total: int | None = None) -> None:
         self.dtype = np.dtype(dtype)
         self.shape = (int(shape[0]), int(shape[1]))
         self._row_bytes = self.shape[1] * self.dtype.itemsize
         self._start = _start
+        self._total = self.nbytes if _total is None else _total  # the whole file's size, views included
         if _file is None:
             try:
-                _file = tempfile.TemporaryFile(buffering=0)  # noqa: SIM115  (closed when the last view goes)
-                _file.truncate(self.nbytes)
+                _file = tempfile.TemporaryFile(buffering=0)  # noqa: SIM115  (closed by close() or the last view)
+                _file.truncate(self._total)
             except OSError as e:
                 raise self._error(e) from e
         self._file: Any = _file  # an unbuffered binary file: write / readinto at seek positions
@@ -49,10 +51,29 @@ class RowFile:
     def nbytes(self) -> int:
         return self.shape[0] * self._row_bytes
 
-    def _runs(self, rows: np.ndarray) -> list[tuple[int, int, int]]:
-        """(first position in ``rows``, past-the-end position, first row) of each run of consecutive rows."""
+    def close(self) -> None:
+        """Delete the file (every view of it too)."""
+        self._file.close()
+
+    def __enter__(self) -> RowFile:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _rows(self, key: Any) -> np.ndarray:
+        rows = np.asarray(key)
+        if rows.ndim != 1 or not (rows.dtype.kind in "iu" or rows.size == 0):
+            raise TypeError(f"RowFile rows are a 1-d array of integers, not {rows.dtype} of shape {rows.shape} "
+                            "(a boolean mask: np.flatnonzero(mask))")
+        rows = rows.astype(np.int64)
         if len(rows) and (rows.min() < 0 or rows.max() >= self.shape[0]):
             raise IndexError(f"row index out of range for {self.shape[0]} rows")
+        return rows
+
+    @staticmethod
+    def _runs(rows: np.ndarray) -> list[tuple[int, int, int]]:
+        """(first position in ``rows``, past-the-end position, first row) of each run of consecutive rows."""
         breaks = np.flatnonzero(np.diff(rows) != 1) + 1
         starts = np.concatenate([[0], breaks]).astype(int)
         ends = np.concatenate([breaks, [len(rows)]]).astype(int)
@@ -60,12 +81,12 @@ class RowFile:
 
     def write(self, rows: np.ndarray | list[int], values: np.ndarray) -> None:
         """Store ``values`` (len(rows), F) at ``rows`` (cast to this file's dtype)."""
-        rows = np.asarray(rows, dtype=np.int64)
+        index = self._rows(rows)
         values = np.ascontiguousarray(values, dtype=self.dtype)
-        if values.shape != (len(rows), self.shape[1]):
-            raise ValueError(f"values of shape {values.shape} for {len(rows)} rows of {self.shape[1]} features")
+        if values.shape != (len(index), self.shape[1]):
+            raise ValueError(f"values of shape {values.shape} for {len(index)} rows of {self.shape[1]} features")
         try:
-            for a, b, row in self._runs(rows):
+            for a, b, row in self._runs(index):
                 self._file.seek((self._start + row) * self._row_bytes)
                 buf = values[a:b].data.cast("B")
                 while len(buf):  # a raw write may take fewer bytes than given
@@ -77,7 +98,7 @@ class RowFile:
             raise self._error(e) from e
 
     def _error(self, e: OSError) -> OutputError:
-        return OutputError(f"Could not write a {self.nbytes / 1e6:,.0f} MB temporary file of features in "
+        return OutputError(f"Could not write a {self._total / 1e6:,.0f} MB temporary file of features in "
                            f"{tempfile.gettempdir()} ({e.strerror or e}). Free space there, or set the TMPDIR "
                            f"environment variable to a folder on a disk with that much room.")
 
@@ -92,8 +113,8 @@ class RowFile:
             if step != 1:
                 raise IndexError("RowFile slices take consecutive rows (step 1); index with an array instead")
             return RowFile((max(stop - start, 0), self.shape[1]), self.dtype, _file=self._file,
-                           _start=self._start + start)
-        rows = np.asarray(key, dtype=np.int64).reshape(-1)
+                           _start=self._start + start, _total=self._total)
+        rows = self._rows(key)
         out = np.empty((len(rows), self.shape[1]), dtype=self.dtype)
         for a, b, row in self._runs(rows):
             self._file.seek((self._start + row) * self._row_bytes)
@@ -106,4 +127,6 @@ class RowFile:
         return out
 
 
-__all__ = ["RowFile"]
+Rows = np.ndarray | RowFile  # what a block-wise solver reads rows of (hyperland.heads.gcv)
+
+__all__ = ["RowFile", "Rows"]

@@ -126,6 +126,8 @@ def run_sweep(
     for layers, setup, ex in zip(sweep, setups, data.extracted):
         results, conf_rows = _fit_setting(model, data, ex, setup, baselines=baselines, metric=metric, eyes=eyes,
                                           alpha=alpha, confidence=confidence, image_size=image_size)
+        if ex.probe is not None:  # its temporary file (1.2 GB for lfwnet) is deleted now, not when collected
+            ex.probe.close()
         runs.append({
             "model": model.name,
             "fingerprint": model.fingerprint,

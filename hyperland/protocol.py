@@ -200,7 +200,7 @@ class _Consumer:
             if self.probe:
                 from .heads.ridge import readout_inputs
 
-                x = readout_inputs(raw, PROBE_GRID).to(torch.float16).numpy()
+                x = readout_inputs(raw, PROBE_GRID).to("cpu", torch.float16).numpy()
                 if self.probe_rows is None:
                     self.probe_rows = RowFile((self.store.n, x.shape[1]), np.float16)
                 self.probe_rows.write(rows, x)

@@ -32,3 +32,15 @@ def test_matches_scikit_learn(classes: int) -> None:
         icpt_ours = icpt.double().numpy()
         np.testing.assert_allclose(coef.double().numpy(), ref_coef, atol=2e-3, rtol=1e-2)
         np.testing.assert_allclose(icpt_ours - icpt_ours.mean(), ref_icpt - ref_icpt.mean(), atol=2e-3, rtol=1e-2)
+
+
+def test_float64_rows_with_float32_weights() -> None:
+    """The weights take the rows' dtype: float64 rows with float32 weights fit to the same answer as float32."""
+    rng = np.random.default_rng(1)
+    y = rng.integers(0, 3, 300)
+    x = rng.normal(size=(3, 4))[y] + rng.normal(size=(300, 4))
+    w = torch.from_numpy(rng.uniform(0.5, 2.0, 300)).float()
+    (c64, _), = multinomial_logistic(torch.from_numpy(x), torch.from_numpy(y), w, [1.0], tol=1e-7)
+    (c32, _), = multinomial_logistic(torch.from_numpy(x).float(), torch.from_numpy(y), w, [1.0], tol=1e-7)
+    assert c64.dtype == torch.float64
+    np.testing.assert_allclose(c64.numpy(), c32.double().numpy(), atol=1e-3)

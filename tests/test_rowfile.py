@@ -70,3 +70,39 @@ def test_a_full_disk_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
     x = RowFile((1000, 500), np.float16)
     with pytest.raises(OutputError, match=r"1 MB temporary file .*No space left on device.*TMPDIR"):
         x.write([0], np.zeros((1, 500), np.float16))
+
+
+def test_short_raw_writes_are_completed(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A raw write may take fewer bytes than given (near a full disk, or above 2 GiB in one call): the rest is
+    written, and every row reads back."""
+    import tempfile
+
+    real = tempfile.TemporaryFile
+
+    class Short:
+        def __init__(self, f: object) -> None:
+            self.f = f
+
+        def __getattr__(self, name: str) -> object:
+            return getattr(self.f, name)
+
+        def write(self, data: memoryview) -> int:
+            return int(self.f.write(data[: max(1, len(data) // 3)]))  # type: ignore[attr-defined]
+
+    monkeypatch.setattr(tempfile, "TemporaryFile", lambda **kw: Short(real(**kw)))
+    ref = np.random.default_rng(3).standard_normal((9, 5)).astype(np.float32)
+    with RowFile((9, 5), np.float32) as x:
+        x.write(np.arange(9), ref)
+        np.testing.assert_array_equal(x[np.arange(9)], ref)
+
+
+def test_only_integer_rows_are_accepted() -> None:
+    """A boolean mask would otherwise read rows 0 and 1; floats and 2-d keys are refused too."""
+    with RowFile((5, 2), np.float32) as x:
+        for key in (np.array([False, True, False, False, True]), np.array([1.0, 2.0]), np.zeros((2, 1), int)):
+            with pytest.raises(TypeError, match="1-d array of integers"):
+                x[key]
+        with pytest.raises(TypeError):
+            x.write(np.array([True]), np.zeros((1, 2), np.float32))
+        assert x[[]].shape == (0, 2)
+    assert x._file.closed

@@ -36,7 +36,7 @@ from .cells import CellClassifier, fit_cell_classifiers, point_errors, shape_pri
 from .ridge import Readout, fit_readout
 
 if TYPE_CHECKING:
-    from .._rowfile import RowFile
+    from .._rowfile import Rows
     from ..model import HyperlandModel
 
 HOG_CELL = 8
@@ -116,11 +116,11 @@ class HogRidge(Baseline):
     display: ClassVar[str] = "HOG → ridge"
     reads: ClassVar[str | None] = "hog"
 
-    def fit(self, x: np.ndarray, targets: torch.Tensor, *, rows: np.ndarray | None = None) -> HogRidge:
+    def fit(self, x: Rows, targets: torch.Tensor, *, rows: np.ndarray | None = None) -> HogRidge:
         self.readout_: Readout = fit_readout(x, targets, rows=rows)
         return self
 
-    def predict(self, x: np.ndarray | RowFile) -> torch.Tensor:
+    def predict(self, x: Rows) -> torch.Tensor:
         """(M, K, 2) from ``x`` (M, F), read :data:`PREDICT_ROWS` rows at a time."""
         parts = [self.readout_(x[np.arange(i, min(i + PREDICT_ROWS, len(x)))])
                  for i in range(0, len(x), PREDICT_ROWS)]

@@ -103,6 +103,7 @@ def multinomial_logistic(x: torch.Tensor, y: torch.Tensor, weight: torch.Tensor,
     # 33 ms an evaluation at P = 69, the 68-point head; equal at P = 6), and the true class's w_i is subtracted
     # at its row only, instead of a dense one-hot (P, R) target.
     xt = x.T.contiguous()  # (D, R)
+    weight = weight.to(x.dtype)
     neg_w = -weight[None]  # (1, R)
     out = []
     for c in cs:

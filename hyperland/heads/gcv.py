@@ -20,32 +20,34 @@ from collections.abc import Iterator, Sequence
 
 import numpy as np
 
+from .._rowfile import Rows
+
 BLOCK = 256  # rows converted to float64 at a time (two blocks of 61,440 features: 250 MB)
 
 
-def blocks(x: np.ndarray, rows: np.ndarray) -> Iterator[np.ndarray]:
+def blocks(x: Rows, rows: np.ndarray) -> Iterator[np.ndarray]:
     """Float64 copies of the rows ``rows`` of ``x``, :data:`BLOCK` rows at a time."""
     for start in range(0, len(rows), BLOCK):
         yield x[rows[start:start + BLOCK]].astype(np.float64)
 
 
-def centred(x: np.ndarray, rows: np.ndarray, mean: np.ndarray, start: int) -> np.ndarray:
+def centred(x: Rows, rows: np.ndarray, mean: np.ndarray, start: int) -> np.ndarray:
     """The float64 block of rows ``rows[start:start + BLOCK]`` of ``x``, minus ``mean`` (in place: one copy)."""
     block = x[rows[start:start + BLOCK]].astype(np.float64)
     block -= mean
     return block
 
 
-def mean_square_norm(x: np.ndarray, rows: np.ndarray) -> float:
+def mean_square_norm(x: Rows, rows: np.ndarray) -> float:
     """The mean squared L2 norm of the rows ``rows`` of ``x``, in float64, block by block."""
     return float(sum(float(np.sum(b ** 2)) for b in blocks(x, rows)) / len(rows))
 
 
-def ridge_gcv(x: np.ndarray, y: np.ndarray, alphas: Sequence[float], *, rows: np.ndarray | None = None
+def ridge_gcv(x: Rows, y: np.ndarray, alphas: Sequence[float], *, rows: np.ndarray | None = None
               ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(M, F) inputs (any float dtype), of which the N rows ``rows`` (default all) are fitted, and (N, T) targets →
-    coef (T, F), intercept (T,) and each target's alpha (T,), all float64; the alpha of each target minimises its
-    exact leave-one-out squared error."""
+    """(M, F) inputs (any float dtype; an array or a :class:`~hyperland._rowfile.RowFile`), of which the N rows
+    ``rows`` (default all) are fitted, and (N, T) targets → coef (T, F), intercept (T,) and each target's alpha
+    (T,), all float64; the alpha of each target minimises its exact leave-one-out squared error."""
     rows = np.arange(len(x)) if rows is None else np.asarray(rows)
     n = len(rows)
     y = np.asarray(y, np.float64)
@@ -83,7 +85,7 @@ def ridge_gcv(x: np.ndarray, y: np.ndarray, alphas: Sequence[float], *, rows: np
     return coef, y_mean - coef @ mean, chosen
 
 
-def ridge_gcv_primal(x: np.ndarray, y: np.ndarray, alphas: Sequence[float], *, rows: np.ndarray | None = None
+def ridge_gcv_primal(x: Rows, y: np.ndarray, alphas: Sequence[float], *, rows: np.ndarray | None = None
                      ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """:func:`ridge_gcv` for tall inputs (more rows than features), in covariance form: the (F, F) covariance of
     the centred rows, ``C = V diag(s) Vᵀ``, accumulated in float64 block by block; for each alpha the hat

@@ -22,6 +22,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from .._rowfile import Rows
 from ..errors import WeightsMismatchError
 from ..geometry import gaussian_log_prior, window_soft_argmax
 from ..hypercolumn import grid_centers
@@ -71,7 +72,7 @@ class Readout:
         return out.unflatten(-1, (-1, 2))
 
 
-def fit_readout(x: np.ndarray, targets: torch.Tensor, *, rows: np.ndarray | None = None) -> Readout:
+def fit_readout(x: Rows, targets: torch.Tensor, *, rows: np.ndarray | None = None) -> Readout:
     """RidgeCV on (N, F) inputs and (N, K, 2) normalised targets, each coordinate fitted on the rows where it is
     labelled (NaN: missing).
 
