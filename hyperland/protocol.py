@@ -157,7 +157,7 @@ class _Store:
     def put(self, key: object, rows: list[int], values: torch.Tensor, dtype: torch.dtype) -> None:
         if key not in self.arrays:
             self.arrays[key] = torch.empty((self.n, *values.shape[1:]), dtype=dtype)
-        self.arrays[key][rows] = values.to(dtype)
+        self.arrays[key][rows] = values.to("cpu", dtype)  # from the model's device: the run's store is in memory
 
 
 class _Consumer:

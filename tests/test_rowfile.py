@@ -11,7 +11,7 @@ from hyperland._rowfile import RowFile
 def test_rows_written_in_any_order_read_back_exactly() -> None:
     rng = np.random.default_rng(0)
     ref = rng.standard_normal((50, 7)).astype(np.float16)
-    x = RowFile((50, 7), np.float16)
+    x = RowFile((50, 7), np.float16)  # deleted when collected (eval closes its own)
     order = rng.permutation(50)
     for i in range(0, 50, 8):  # batches of scattered rows, as extraction writes them
         rows = order[i:i + 8]
