@@ -45,29 +45,20 @@ def _peak(fn: Any) -> int:
         tracemalloc.stop()
 
 
-def test_memory_is_one_gram_matrix_and_its_eigenvectors(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Peak allocation of ridge_gcv: the (N, N) Gram matrix and its eigenvectors, plus blocks of rows and (N, alphas)
-    vectors (together under 1.5 MB here); no third (N, N) array: not Q², not the float64 input, and not the copy
-    LAPACK's Fortran-order interface makes of a C-ordered matrix (11.8 MB here with it)."""
+@pytest.mark.parametrize(("solver", "n", "f", "side"),
+                         [("ridge_gcv", 700, 1500, 700), ("ridge_gcv_primal", 3000, 600, 600)])
+def test_memory_is_one_square_matrix_and_its_eigenvectors(solver: str, n: int, f: int, side: int,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """Peak allocation of each form: its (side, side) matrix — the kernel form's (N, N) Gram matrix, the covariance
+    form's (F, F) covariance — and its eigenvectors, plus blocks of rows and per-alpha vectors (together under
+    1.5 MB here); no third square array: not Q², not a float64 copy of the input, and not the copy LAPACK's
+    Fortran-order interface makes of a C-ordered matrix (12.8 and 9.2 MB here with it)."""
     monkeypatch.setattr(gcv, "BLOCK", 128)
-    n, f = 700, 1500
     rng = np.random.default_rng(1)
-    x = rng.standard_normal((n, f)).astype(np.float16)
+    x = rng.standard_normal((n, f)).astype(np.float16 if solver == "ridge_gcv" else np.float32)
     y = rng.standard_normal((n, 4))
-    peak = _peak(lambda: gcv.ridge_gcv(x, y, list(np.logspace(-2, 3, 13))))
-    budget = 2 * n * n * 8 + 1_500_000
-    assert peak < budget, f"peak {peak / 1e6:.1f} MB, budget {budget / 1e6:.1f} MB"
-
-
-def test_tall_memory_is_one_covariance_and_its_eigenvectors(monkeypatch: pytest.MonkeyPatch) -> None:
-    """ridge_gcv_primal: the (F, F) covariance and its eigenvectors plus blocks of rows, no third (F, F) array."""
-    monkeypatch.setattr(gcv, "BLOCK", 128)
-    n, f = 3000, 600
-    rng = np.random.default_rng(1)
-    x = rng.standard_normal((n, f)).astype(np.float32)
-    y = rng.standard_normal((n, 4))
-    peak = _peak(lambda: gcv.ridge_gcv_primal(x, y, list(np.logspace(-2, 3, 13))))
-    budget = 2 * f * f * 8 + 1_500_000
+    peak = _peak(lambda: getattr(gcv, solver)(x, y, list(np.logspace(-2, 3, 13))))
+    budget = 2 * side * side * 8 + 1_500_000
     assert peak < budget, f"peak {peak / 1e6:.1f} MB, budget {budget / 1e6:.1f} MB"
 
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import numpy as np
 import pytest
 
@@ -47,49 +50,44 @@ def test_out_of_range_rows_and_wrong_shapes_are_refused() -> None:
         x.write([0, 1], np.zeros((2, 3), np.float32))
 
 
-def test_a_full_disk_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
-    """ENOSPC while writing (the file is sparse until written) names the size, the folder and TMPDIR."""
-    import errno
+def _file_writes(monkeypatch: pytest.MonkeyPatch, write: Callable[[Any, memoryview], int]) -> None:
+    """New RowFiles get a real temporary file whose ``write(data)`` is ``write(real_file, data)``."""
     import tempfile
-
-    from hyperland.errors import OutputError
 
     real = tempfile.TemporaryFile
 
-    class Full:
-        def __init__(self, f: object) -> None:
+    class Patched:
+        def __init__(self, f: Any) -> None:
             self.f = f
 
-        def __getattr__(self, name: str) -> object:
+        def __getattr__(self, name: str) -> Any:
             return getattr(self.f, name)
 
-        def write(self, data: object) -> int:
-            raise OSError(errno.ENOSPC, "No space left on device")
+        def write(self, data: memoryview) -> int:
+            return write(self.f, data)
 
-    monkeypatch.setattr(tempfile, "TemporaryFile", lambda **kw: Full(real(**kw)))
-    x = RowFile((1000, 500), np.float16)
-    with pytest.raises(OutputError, match=r"1 MB temporary file .*No space left on device.*TMPDIR"):
+    monkeypatch.setattr(tempfile, "TemporaryFile", lambda **kw: Patched(real(**kw)))
+
+
+def test_a_full_disk_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    """ENOSPC while writing (the file is sparse until written) names the size, the folder and TMPDIR."""
+    import errno
+
+    from hyperland.errors import OutputError
+
+    def full(f: Any, data: memoryview) -> int:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    _file_writes(monkeypatch, full)
+    with RowFile((1000, 500), np.float16) as x, \
+            pytest.raises(OutputError, match=r"1 MB temporary file .*No space left on device.*TMPDIR"):
         x.write([0], np.zeros((1, 500), np.float16))
 
 
 def test_short_raw_writes_are_completed(monkeypatch: pytest.MonkeyPatch) -> None:
     """A raw write may take fewer bytes than given (near a full disk, or above 2 GiB in one call): the rest is
     written, and every row reads back."""
-    import tempfile
-
-    real = tempfile.TemporaryFile
-
-    class Short:
-        def __init__(self, f: object) -> None:
-            self.f = f
-
-        def __getattr__(self, name: str) -> object:
-            return getattr(self.f, name)
-
-        def write(self, data: memoryview) -> int:
-            return int(self.f.write(data[: max(1, len(data) // 3)]))  # type: ignore[attr-defined]
-
-    monkeypatch.setattr(tempfile, "TemporaryFile", lambda **kw: Short(real(**kw)))
+    _file_writes(monkeypatch, lambda f, data: int(f.write(data[: max(1, len(data) // 3)])))
     ref = np.random.default_rng(3).standard_normal((9, 5)).astype(np.float32)
     with RowFile((9, 5), np.float32) as x:
         x.write(np.arange(9), ref)
