@@ -25,17 +25,22 @@ from .._rowfile import Rows
 BLOCK = 256  # rows converted to float64 at a time (two blocks of 61,440 features: 250 MB)
 
 
+def block(x: Rows, rows: np.ndarray, start: int) -> np.ndarray:
+    """A float64 copy of the rows ``rows[start:start + BLOCK]`` of ``x``."""
+    return x[rows[start:start + BLOCK]].astype(np.float64)
+
+
 def blocks(x: Rows, rows: np.ndarray) -> Iterator[np.ndarray]:
-    """Float64 copies of the rows ``rows`` of ``x``, :data:`BLOCK` rows at a time."""
+    """:func:`block` after block of the rows ``rows`` of ``x``."""
     for start in range(0, len(rows), BLOCK):
-        yield x[rows[start:start + BLOCK]].astype(np.float64)
+        yield block(x, rows, start)
 
 
 def centred(x: Rows, rows: np.ndarray, mean: np.ndarray, start: int) -> np.ndarray:
-    """The float64 block of rows ``rows[start:start + BLOCK]`` of ``x``, minus ``mean`` (in place: one copy)."""
-    block = x[rows[start:start + BLOCK]].astype(np.float64)
-    block -= mean
-    return block
+    """:func:`block` minus ``mean`` (in place: one copy)."""
+    out = block(x, rows, start)
+    out -= mean
+    return out
 
 
 def mean_square_norm(x: Rows, rows: np.ndarray) -> float:
@@ -56,9 +61,9 @@ def ridge_gcv(x: Rows, y: np.ndarray, alphas: Sequence[float], *, rows: np.ndarr
     for i in range(0, n, BLOCK):
         xi = centred(x, rows, mean, i)
         for j in range(0, i + 1, BLOCK):
-            block = xi @ (xi if j == i else centred(x, rows, mean, j)).T
-            gram[i:i + BLOCK, j:j + BLOCK] = block
-            gram[j:j + BLOCK, i:i + BLOCK] = block.T
+            prod = xi @ (xi if j == i else centred(x, rows, mean, j)).T
+            gram[i:i + BLOCK, j:j + BLOCK] = prod
+            gram[j:j + BLOCK, i:i + BLOCK] = prod.T
     import scipy.linalg
 
     # the default driver (syevr) writes the eigenvectors into a second (N, N) array; syev would write them over
