@@ -57,6 +57,9 @@ def test_framed_head_fits_predicts_saves(r18, tmp_path):
     pred, conf = head.predict(paths[4:], return_confidence=True)
     assert pred.shape == (2, 4, 2) and conf.shape == (2, 4) and np.isfinite(pred).all()
     assert head.coarse_.n_landmarks == 1  # the coarse stage learns the object's centre only
+    # ... and finds it under a prior around the labelled centres, not around its readout of absolute position
+    assert head.coarse_.prior_centre == "shape" and head.coarse_.selection_["centre"] == "shape"
+    assert head.fine_.prior_centre == "auto"
     assert ((pred[..., 0] >= -1) & (pred[..., 0] <= 640) & (pred[..., 1] >= -1) & (pred[..., 1] <= 480)).all()
     head.save(tmp_path / "h")
     back = LandmarkHead.load(tmp_path / "h", model=r18)

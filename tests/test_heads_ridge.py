@@ -12,7 +12,7 @@ import torch
 from hyperland import InvalidOptionError
 from hyperland.heads import LandmarkHead
 from hyperland.heads.cells import fit_cell_classifiers
-from hyperland.heads.ridge import DEFAULT_CHOICE, fit_readout, refine
+from hyperland.heads.ridge import DEFAULT_CHOICE, DEFAULT_SHAPE_CHOICE, SHAPE_ONLY_FACTORS, fit_readout, refine, select
 
 COLOURS = [(255, 0, 0), (0, 255, 0), (0, 0, 255), (255, 255, 0), (255, 0, 255)]
 
@@ -77,6 +77,11 @@ def test_ridge_head_finds_discs_and_records_its_choice(r18) -> None:
     hidden, _ = _dots(10, rng, drop=2)
     _, conf_hidden = head.predict(hidden, return_confidence=True)
     assert conf_hidden[:, 2].mean() < 0.5 * conf[:, 2].mean()
+    # prior_centre="shape": the readout is out of the decoding; the cell classifier alone finds the discs
+    shape = LandmarkHead(5, random_state=0, prior_centre="shape", progress=False).fit(r18, train, train_pts)
+    assert shape.selection_["centre"] == "shape" and shape.selection_["refine"] is True
+    assert shape.selection_["prior_std"] in SHAPE_ONLY_FACTORS
+    assert np.linalg.norm(shape.predict(test) - test_pts, axis=-1).mean() < 4
     no_refine = LandmarkHead(5, random_state=0, refine=False, progress=False).fit(r18, train, train_pts)
     assert no_refine.selection_["refine"] is False
     assert np.linalg.norm(no_refine.predict(test) - test_pts, axis=-1).mean() > err.mean()
@@ -124,8 +129,35 @@ def test_bad_options_are_refused(r18) -> None:
         kw = {"n_landmarks": 5, **bad}
         with pytest.raises(InvalidOptionError):
             LandmarkHead(**kw).fit(r18, imgs, pts)  # type: ignore[arg-type]
+    with pytest.raises(InvalidOptionError, match="prior_centre"):
+        LandmarkHead(5, prior_centre="readout").fit(r18, imgs, pts)  # type: ignore[arg-type]
+    with pytest.raises(InvalidOptionError, match="refine=False answers with the readout alone"):
+        LandmarkHead(5, refine=False, prior_centre="shape", n_augment=0).fit(r18, imgs, pts)
+    with pytest.raises(InvalidOptionError, match="prior_centre"):  # the regressor does not read it
+        LandmarkHead(5, method="regressor", prior_centre="shape").fit(r18, imgs, pts)
     with pytest.raises(InvalidOptionError, match="no learned projection"):
         LandmarkHead(5, descriptor="learned").fit(r18, imgs, pts)
     head = LandmarkHead(5, method="regressor", steps=3, n_augment=0, n_components=8, progress=False).fit(r18, imgs, pts)
     with pytest.raises(InvalidOptionError, match="no per-landmark confidence"):
         head.predict(imgs[:1], return_confidence=True)
+
+
+def test_select_with_the_prior_on_the_mean_shape_only() -> None:
+    """prior_centre="shape": every candidate is a refinement around the labelled mean shape (never the readout's
+    estimate, which here is exact and would win), and one labelled image gets its own default."""
+    rng = np.random.default_rng(3)
+    k, grid = 2, (6, 6)
+    targets = torch.from_numpy(rng.uniform(-0.8, 0.8, size=(12, k, 2)).astype(np.float32))
+    maps = torch.from_numpy(rng.normal(size=(12, 4, *grid)).astype(np.float32))
+    pooled = targets.flatten(1).numpy().astype(np.float64)  # the readout can recover the targets exactly
+    groups = np.arange(12)
+    auto = select(maps, pooled, targets, groups, refine_mode="auto", rng=np.random.default_rng(0))
+    assert auto.centre == "coarse" or auto.refine is False  # the exact readout is chosen when allowed
+    assert auto.val_error is not None
+    shape = select(maps, pooled, targets, groups, refine_mode="auto", rng=np.random.default_rng(0),
+                   prior_centre="shape")
+    assert shape.refine is True and shape.centre == "shape" and shape.prior_std in SHAPE_ONLY_FACTORS
+    assert shape.folds == 5 and shape.val_error is not None and shape.val_error > auto.val_error
+    one = select(maps[:1], pooled[:1], targets[:1], groups[:1], refine_mode="auto", rng=np.random.default_rng(0),
+                 prior_centre="shape")
+    assert one == DEFAULT_SHAPE_CHOICE and one.centre == "shape"

@@ -44,10 +44,12 @@ class LandmarkHead(DescriptorMixin, PersistenceMixin, BaseEstimator):
     """K landmarks from hypercolumns. Hyperparameters here (each method's own in its module's ``OPTIONS``: an
     option the chosen method does not read is an error at ``fit``); fitted state in attributes ending with ``_``.
 
-    * ``method``: ``"ridge"`` (default; ``readout_grid``, ``refine``), ``"regressor"`` (the DVE-style soft-argmax
-      regressor: ``steps`` or ``epochs`` (× ``epoch_size`` maps), ``batch_size``, ``lr``, ``weight_decay``,
-      ``betas``, ``final_lr``, ``loss``, ``loss_scale``, ``n_intermediate``, ``softmax_scale``; :meth:`paper`
-      is the paper's recipe) or ``"prototype"`` (training-free; ``softmax_scale``, ``window``, ``prior``).
+    * ``method``: ``"ridge"`` (default; ``readout_grid``, ``refine``, ``prior_centre``: ``"auto"`` chooses on
+      held-out images whether the refinement's prior sits on the readout's estimate or on the labelled mean
+      shape, ``"shape"`` keeps it on the mean shape, for objects anywhere in the frame), ``"regressor"`` (the
+      DVE-style soft-argmax regressor: ``steps`` or ``epochs`` (× ``epoch_size`` maps), ``batch_size``, ``lr``,
+      ``weight_decay``, ``betas``, ``final_lr``, ``loss``, ``loss_scale``, ``n_intermediate``, ``softmax_scale``;
+      :meth:`paper` is the paper's recipe) or ``"prototype"`` (training-free; ``softmax_scale``, ``window``, ``prior``).
     * descriptors: ``descriptor``, ``layers``, ``n_components`` (PCA), ``pool`` (default 1 for the ridge head, 2
       otherwise), ``grid`` (extraction grid, cells per side; default the finest layer's).
     * few-shot warps (ridge, regressor): with ``augment="auto"``, fits on at most ``augment_max`` images add
@@ -62,7 +64,8 @@ class LandmarkHead(DescriptorMixin, PersistenceMixin, BaseEstimator):
     def __init__(
         self, n_landmarks: int = 5, *, method: Method = DEFAULT_METHOD,  # type: ignore[assignment]
         layers: Sequence[int] | None = None, descriptor: Literal["auto", "learned", "pca"] = "auto",
-        readout_grid: int = 8, refine: bool | Literal["auto"] = "auto", n_intermediate: int = 50,
+        readout_grid: int = 8, refine: bool | Literal["auto"] = "auto",
+        prior_centre: Literal["auto", "shape"] = "auto", n_intermediate: int = 50,
         softmax_scale: float = 10.0, n_components: int | None = 128, pool: int | None = None,
         augment: bool | Literal["auto"] = "auto", augment_max: int = 100, n_augment: int = 8, tps: float = 0.05,
         rotation: float = 10.0, scale: tuple[float, float] = (0.9, 1.1), translate: float = 0.0,
@@ -76,6 +79,7 @@ class LandmarkHead(DescriptorMixin, PersistenceMixin, BaseEstimator):
     ) -> None:
         self.n_landmarks, self.method, self.layers, self.descriptor = n_landmarks, method, layers, descriptor
         self.readout_grid, self.refine, self.n_intermediate = readout_grid, refine, n_intermediate
+        self.prior_centre = prior_centre
         self.softmax_scale, self.n_components, self.pool, self.augment = softmax_scale, n_components, pool, augment
         self.augment_max, self.n_augment, self.tps, self.rotation = augment_max, n_augment, tps, rotation
         self.scale, self.translate, self.grid, self.epochs = scale, translate, grid, epochs

@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 
 from .._rowfile import Rows
-from ..errors import WeightsMismatchError
+from ..errors import InvalidOptionError, WeightsMismatchError
 from ..geometry import gaussian_log_prior, window_soft_argmax
 from ..hypercolumn import grid_centers
 from .cells import CellClassifier, fit_cell_classifiers, point_errors, shape_prior
@@ -34,6 +34,7 @@ OPTIONS: dict[str, Rule] = {  # what this method reads besides options.COMMON (L
     **AUGMENT,
     "readout_grid": (integer(1), "an integer >= 1 (cells)"),
     "refine": (lambda v: isinstance(v, bool) or v == "auto", 'true, false or "auto"'),
+    "prior_centre": (lambda v: v in ("auto", "shape"), '"auto" or "shape"'),
 }
 POOL = 1  # the descriptor grid's default average-pooling: the full grid
 CONFIDENCE = True  # locate() returns per-landmark confidences
@@ -44,6 +45,10 @@ CS = (0.01, 0.1, 1.0)  # the cell classifier's inverse regularisation (on standa
 TAUS = (0.5, 1.0, 2.0)  # temperature of the log-probabilities
 PRIOR_STDS = (0.05, 0.1, 0.2, 0.4)  # prior width around the coarse estimate, normalised units
 SHAPE_FACTORS = (0.5, 1.0, 2.0)  # prior width around the mean shape, × the labelled spread
+# prior_centre="shape" (the readout out of the decoding: an object anywhere in the frame): widths up to nearly flat.
+# On openfield's pool (4 blocks of 20 frames held out in turn, the framed head's coarse stage), 4x was chosen in
+# 9 of 15 fits
+SHAPE_ONLY_FACTORS = (1.0, 2.0, 4.0)
 # five validation folds below this many labelled images, one 20 % split from it on. 250 (at least 50 images held
 # out) fixed the 80-frame openfield test fit (17.8 -> 7.6 px) but was mixed on the pool's validation splits
 # (15.5 -> 24.7 and 7.0 -> 6.5 px, aflw-val 6.56 -> 6.54), so it stays at 50
@@ -110,7 +115,7 @@ def fit_readout(x: Rows, targets: torch.Tensor, *, rows: np.ndarray | None = Non
                    [] if all(a is None for a in alpha) else alpha)
 
 
-def refine(log_probs: torch.Tensor, coarse: torch.Tensor, shape: tuple[torch.Tensor, torch.Tensor],
+def refine(log_probs: torch.Tensor, coarse: torch.Tensor | None, shape: tuple[torch.Tensor, torch.Tensor],
            grid: tuple[int, int], choice: Choice) -> tuple[torch.Tensor, torch.Tensor]:
     """Posterior soft-argmax of ``log_probs / tau`` + a Gaussian log-prior: (points (B, K, 2), confidence (B, K)).
 
@@ -119,6 +124,8 @@ def refine(log_probs: torch.Tensor, coarse: torch.Tensor, shape: tuple[torch.Ten
     at the best cell within one cell of the returned point: near 1 where it sees its landmark, near 0 where it
     does not (even when the prior pins the point down)."""
     if choice.centre == "coarse":
+        if coarse is None:
+            raise ValueError("refine: a prior centred on the readout needs its estimate (coarse=None)")
         prior = gaussian_log_prior(coarse, choice.prior_std, grid)
     else:
         prior = gaussian_log_prior(shape[0], choice.prior_std * shape[1], grid)
@@ -152,6 +159,8 @@ class Choice:
 
 
 DEFAULT_CHOICE = Choice(True, "coarse", DEFAULT_TAU, DEFAULT_PRIOR_STD, DEFAULT_C, None, 0)
+# prior_centre="shape" with one labelled image: its own points, the one-image spread (cells.PRIOR_STD_ONE_IMAGE)
+DEFAULT_SHAPE_CHOICE = replace(DEFAULT_CHOICE, centre="shape", prior_std=1.0)
 
 
 def predict(readout: Readout, classifier: CellClassifier, shape: tuple[torch.Tensor, torch.Tensor], choice: Choice,
@@ -164,32 +173,40 @@ def predict(readout: Readout, classifier: CellClassifier, shape: tuple[torch.Ten
 
 
 def select(maps: torch.Tensor, pooled: np.ndarray, targets: torch.Tensor, groups: np.ndarray, *,
-           refine_mode: bool | str, rng: np.random.Generator, max_folds: int = 5,
+           refine_mode: bool | str, rng: np.random.Generator, prior_centre: str = "auto", max_folds: int = 5,
            single_split_from: int = SINGLE_SPLIT_FROM) -> Choice:
     """Choose the classifier's ``C`` and the decoding (refine or not, prior centre and width, tau) by the mean
     normalised point error on held-out labelled images.
 
     Images (``groups``: augmented copies share their original's group and fold) are split into
     ``min(#groups, max_folds)`` folds, or one 20 % split from ``single_split_from`` groups on; with a single
-    labelled image there is nothing to hold out and :data:`DEFAULT_CHOICE` is used. Missing labels (NaN) are
+    labelled image there is nothing to hold out and :data:`DEFAULT_CHOICE` is used. ``prior_centre="shape"``
+    keeps the readout out of the decoding: only priors around the labelled mean shape (:data:`SHAPE_ONLY_FACTORS`)
+    are candidates, always refined (a readout of absolute position from the whole pooled map places an object
+    where the labelled frames had it; the cell classifier finds it anywhere). Missing labels (NaN) are
     left out of every fit and score: a held-out landmark counts only where it is labelled and the other folds
     label it in at least one image (a fold that could teach it nothing is not scored on it); when no fold
     has anything to score, :data:`DEFAULT_CHOICE` is used."""
     ids = np.unique(groups)
+    shape_only = prior_centre == "shape"
+    default = DEFAULT_SHAPE_CHOICE if shape_only else DEFAULT_CHOICE
     if refine_mode is False:
         return replace(DEFAULT_CHOICE, refine=False)
     if len(ids) < 2:
-        return DEFAULT_CHOICE
+        return default
     perm = rng.permutation(ids)
     if len(ids) >= single_split_from:
         folds = [perm[: max(1, round(0.2 * len(ids)))]]
     else:
         folds = [perm[i::min(len(ids), max_folds)] for i in range(min(len(ids), max_folds))]
     grid = (int(maps.shape[-2]), int(maps.shape[-1]))
-    decodings = [("coarse", t, s) for t in TAUS for s in PRIOR_STDS] + [("shape", t, f) for t in TAUS
-                                                                        for f in SHAPE_FACTORS]
+    if shape_only:
+        decodings = [("shape", t, f) for t in TAUS for f in SHAPE_ONLY_FACTORS]
+    else:
+        decodings = [("coarse", t, s) for t in TAUS for s in PRIOR_STDS] + [("shape", t, f) for t in TAUS
+                                                                            for f in SHAPE_FACTORS]
     options = [Choice(True, c, t, s, cc, None, len(folds)) for cc in CS for c, t, s in decodings]
-    if refine_mode == "auto":
+    if refine_mode == "auto" and not shape_only:
         options.append(replace(DEFAULT_CHOICE, refine=False, folds=len(folds)))
     errs: dict[Choice, list[torch.Tensor]] = {o: [] for o in options}
     for held in folds:
@@ -200,15 +217,15 @@ def select(maps: torch.Tensor, pooled: np.ndarray, targets: torch.Tensor, groups
         truth = targets[val].masked_fill(~taught[None, :, None], float("nan"))
         if not torch.isfinite(truth).any():
             continue
-        coarse = fit_readout(pooled[tr], targets[tr])(pooled[val])
+        coarse = None if shape_only else fit_readout(pooled[tr], targets[tr])(pooled[val])
         shape = shape_prior(targets[tr], grid, groups=groups[tr])
         classifiers = fit_cell_classifiers(maps, targets[tr], CS, rng=rng, index=np.flatnonzero(tr))
         log_probs = {clf.C: clf.log_probs(maps[val]) for clf in classifiers}
         for o in options:
-            pred = refine(log_probs[o.C], coarse, shape, grid, o)[0] if o.refine else coarse
+            pred = refine(log_probs[o.C], coarse, shape, grid, o)[0] if o.refine or coarse is None else coarse
             errs[o].append(point_errors(pred, truth))
     if not errs[options[0]]:  # no held-out image labels a landmark its training folds teach: nothing to compare
-        return replace(DEFAULT_CHOICE, folds=len(folds))
+        return replace(default, folds=len(folds))
     mean = {o: float(torch.cat(v).mean()) for o, v in errs.items()}
     best = min(options, key=lambda o: mean[o])
     return replace(best, val_error=mean[best])
@@ -273,7 +290,12 @@ def fit(maps: torch.Tensor, targets: torch.Tensor, options: dict[str, Any], *, g
     # 256 maps at a time: a large float16 stack (8,000 faces: 0.6 GB) is never converted to float32 whole
     pooled = torch.cat([readout_inputs(maps[i:i + 256], options["readout_grid"]) for i in range(0, len(maps), 256)]
                        ).numpy()
-    choice = select(maps, pooled, targets, groups, refine_mode=options["refine"], rng=rng)
+    if options["refine"] is False and options["prior_centre"] == "shape":
+        raise InvalidOptionError("refine=False answers with the readout alone, so prior_centre='shape' (where the "
+                                 "refinement's prior sits) has nothing to do. Set refine=True or 'auto', or leave "
+                                 "prior_centre='auto'.")
+    choice = select(maps, pooled, targets, groups, refine_mode=options["refine"], rng=rng,
+                    prior_centre=options["prior_centre"])
     readout = fit_readout(pooled, targets)
     classifier = fit_cell_classifiers(maps, targets, [choice.C], rng=rng)[0].matrix
     prior_mean, prior_std = shape_prior(targets, grid, groups=groups)
@@ -282,5 +304,5 @@ def fit(maps: torch.Tensor, targets: torch.Tensor, options: dict[str, Any], *, g
     return State(readout, classifier, prior_mean, prior_std, selection, int(options["readout_grid"]))
 
 
-__all__ = ["CONFIDENCE", "DEFAULT_CHOICE", "FORMATS", "OPTIONS", "POOL", "Choice", "Readout", "State", "fit",
-           "fit_readout", "predict", "readout_inputs", "refine", "select"]
+__all__ = ["CONFIDENCE", "DEFAULT_CHOICE", "DEFAULT_SHAPE_CHOICE", "FORMATS", "OPTIONS", "POOL", "Choice", "Readout",
+           "State", "fit", "fit_readout", "predict", "readout_inputs", "refine", "select"]
