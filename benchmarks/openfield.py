@@ -4,6 +4,12 @@ beside the heads (same subsets and seeds).
 
     flock ../bench.lock python benchmarks/openfield.py [--shots 5,20,80] [--seeds 3] [--heads object,none]
         [--options '{"frame_turns": 4}'] [--model runs/openfield-adapt/export] [--tag=-turns4]
+    flock ../bench.lock python benchmarks/openfield.py --pool-cv [--shots 20,60]
+
+``--pool-cv`` is the validation protocol (choices are made on it, never on the test frames): the first 80
+labelled frames in four blocks of 20 consecutive frames, each held out in turn, the labelled subsets drawn from
+the other 60 (consecutive video frames are alike, so a random split would flatter); writes
+benchmarks/results/openfield-poolcvTAG.json.
 
 Rows: ``object`` is ``LandmarkHead(4, framing="object")`` (a coarse head on the whole frame, a fine head on a crop
 around the mouse), ``none`` the plain default head on the squashed frame, both on the embedded default model;
@@ -65,15 +71,17 @@ def main() -> None:
     ap.add_argument("--model", default=None, help="what hyperland.load() reads (default: the embedded default)")
     ap.add_argument("--tag", default="", help="suffix of the JSON file name (benchmarks/results/openfieldTAG.json)")
     ap.add_argument("--options", default="{}", help="LandmarkHead options of the framing=object head (JSON)")
+    ap.add_argument("--pool-cv", action="store_true", help="validation: 4 blocks of frames 0-79 held out")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     paths, pts = openfield()
-    pool, test = np.arange(80), np.arange(80, 116)
-    test_paths = [paths[i] for i in test]
+    splits = [(np.setdiff1d(np.arange(80), block), block) for block in np.arange(80).reshape(4, 20)] \
+        if args.pool_cv else [(np.arange(80), np.arange(80, 116))]
     model = hyperland.load(args.model) if args.model else hyperland.load()
     rows: dict[str, dict[str, list[float]]] = {}
     seconds: dict[str, list[float]] = {}
-    for shots in [int(s) for s in args.shots.split(",")]:
+    for shots, (pool, test) in [(int(s), split) for s in args.shots.split(",") for split in splits]:
+        test_paths = [paths[i] for i in test]
         for seed in range(args.seeds if shots < len(pool) else 1):
             idx = np.sort(np.random.default_rng(seed).choice(pool, shots, replace=False))
             train = [paths[i] for i in idx]
@@ -91,14 +99,16 @@ def main() -> None:
             print(shots, seed, {k: round(v, 1) for k, v in res.items()}, flush=True)
     table = {name: {s: float(np.mean(v)) for s, v in by.items()} for name, by in rows.items()}
     shots_cols = list(next(iter(rows.values())))
-    print("\n| mean px error (openfield, test = last 36 frames) | " + " | ".join(shots_cols) + " |")
+    what = "pool CV, 4 blocks of 20 frames held out" if args.pool_cv else "test = last 36 frames"
+    print(f"\n| mean px error (openfield, {what}) | " + " | ".join(shots_cols) + " |")
     print("|---|" + "---|" * len(shots_cols))
     for name, by in table.items():
         print(f"| {name} | " + " | ".join(f"{by[s]:.1f}" for s in shots_cols) + " |")
     OUT.parent.mkdir(parents=True, exist_ok=True)
-    out = OUT.with_name(f"openfield{args.tag}.json")
+    out = OUT.with_name(f"openfield{'-poolcv' if args.pool_cv else ''}{args.tag}.json")
     out.write_text(json.dumps({"table": table, "runs": rows, "fit_seconds": seconds, "model": model.name,
-                               "seeds": args.seeds, "threads": args.threads, "object_options": args.options},
+                               "seeds": args.seeds, "threads": args.threads, "object_options": args.options,
+                               "protocol": what},
                               indent=1) + "\n")
 
 

@@ -51,7 +51,8 @@ SHAPE_FACTORS = (0.5, 1.0, 2.0)  # prior width around the mean shape, × the lab
 SHAPE_ONLY_FACTORS = (1.0, 2.0, 4.0)
 # five validation folds below this many labelled images, one 20 % split from it on. 250 (at least 50 images held
 # out) fixed the 80-frame openfield test fit (17.8 -> 7.6 px) but was mixed on the pool's validation splits
-# (15.5 -> 24.7 and 7.0 -> 6.5 px, aflw-val 6.56 -> 6.54), so it stays at 50
+# (15.5 -> 24.7 and 7.0 -> 6.5 px, aflw-val 6.56 -> 6.54), and worse on openfield's pool CV with 60 frames (4 blocks of
+# 20 held out in turn: 6.7 -> 8.4 px, benchmarks/openfield.py --pool-cv), so it stays at 50
 SINGLE_SPLIT_FROM = 50
 DEFAULT_TAU, DEFAULT_PRIOR_STD, DEFAULT_C = 2.0, 0.3, 0.01  # one labelled image: nothing to validate on (these
 # were chosen on a validation split of the aflw pool: 1-shot fits on its first 500 faces, scored on the other 500)
