@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -158,6 +159,26 @@ def test_select_with_the_prior_on_the_mean_shape_only() -> None:
                    prior_centre="shape")
     assert shape.refine is True and shape.centre == "shape" and shape.prior_std in SHAPE_ONLY_FACTORS
     assert shape.folds == 5 and shape.val_error is not None and shape.val_error > auto.val_error
+    mixed = select(maps, pooled, targets, groups, refine_mode="auto", rng=np.random.default_rng(0),
+                   prior_centre="mixture")
+    assert mixed.refine is True and mixed.centre in ("mixture", "shape")
     one = select(maps[:1], pooled[:1], targets[:1], groups[:1], refine_mode="auto", rng=np.random.default_rng(0),
                  prior_centre="shape")
     assert one == DEFAULT_SHAPE_CHOICE and one.centre == "shape"
+
+
+def test_mixture_prior_recovers_from_a_wrong_readout() -> None:
+    """An 8 x 8 grid whose classifier is sure the landmark is at cell (row 6, col 6) = (0.625, 0.625), a readout
+    that says (-0.875, -0.875): a narrow prior around the readout keeps its answer there; the even mixture with a
+    broad Gaussian around the mean shape lets the classifier win; with a right readout both land on the cell."""
+    grid = (8, 8)
+    log_probs = torch.full((1, 1, 64), -12.0)
+    log_probs[0, 0, 6 * 8 + 6] = 0.0
+    shape = (torch.zeros(1, 2), torch.tensor([0.3]))
+    wrong = torch.tensor([[[-0.875, -0.875]]])
+    narrow = replace(DEFAULT_CHOICE, centre="coarse", prior_std=0.05, tau=1.0)
+    mixed = replace(narrow, centre="mixture")
+    np.testing.assert_allclose(refine(log_probs, wrong, shape, grid, narrow)[0][0, 0], [-0.875, -0.875], atol=0.05)
+    np.testing.assert_allclose(refine(log_probs, wrong, shape, grid, mixed)[0][0, 0], [0.625, 0.625], atol=0.05)
+    right = torch.tensor([[[0.625, 0.625]]])
+    np.testing.assert_allclose(refine(log_probs, right, shape, grid, mixed)[0][0, 0], [0.625, 0.625], atol=0.05)

@@ -46,7 +46,8 @@ class LandmarkHead(DescriptorMixin, PersistenceMixin, BaseEstimator):
 
     * ``method``: ``"ridge"`` (default; ``readout_grid``, ``refine``, ``prior_centre``: ``"auto"`` chooses on
       held-out images whether the refinement's prior sits on the readout's estimate or on the labelled mean
-      shape, ``"shape"`` keeps it on the mean shape, for objects anywhere in the frame), ``"regressor"`` (the
+      shape, ``"shape"`` keeps it on the mean shape, for objects anywhere in the frame, ``"mixture"`` uses an even
+      mixture of the readout's prior and a broad one around the mean shape), ``"regressor"`` (the
       DVE-style soft-argmax regressor: ``steps`` or ``epochs`` (× ``epoch_size`` maps), ``batch_size``, ``lr``,
       ``weight_decay``, ``betas``, ``final_lr``, ``loss``, ``loss_scale``, ``n_intermediate``, ``softmax_scale``;
       :meth:`paper` is the paper's recipe) or ``"prototype"`` (training-free; ``softmax_scale``, ``window``, ``prior``).
@@ -58,7 +59,8 @@ class LandmarkHead(DescriptorMixin, PersistenceMixin, BaseEstimator):
       are left over, or ``fit(val=)``; the regressor keeps its weights best there.
     * ``framing="object"`` (:mod:`.framing`): a coarse head finds the object in the whole frame (``frame_size``
       px), a fine head reads a crop ``frame_margin`` × its length wide (``frame_crop`` px), fitted on crops
-      rotated by up to ± ``frame_rotation`` degrees and read in ``frame_turns`` orientations.
+      rotated by up to ± ``frame_rotation`` degrees and read in ``frame_turns`` orientations; ``frame_prior`` is
+      the (ridge) coarse head's ``prior_centre``.
     """
 
     def __init__(
@@ -75,7 +77,8 @@ class LandmarkHead(DescriptorMixin, PersistenceMixin, BaseEstimator):
         loss_scale: float = 1.0, val_fraction: float = 0.1, min_val: int = 10, window: int | None = 3,
         prior: bool = True, framing: Literal["none", "object"] = "none", frame_size: int = 160,
         frame_margin: float = 1.3, frame_rotation: float = 30.0, frame_crop: int | None = None,
-        frame_turns: int = 1, random_state: int | None = None, progress: bool | None = None,
+        frame_turns: int = 1, frame_prior: Literal["auto", "shape", "mixture"] = "mixture",
+        random_state: int | None = None, progress: bool | None = None,
     ) -> None:
         self.n_landmarks, self.method, self.layers, self.descriptor = n_landmarks, method, layers, descriptor
         self.readout_grid, self.refine, self.n_intermediate = readout_grid, refine, n_intermediate
@@ -88,6 +91,7 @@ class LandmarkHead(DescriptorMixin, PersistenceMixin, BaseEstimator):
         self.loss_scale, self.val_fraction, self.min_val, self.window = loss_scale, val_fraction, min_val, window
         self.prior, self.framing, self.frame_size, self.frame_margin = prior, framing, frame_size, frame_margin
         self.frame_rotation, self.frame_crop, self.frame_turns = frame_rotation, frame_crop, frame_turns
+        self.frame_prior = frame_prior
         self.random_state, self.progress = random_state, progress
         check_params(self.get_params(deep=False))  # LandmarkHead(0) etc.: a clear error now, not in fit()
 

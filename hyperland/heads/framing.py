@@ -166,13 +166,14 @@ def fit_framed(head: LandmarkHead, model: HyperlandModel, images: Images | None,
     # more often on openfield's validation frames: 15.5 / 7.0 / 47.6 px against 10.5 / 5.3 / 42.6; lfwnet-val,
     # 50 shots: 10.43 against 10.22 NME)
     centre, _ = centre_extent(points)
-    # ... and finds it with the cell classifier under a prior around the labelled centres only, never around its
-    # readout: a readout of absolute position from the whole frame puts the object where the labelled frames had
-    # it (openfield's pool, 4 blocks of 20 frames held out in turn: 33.5 / 6.7 px -> 13.3 / 6.6 px at 20 / 60
-    # labelled frames, the centre's error 32.9 -> 10.8 px at 20)
+    # ... under a prior that never rests on its readout alone (frame_prior="mixture": an even mixture with a broad
+    # Gaussian around the labelled centres): a readout of absolute position from the whole frame puts the object
+    # where the labelled frames had it. Validation, 50-shot / 20- and 60-frame fits: openfield's pool (4 blocks of 20
+    # frames held out in turn) 33.5 / 6.7 px -> 19.8 / 6.6 ("shape", no readout at all: 13.3 / 6.6), lfwnet-val
+    # 9.63 -> 9.56 NME ("shape": 14.49; whole web images hold other faces, the readout knows which one is labelled)
     cparams = {**params, "n_landmarks": 1}
     if "prior_centre" in reads(head.method) and head.refine is not False:
-        cparams["prior_centre"] = "shape"
+        cparams["prior_centre"] = head.frame_prior
     coarse = type(head)(**cparams).fit(coarse_model, frames, centre[:, None])
     crops, crop_points = object_crops(frames, points, margin=head.frame_margin, extent=extent,
                                       size=crop_size(head, model))

@@ -63,6 +63,8 @@ COMMON: dict[str, Rule] = {
     "frame_margin": (number(0.0, strict=True), "a number > 0 (crop side / the object's length)"),
     "frame_rotation": (number(0.0, hi=180.0 + 1e-9), "a number in [0, 180] (degrees)"),
     "frame_crop": (optional(integer(32)), "null (the model's input size) or an integer >= 32 (pixels)"),
+    "frame_prior": (lambda v: v in ("auto", "shape", "mixture"), '"auto", "shape" or "mixture" (the ridge coarse '
+                    "head's prior_centre)"),
     "frame_turns": (integer(1), "an integer >= 1 (orientations each crop is read in: 1, or 4 for quarter turns)"),
     "random_state": (optional(integer(0)), "null or an integer >= 0"),
     "progress": (lambda v: v is None or isinstance(v, bool), "null, true or false"),

@@ -7,7 +7,9 @@ computed block by block in :mod:`.gcv`) from the descriptor map average-pooled t
 
 Fine: a multinomial logistic regression scores every descriptor cell as landmark k or background
 (:mod:`.cells`). A new map's landmark is the soft-argmax, in the 3 × 3 cells around its best cell, of
-``log p(k | cell) / tau`` plus a Gaussian log-prior centred on the coarse estimate or on the labelled mean shape.
+``log p(k | cell) / tau`` plus a Gaussian log-prior centred on the coarse estimate or on the labelled mean shape
+(``prior_centre``: "auto" chooses among both; "shape" never uses the readout; "mixture" mixes a Gaussian around
+the readout with a broad one around the mean shape, so that a wrong readout cannot pin the answer down).
 The classifier's ``C``, the prior's centre and width, ``tau`` and whether to refine at all are chosen on
 held-out labelled images (:func:`select`), never on test data; the classifier's probability at the returned
 point is the landmark's confidence.
@@ -15,6 +17,7 @@ point is the landmark's confidence.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -34,7 +37,7 @@ OPTIONS: dict[str, Rule] = {  # what this method reads besides options.COMMON (L
     **AUGMENT,
     "readout_grid": (integer(1), "an integer >= 1 (cells)"),
     "refine": (lambda v: isinstance(v, bool) or v == "auto", 'true, false or "auto"'),
-    "prior_centre": (lambda v: v in ("auto", "shape"), '"auto" or "shape"'),
+    "prior_centre": (lambda v: v in ("auto", "shape", "mixture"), '"auto", "shape" or "mixture"'),
 }
 POOL = 1  # the descriptor grid's default average-pooling: the full grid
 CONFIDENCE = True  # locate() returns per-landmark confidences
@@ -49,6 +52,7 @@ SHAPE_FACTORS = (0.5, 1.0, 2.0)  # prior width around the mean shape, × the lab
 # On openfield's pool (4 blocks of 20 frames held out in turn, the framed head's coarse stage), 4x was chosen in
 # 9 of 15 fits
 SHAPE_ONLY_FACTORS = (1.0, 2.0, 4.0)
+MIXTURE_FACTOR = 4.0  # prior_centre="mixture": the broad component's width, × the labelled spread
 # five validation folds below this many labelled images, one 20 % split from it on. 250 (at least 50 images held
 # out) fixed the 80-frame openfield test fit (17.8 -> 7.6 px) but was mixed on the pool's validation splits
 # (15.5 -> 24.7 and 7.0 -> 6.5 px, aflw-val 6.56 -> 6.54), and worse on openfield's pool CV with 60 frames (4 blocks of
@@ -124,10 +128,14 @@ def refine(log_probs: torch.Tensor, coarse: torch.Tensor | None, shape: tuple[to
     ``prior_std`` × its per-landmark spread). The confidence is the classifier's probability of the landmark
     at the best cell within one cell of the returned point: near 1 where it sees its landmark, near 0 where it
     does not (even when the prior pins the point down)."""
-    if choice.centre == "coarse":
+    if choice.centre in ("coarse", "mixture"):
         if coarse is None:
             raise ValueError("refine: a prior centred on the readout needs its estimate (coarse=None)")
         prior = gaussian_log_prior(coarse, choice.prior_std, grid)
+        if choice.centre == "mixture":  # an even mixture with a broad Gaussian around the mean shape (normalised)
+            broad = MIXTURE_FACTOR * shape[1]
+            wide = gaussian_log_prior(shape[0], broad, grid) - 2 * torch.log(broad).unsqueeze(-1)
+            prior = torch.logsumexp(torch.stack([prior - 2 * math.log(choice.prior_std), wide.expand_as(prior)]), 0)
     else:
         prior = gaussian_log_prior(shape[0], choice.prior_std * shape[1], grid)
     xy, _ = window_soft_argmax(log_probs / choice.tau + prior, grid, window=WINDOW)
@@ -184,13 +192,17 @@ def select(maps: torch.Tensor, pooled: np.ndarray, targets: torch.Tensor, groups
     labelled image there is nothing to hold out and :data:`DEFAULT_CHOICE` is used. ``prior_centre="shape"``
     keeps the readout out of the decoding: only priors around the labelled mean shape (:data:`SHAPE_ONLY_FACTORS`)
     are candidates, always refined (a readout of absolute position from the whole pooled map places an object
-    where the labelled frames had it; the cell classifier finds it anywhere). Missing labels (NaN) are
+    where the labelled frames had it; the cell classifier finds it anywhere); ``"mixture"`` replaces every prior
+    around the readout by an even mixture of it and a Gaussian :data:`MIXTURE_FACTOR` × the labelled spread wide
+    around the mean shape (the mean-shape-only candidates stay). Missing labels (NaN) are
     left out of every fit and score: a held-out landmark counts only where it is labelled and the other folds
     label it in at least one image (a fold that could teach it nothing is not scored on it); when no fold
     has anything to score, :data:`DEFAULT_CHOICE` is used."""
     ids = np.unique(groups)
     shape_only = prior_centre == "shape"
-    default = DEFAULT_SHAPE_CHOICE if shape_only else DEFAULT_CHOICE
+    mixture = prior_centre == "mixture"
+    default = DEFAULT_SHAPE_CHOICE if shape_only else replace(DEFAULT_CHOICE, centre="mixture") if mixture \
+        else DEFAULT_CHOICE
     if refine_mode is False:
         return replace(DEFAULT_CHOICE, refine=False)
     if len(ids) < 2:
@@ -203,11 +215,14 @@ def select(maps: torch.Tensor, pooled: np.ndarray, targets: torch.Tensor, groups
     grid = (int(maps.shape[-2]), int(maps.shape[-1]))
     if shape_only:
         decodings = [("shape", t, f) for t in TAUS for f in SHAPE_ONLY_FACTORS]
+    elif mixture:
+        decodings = [("mixture", t, s) for t in TAUS for s in PRIOR_STDS] + [("shape", t, f) for t in TAUS
+                                                                             for f in SHAPE_ONLY_FACTORS]
     else:
         decodings = [("coarse", t, s) for t in TAUS for s in PRIOR_STDS] + [("shape", t, f) for t in TAUS
                                                                             for f in SHAPE_FACTORS]
     options = [Choice(True, c, t, s, cc, None, len(folds)) for cc in CS for c, t, s in decodings]
-    if refine_mode == "auto" and not shape_only:
+    if refine_mode == "auto" and prior_centre == "auto":
         options.append(replace(DEFAULT_CHOICE, refine=False, folds=len(folds)))
     errs: dict[Choice, list[torch.Tensor]] = {o: [] for o in options}
     for held in folds:
@@ -291,8 +306,9 @@ def fit(maps: torch.Tensor, targets: torch.Tensor, options: dict[str, Any], *, g
     # 256 maps at a time: a large float16 stack (8,000 faces: 0.6 GB) is never converted to float32 whole
     pooled = torch.cat([readout_inputs(maps[i:i + 256], options["readout_grid"]) for i in range(0, len(maps), 256)]
                        ).numpy()
-    if options["refine"] is False and options["prior_centre"] == "shape":
-        raise InvalidOptionError("refine=False answers with the readout alone, so prior_centre='shape' (where the "
+    if options["refine"] is False and options["prior_centre"] != "auto":
+        raise InvalidOptionError(f"refine=False answers with the readout alone, so prior_centre="
+                                 f"'{options['prior_centre']}' (where the "
                                  "refinement's prior sits) has nothing to do. Set refine=True or 'auto', or leave "
                                  "prior_centre='auto'.")
     choice = select(maps, pooled, targets, groups, refine_mode=options["refine"], rng=rng,
