@@ -67,7 +67,7 @@ class LandmarkHead(DescriptorMixin, PersistenceMixin, BaseEstimator):
         self, n_landmarks: int = 5, *, method: Method = DEFAULT_METHOD,  # type: ignore[assignment]
         layers: Sequence[int] | None = None, descriptor: Literal["auto", "learned", "pca"] = "auto",
         readout_grid: int = 8, refine: bool | Literal["auto"] = "auto",
-        prior_centre: Literal["auto", "shape"] = "auto", n_intermediate: int = 50,
+        prior_centre: Literal["auto", "shape", "mixture"] = "auto", n_intermediate: int = 50,
         softmax_scale: float = 10.0, n_components: int | None = 128, pool: int | None = None,
         augment: bool | Literal["auto"] = "auto", augment_max: int = 100, n_augment: int = 8, tps: float = 0.05,
         rotation: float = 10.0, scale: tuple[float, float] = (0.9, 1.1), translate: float = 0.0,

@@ -125,9 +125,10 @@ def refine(log_probs: torch.Tensor, coarse: torch.Tensor | None, shape: tuple[to
     """Posterior soft-argmax of ``log_probs / tau`` + a Gaussian log-prior: (points (B, K, 2), confidence (B, K)).
 
     The prior is centred on the ``coarse`` readout (width ``prior_std``) or on the labelled mean shape (width
-    ``prior_std`` × its per-landmark spread). The confidence is the classifier's probability of the landmark
-    at the best cell within one cell of the returned point: near 1 where it sees its landmark, near 0 where it
-    does not (even when the prior pins the point down)."""
+    ``prior_std`` × its per-landmark spread), or (``"mixture"``) is an even mixture of the readout's Gaussian and
+    one :data:`MIXTURE_FACTOR` × the spread wide around the mean shape. The confidence is the classifier's
+    probability of the landmark at the best cell within one cell of the returned point: near 1 where it sees its
+    landmark, near 0 where it does not (even when the prior pins the point down)."""
     if choice.centre in ("coarse", "mixture"):
         if coarse is None:
             raise ValueError("refine: a prior centred on the readout needs its estimate (coarse=None)")
@@ -201,8 +202,8 @@ def select(maps: torch.Tensor, pooled: np.ndarray, targets: torch.Tensor, groups
     ids = np.unique(groups)
     shape_only = prior_centre == "shape"
     mixture = prior_centre == "mixture"
-    default = DEFAULT_SHAPE_CHOICE if shape_only else replace(DEFAULT_CHOICE, centre="mixture") if mixture \
-        else DEFAULT_CHOICE
+    default = {"shape": DEFAULT_SHAPE_CHOICE, "mixture": replace(DEFAULT_CHOICE, centre="mixture")}.get(
+        prior_centre, DEFAULT_CHOICE)
     if refine_mode is False:
         return replace(DEFAULT_CHOICE, refine=False)
     if len(ids) < 2:
@@ -213,14 +214,10 @@ def select(maps: torch.Tensor, pooled: np.ndarray, targets: torch.Tensor, groups
     else:
         folds = [perm[i::min(len(ids), max_folds)] for i in range(min(len(ids), max_folds))]
     grid = (int(maps.shape[-2]), int(maps.shape[-1]))
-    if shape_only:
-        decodings = [("shape", t, f) for t in TAUS for f in SHAPE_ONLY_FACTORS]
-    elif mixture:
-        decodings = [("mixture", t, s) for t in TAUS for s in PRIOR_STDS] + [("shape", t, f) for t in TAUS
-                                                                             for f in SHAPE_ONLY_FACTORS]
-    else:
-        decodings = [("coarse", t, s) for t in TAUS for s in PRIOR_STDS] + [("shape", t, f) for t in TAUS
-                                                                            for f in SHAPE_FACTORS]
+    around_readout = [] if shape_only else [("mixture" if mixture else "coarse", t, s) for t in TAUS
+                                            for s in PRIOR_STDS]
+    factors = SHAPE_FACTORS if prior_centre == "auto" else SHAPE_ONLY_FACTORS
+    decodings = around_readout + [("shape", t, f) for t in TAUS for f in factors]
     options = [Choice(True, c, t, s, cc, None, len(folds)) for cc in CS for c, t, s in decodings]
     if refine_mode == "auto" and prior_centre == "auto":
         options.append(replace(DEFAULT_CHOICE, refine=False, folds=len(folds)))
