@@ -43,19 +43,22 @@ def openfield() -> tuple[list[str], np.ndarray]:
     return [str(s.image) for s in samples], np.stack([s.points for s in samples])
 
 
-def hog_ridge(train: list[str], train_pts: np.ndarray, test: list[str]) -> np.ndarray:
+def hog_features(paths: list[str]) -> np.ndarray:
+    """(N, F) HOG of each grey frame at 160 x 120 (computed once per run: every subset indexes it)."""
     from PIL import Image
     from skimage.feature import hog
 
-    from hyperland.heads.ridge import fit_readout
+    return np.stack([hog(np.asarray(Image.open(p).convert("L").resize((160, 120)), np.float32) / 255.0,
+                         orientations=9, pixels_per_cell=(8, 8), cells_per_block=(2, 2)) for p in paths])
 
-    def feats(paths: list[str]) -> np.ndarray:
-        return np.stack([hog(np.asarray(Image.open(p).convert("L").resize((160, 120)), np.float32) / 255.0,
-                             orientations=9, pixels_per_cell=(8, 8), cells_per_block=(2, 2)) for p in paths])
+
+def hog_ridge(train: np.ndarray, train_pts: np.ndarray, test: np.ndarray) -> np.ndarray:
+    """HOG rows of the labelled frames and their pixel points -> the test rows' pixel points (the library's
+    HOG -> ridge baseline on these rows)."""
+    from hyperland.heads.baselines import HogRidge
 
     wh = np.array([640.0, 480.0], np.float32)
-    readout = fit_readout(feats(train), torch.from_numpy(train_pts / wh))
-    return readout(feats(test)).numpy() * wh
+    return HogRidge().fit(train, torch.from_numpy(train_pts / wh)).predict(test).numpy() * wh
 
 
 def error(pred: np.ndarray, truth: np.ndarray) -> float:
@@ -78,6 +81,7 @@ def main() -> None:
     splits = [(np.setdiff1d(np.arange(80), block), block) for block in np.arange(80).reshape(4, 20)] \
         if args.pool_cv else [(np.arange(80), np.arange(80, 116))]
     model = hyperland.load(args.model) if args.model else hyperland.load()
+    hogs = hog_features(paths)
     rows: dict[str, dict[str, list[float]]] = {}
     seconds: dict[str, list[float]] = {}
     for shots, (pool, test) in [(int(s), split) for s in args.shots.split(",") for split in splits]:
@@ -86,7 +90,7 @@ def main() -> None:
             idx = np.sort(np.random.default_rng(seed).choice(pool, shots, replace=False))
             train = [paths[i] for i in idx]
             res = {"mean shape": error(np.broadcast_to(np.nanmean(pts[idx], 0), pts[test].shape), pts[test]),
-                   "HOG -> ridge": error(hog_ridge(train, pts[idx], test_paths), pts[test])}
+                   "HOG -> ridge": error(hog_ridge(hogs[idx], pts[idx], hogs[test]), pts[test])}
             for framing in args.heads.split(","):
                 t0 = time.perf_counter()
                 opts = json.loads(args.options) if framing == "object" else {}
