@@ -28,7 +28,7 @@ import numpy as np
 import torch
 
 import hyperland
-from hyperland.data import load_samples, mtfl_protocol
+from hyperland.data import landmark_names, load_samples, mtfl_protocol
 from hyperland.evaluate import run_protocol
 from hyperland.features import encode, fit_projection
 from hyperland.geometry import normalised_to_pixels
@@ -106,7 +106,8 @@ def aflw(model: hyperland.HyperlandModel) -> dict[str, Any]:
         idx = np.arange(len(pool)) if n == "all" else np.random.default_rng(0).permutation(len(pool))[:n]
         t0 = time.perf_counter()
         imgs, pts = load_samples([pool[i] for i in idx], size=model.config.resize)
-        head = LandmarkHead(5, random_state=0, progress=False).fit(model, imgs, pts)
+        head = LandmarkHead(5, random_state=0, progress=False).fit(model, imgs, pts,
+                                                                   landmark_names=landmark_names(pool))  # as eval
         wall = time.perf_counter() - t0
         t1 = time.perf_counter()
         pred = head.predict(timgs)

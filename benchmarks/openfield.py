@@ -35,12 +35,13 @@ DATA = REPO.parent / "shared" / "data" / "dlc-openfield"
 OUT = REPO / "benchmarks" / "results" / "openfield.json"
 
 
-def openfield() -> tuple[list[str], np.ndarray]:
-    """The 116 labelled frames and their (116, 4, 2) points (NaN where a part is unlabelled)."""
-    from hyperland.data import read_keypoints
+def openfield() -> tuple[list[str], np.ndarray, list[str] | None]:
+    """The 116 labelled frames, their (116, 4, 2) points (NaN where a part is unlabelled) and the part names
+    (what ``hyperland fit --train`` gives the head: its ``mirror="auto"`` pairs leftear and rightear)."""
+    from hyperland.data import landmark_names, read_keypoints
 
     samples = read_keypoints(DATA / "labeled-data" / "m4s1" / "CollectedData_Pranav.csv")
-    return [str(s.image) for s in samples], np.stack([s.points for s in samples])
+    return [str(s.image) for s in samples], np.stack([s.points for s in samples]), landmark_names(samples)
 
 
 def hog_features(paths: list[str]) -> np.ndarray:
@@ -77,7 +78,7 @@ def main() -> None:
     ap.add_argument("--pool-cv", action="store_true", help="validation: 4 blocks of frames 0-79 held out")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
-    paths, pts = openfield()
+    paths, pts, names = openfield()
     splits = [(np.setdiff1d(np.arange(80), block), block) for block in np.arange(80).reshape(4, 20)] \
         if args.pool_cv else [(np.arange(80), np.arange(80, 116))]
     model = hyperland.load(args.model) if args.model else hyperland.load()
@@ -95,7 +96,7 @@ def main() -> None:
                 t0 = time.perf_counter()
                 opts = json.loads(args.options) if framing == "object" else {}
                 head = LandmarkHead(4, framing=framing, random_state=seed, progress=False, **opts).fit(
-                    model, train, pts[idx])
+                    model, train, pts[idx], landmark_names=names)
                 seconds.setdefault(f"{framing} fit {shots}", []).append(time.perf_counter() - t0)
                 res[f"head, framing={framing}"] = error(head.predict(test_paths), pts[test])
             for name, value in res.items():

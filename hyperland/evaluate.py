@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 
 from .data import Sample
-from .data.base import landmark_count
+from .data.base import landmark_count, landmark_names
 from .errors import InvalidOptionError
 from .geometry import normalised_to_pixels
 from .heads import LandmarkHead
@@ -107,6 +107,7 @@ def run_sweep(
         raise InvalidOptionError(f"baselines={unknown}: unknown baselines. Expected a subset of {list(BASELINES)}.")
     opts = dict(head_options or {})
     k = landmark_count([*pool, *test])
+    names = landmark_names(pool)  # what the heads are told (their mirror="auto" pairs left and right by name)
     unread = sorted(set(opts) - set().union(*(reads(m) for m in methods)))
     if unread:
         raise InvalidOptionError(f"head_options {unread}: none of the methods {list(methods)} reads them.")
@@ -114,7 +115,7 @@ def run_sweep(
                           options={"val_fraction": val_fraction, **opts}) for layers in sweep]
     subsets = draw_subsets(len(pool), shots=shots, seeds=seeds) if subsets is None else subsets
     heads = [t for s in setups for t in s.templates.values()]  # pool images are kept for the fits that read them
-    read = [s.index for s in subsets if any(h.reads_images(len(s.index)) for h in heads)]
+    read = [s.index for s in subsets if any(h.reads_images(len(s.index), landmark_names=names) for h in heads)]
     data = prepare(model, pool, test, settings=[s.setting for s in setups], hog="hog_ridge" in baselines,
                    subsets=subsets, image_size=image_size, n_components=n_components, progress=progress,
                    images_for=np.unique(np.concatenate(read)) if read else np.zeros(0, np.int64),
@@ -125,7 +126,7 @@ def run_sweep(
     runs = []
     for layers, setup, ex in zip(sweep, setups, data.extracted):
         results, conf_rows = _fit_setting(model, data, ex, setup, baselines=baselines, metric=metric, eyes=eyes,
-                                          alpha=alpha, confidence=confidence, image_size=image_size)
+                                          alpha=alpha, confidence=confidence, image_size=image_size, names=names)
         if ex.probe is not None:  # its temporary file (1.2 GB for lfwnet) is deleted now, not when collected
             ex.probe.close()
         runs.append({
@@ -171,8 +172,8 @@ class _Setup:
 
 
 def _fit_setting(model: HyperlandModel, data: Prepared, ex: Extracted, setup: _Setup, *, baselines: Sequence[str],
-                 metric: str, eyes: tuple[int, int], alpha: float, confidence: bool, image_size: int
-                 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+                 metric: str, eyes: tuple[int, int], alpha: float, confidence: bool, image_size: int,
+                 names: list[str] | None) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """Every subset's baselines and heads on one setting's features: (results, confidence rows)."""
     n_lab, test_pts = len(data.labelled), data.test_points
     feats = {d: (f, replace(f, maps=f.maps[n_lab:], sizes=f.sizes[n_lab:])) for d, f in ex.descriptors.items()}
@@ -214,12 +215,12 @@ def _fit_setting(model: HyperlandModel, data: Prepared, ex: Extracted, setup: _S
             head = LandmarkHead(**{**template.get_params(), "random_state": sub.seed})
             pool_f, test_f = feats[Descriptor(head.uses_learned(model), head.pool_)]
             t1 = time.perf_counter()
-            warps = head.reads_images(len(idx))
+            warps = head.reads_images(len(idx), landmark_names=names)
             imgs = [data.images[int(i)] for i in idx] if warps else None
             cache = caches.setdefault(method, WarpCache()) if warps else None
             if not warps:  # larger subsets of this seed warp nothing either: free its copies
                 caches.pop(method, None)
-            head.fit(model, imgs, pool_pts[idx], features=pool_f[rows], warp_cache=cache)
+            head.fit(model, imgs, pool_pts[idx], features=pool_f[rows], warp_cache=cache, landmark_names=names)
             fit_s = time.perf_counter() - t1
             has_conf = confidence and method != "regressor"
             if head.framing != "none":  # a framed head crops the test images themselves

@@ -78,3 +78,24 @@ def test_framed_prototype_head(r18):
     pred, conf = head.predict(paths[4:], return_confidence=True)
     assert pred.shape == (1, 4, 2) and conf.shape == (1, 4) and np.isfinite(pred).all()
     assert head.fine_.get_params()["n_augment"] == LandmarkHead().n_augment
+
+
+def test_framed_stages_mirror_only_with_given_pairs(r18):
+    """mirror="auto" (the default) leaves a framed head's stages unmirrored, even with names that pair (openfield's
+    pool CV: mirrored copies hurt both stages); given pairs reach the fine stage, and the coarse stage mirrors its
+    centre (mirror=[]); a pair index beyond K is an error before anything is fitted."""
+    from hyperland.errors import InvalidOptionError
+
+    paths, pts = _openfield(4)
+    names = ["snout", "leftear", "rightear", "tailbase"]
+    opts = {"framing": "object", "frame_size": 64, "n_augment": 1, "n_components": 8, "random_state": 0,
+            "progress": False}
+    auto = LandmarkHead(4, **opts).fit(r18, paths, pts, landmark_names=names)
+    assert auto.coarse_.mirror is False and auto.fine_.mirror is False and auto.fine_.mirror_offset_ is None
+    assert auto.fine_.landmark_names_ == names
+    given = LandmarkHead(4, mirror=[[1, 2]], **opts).fit(r18, paths, pts)
+    assert given.coarse_.mirror == [] and given.fine_.mirror == [[1, 2]]
+    assert given.fine_.mirror_offset_ is not None and given.coarse_.mirror_offset_ is not None
+    assert given.fine_.selection_["n_train_maps"] == 2 * auto.fine_.selection_["n_train_maps"]
+    with pytest.raises(InvalidOptionError, match=r"\[4\] do not exist"):
+        LandmarkHead(4, mirror=[[1, 4]], **opts).fit(r18, paths, pts)

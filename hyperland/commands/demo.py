@@ -31,7 +31,7 @@ def run_demo(*, model: str, faces: Path, out: Path, options: dict[str, Any] | No
     import torch
 
     import hyperland
-    from hyperland.data import load_samples, read_csv
+    from hyperland.data import landmark_names, load_samples, read_csv
     from hyperland.geometry import normalised_to_pixels, pixels_to_normalised
     from hyperland.heads import LandmarkHead
     from hyperland.heads.baselines import MeanShape
@@ -39,12 +39,13 @@ def run_demo(*, model: str, faces: Path, out: Path, options: dict[str, Any] | No
     from hyperland.viz import overlay_grid, save_png
 
     t0 = time.perf_counter()
-    train_imgs, train_pts = load_samples(read_csv(faces / "train.csv"))
+    train = read_csv(faces / "train.csv")
+    train_imgs, train_pts = load_samples(train)
     test_imgs, test_pts = load_samples(read_csv(faces / "test.csv"))
     m = hyperland.load(model, device=device)
     t1 = time.perf_counter()
     head = LandmarkHead(train_pts.shape[1], **{"random_state": 0, **(options or {})})
-    head.fit(m, train_imgs, train_pts)
+    head.fit(m, train_imgs, train_pts, landmark_names=landmark_names(train))  # as hyperland fit
     t2 = time.perf_counter()
     pred = head.predict(test_imgs)
     sizes = [(im.height, im.width) for im in train_imgs]

@@ -10,6 +10,7 @@ projection is part of the fitted (and saved) head.
 
 from __future__ import annotations
 
+import copy
 import inspect
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal
@@ -21,12 +22,14 @@ from sklearn.base import BaseEstimator
 from ..errors import BackboneMismatchError, InvalidKeypointsError, InvalidOptionError
 from ..features import Features
 from ..geometry import normalised_to_pixels, pixels_to_normalised
-from ..images import Images, as_list, image_size
+from ..images import Images, as_list, image_size, load_image
 from ..metrics import nme
 from .checks import check_landmark_names, check_points, split_validation, warn_outside
 from .descriptors import DescriptorMixin
-from .framing import fit_framed, predict_framed
+from .framing import fit_framed, median_extent, predict_framed
 from .methods import MODULES, check_params, check_reads
+from .mirror import calibrate, mirror_images, mirror_points
+from .mirror import resolve as resolve_mirror
 from .options import AUGMENT, DEFAULT_METHOD, SPLIT
 from .paper import paper_options
 from .persistence import PersistenceMixin
@@ -55,6 +58,10 @@ class LandmarkHead(DescriptorMixin, PersistenceMixin, BaseEstimator):
       otherwise), ``grid`` (extraction grid, cells per side; default the finest layer's).
     * few-shot warps (ridge, regressor): with ``augment="auto"``, fits on at most ``augment_max`` images add
       ``n_augment`` TPS-warped copies of each (``tps``, ``rotation``, ``scale``, ``translate``), extracted once.
+    * mirrored copies (ridge, regressor; :mod:`.mirror`): fits on at most ``mirror_max`` images add a left-right
+      flipped copy of each (and of its warps) with left and right landmarks swapped: ``mirror="auto"`` pairs them
+      by name (``fit(landmark_names=)``: ``left_eye`` ↔ ``right_eye``; no pair, no copies), a list of ``[i, j]``
+      index pairs names them, ``False`` turns them off. The copies' labels are calibrated on the originals.
     * validation split (regressor, prototype): ``val_fraction`` of the labelled images when at least ``min_val``
       are left over, or ``fit(val=)``; the regressor keeps its weights best there.
     * ``framing="object"`` (:mod:`.framing`): a coarse head finds the object in the whole frame (``frame_size``
@@ -71,6 +78,7 @@ class LandmarkHead(DescriptorMixin, PersistenceMixin, BaseEstimator):
         softmax_scale: float = 10.0, n_components: int | None = 128, pool: int | None = None,
         augment: bool | Literal["auto"] = "auto", augment_max: int = 100, n_augment: int = 8, tps: float = 0.05,
         rotation: float = 10.0, scale: tuple[float, float] = (0.9, 1.1), translate: float = 0.0,
+        mirror: bool | Literal["auto"] | Sequence[Sequence[int]] = "auto", mirror_max: int = 1000,
         grid: int | None = None, epochs: int | None = None, epoch_size: int | None = None, steps: int | None = None,
         batch_size: int = 32, lr: float = 3e-3, weight_decay: float | Literal["auto"] = "auto",
         betas: tuple[float, float] = (0.9, 0.999), final_lr: float = 0.0, loss: Loss = "mse",
@@ -86,6 +94,7 @@ class LandmarkHead(DescriptorMixin, PersistenceMixin, BaseEstimator):
         self.softmax_scale, self.n_components, self.pool, self.augment = softmax_scale, n_components, pool, augment
         self.augment_max, self.n_augment, self.tps, self.rotation = augment_max, n_augment, tps, rotation
         self.scale, self.translate, self.grid, self.epochs = scale, translate, grid, epochs
+        self.mirror, self.mirror_max = mirror, mirror_max
         self.epoch_size, self.steps, self.batch_size, self.lr = epoch_size, steps, batch_size, lr
         self.weight_decay, self.betas, self.final_lr, self.loss = weight_decay, betas, final_lr, loss
         self.loss_scale, self.val_fraction, self.min_val, self.window = loss_scale, val_fraction, min_val, window
@@ -154,34 +163,66 @@ class LandmarkHead(DescriptorMixin, PersistenceMixin, BaseEstimator):
         val_pair = self._val_pair(model, features, pts, sizes, held, val) if splits else None
         maps = features.maps if len(train) == n else features.maps[train]
         tr_pts, tr_sizes, groups = pts[train], [sizes[i] for i in train], np.arange(len(train))
-        if warps and self._augments(len(train)) and items is not None and self.n_augment > 0:
-            # few-shot: n_augment warped copies of every training image, encoded once
-            cache = warp_cache if warp_cache is not None else WarpCache()
-            copies, apts = cache.warped([items[i] for i in train], tr_pts,  # type: ignore[index]
-                                        encode=lambda ims: self._encode(model, ims).maps,
-                                        encoding=self._encoding_key(model), n=self.n_augment, tps=self.tps,
-                                        rotation=self.rotation, scale=self.scale, translate=self.translate, seed=seed)
-            maps, tr_pts = torch.cat([maps, copies]), np.concatenate([tr_pts, apts])
-            tr_sizes = tr_sizes + [s for s in tr_sizes for _ in range(self.n_augment)]
-            groups = np.concatenate([groups, np.repeat(groups, self.n_augment)])
+        tr_items = [items[i] for i in train] if items is not None else None
+        augments = warps and self._augments(len(train)) and tr_items is not None and self.n_augment > 0
+        cache = (warp_cache if warp_cache is not None else WarpCache()) if augments else None
+        self.mirror_offset_: np.ndarray | None = None  # (K, 2) px added to the labels before mirroring them
+        perm = (resolve_mirror(self.mirror, names=self.landmark_names_, k=self.n_landmarks)
+                if warps and len(train) <= self.mirror_max else None)
+        maps, tr_pts, tr_sizes, groups = self._warped(model, cache, maps, tr_items, tr_pts, tr_sizes, groups, seed)
+        if perm is not None and tr_items is not None:
+            # a mirrored copy of every training image (left and right landmarks swapped), and its warps, in its
+            # original's group; first the head without them (the mirror=False fit), which calibrates the copies'
+            # labels (mirror.calibrate)
+            plain = module.fit(maps, pixels_to_normalised(model, torch.from_numpy(tr_pts), tr_sizes), options,
+                               groups=groups, val=val_pair, rng=copy.deepcopy(rng), generator=_copy(gen), seed=seed)
+            n0 = len(train)  # the labelled images themselves come first
+            flipped = mirror_images([load_image(im) for im in tr_items])
+            fmaps = self._encode(model, flipped).maps
+            sizes0, widths = tr_sizes[:n0], [w for _, w in tr_sizes[:n0]]
+            seen = normalised_to_pixels(model, plain.locate(fmaps)[0], sizes0).numpy()
+            self.mirror_offset_ = offset = calibrate(mirror_points(seen, widths, perm), tr_pts[:n0],
+                                                     extent=median_extent(tr_pts[:n0]))
+            mpts = mirror_points(tr_pts[:n0] + offset, widths, perm)
+            mmaps, mpts, msizes, mgroups = self._warped(model, cache, fmaps, flipped, mpts, sizes0, groups[:n0], seed)
+            maps, tr_pts = torch.cat([maps, mmaps]), np.concatenate([tr_pts, mpts])
+            tr_sizes, groups = tr_sizes + msizes, np.concatenate([groups, mgroups])
         targets = pixels_to_normalised(model, torch.from_numpy(tr_pts), tr_sizes)
         self.state_ = module.fit(maps, targets, options, groups=groups, val=val_pair, rng=rng, generator=gen,
                                  seed=seed)
         return self
 
+    def _warped(self, model: HyperlandModel, cache: WarpCache | None, maps: torch.Tensor, items: list | None,
+                pts: np.ndarray, sizes: list, groups: np.ndarray, seed: int
+                ) -> tuple[torch.Tensor, np.ndarray, list, np.ndarray]:
+        """The training rows (maps, pixel points, sizes, groups) with ``n_augment`` warped copies of every image
+        appended (few-shot: ``cache`` is not None), encoded once."""
+        if cache is None or items is None:
+            return maps, pts, sizes, groups
+        copies, apts = cache.warped(items, pts, encode=lambda ims: self._encode(model, ims).maps,
+                                    encoding=self._encoding_key(model), n=self.n_augment, tps=self.tps,
+                                    rotation=self.rotation, scale=self.scale, translate=self.translate, seed=seed)
+        return (torch.cat([maps, copies]), np.concatenate([pts, apts]),
+                sizes + [s for s in sizes for _ in range(self.n_augment)],
+                np.concatenate([groups, np.repeat(groups, self.n_augment)]))
+
     def _augments(self, n_train: int) -> bool:
         return bool(self.augment) if self.augment != "auto" else n_train <= self.augment_max
 
-    def reads_images(self, n_labelled: int) -> bool:
-        """Whether :meth:`fit` on ``n_labelled`` images reads the images themselves (framing, few-shot warps) and
-        not only their ``features=``: when False, a caller holding the features may pass ``images=None``."""
+    def reads_images(self, n_labelled: int, *, landmark_names: Sequence[str] | None = None) -> bool:
+        """Whether :meth:`fit` on ``n_labelled`` images (named ``landmark_names``) reads the images themselves
+        (framing, few-shot warps, mirrored copies) and not only their ``features=``: when False, a caller holding
+        the features may pass ``images=None``."""
         module = MODULES[self.method]
         if self.framing != "none":
             return True
-        if not set(AUGMENT) <= set(module.OPTIONS) or self.n_augment == 0:
+        if not set(AUGMENT) <= set(module.OPTIONS):
             return False
         held = round(self.val_fraction * n_labelled) if set(SPLIT) <= set(module.OPTIONS) else 0  # at most
-        return self._augments(n_labelled - held)
+        if n_labelled - held <= self.mirror_max and resolve_mirror(self.mirror, names=landmark_names,
+                                                                   k=self.n_landmarks) is not None:
+            return True
+        return self.n_augment > 0 and self._augments(n_labelled - held)
 
     def _val_pair(self, model: HyperlandModel, features: Features, pts: np.ndarray, sizes: list,
                   held: np.ndarray, val: ValData | None) -> tuple[torch.Tensor, torch.Tensor] | None:
@@ -250,6 +291,12 @@ class LandmarkHead(DescriptorMixin, PersistenceMixin, BaseEstimator):
         assert isinstance(pred, np.ndarray)
         gt = check_points(points, n=len(pred), k=self.n_landmarks, what="points", allow_all_nan=True)
         return 100.0 * float(nme(pred, gt, eyes=eyes))
+
+
+def _copy(gen: torch.Generator) -> torch.Generator:
+    out = torch.Generator()
+    out.set_state(gen.get_state())
+    return out
 
 
 __all__ = ["LandmarkHead"]

@@ -45,6 +45,16 @@ def layer_list(v: Any) -> bool:
     return v is None or (isinstance(v, (list, tuple)) and len(v) > 0 and all(integer(0)(i) for i in v))
 
 
+def _mirror(v: Any) -> bool:
+    """``False``, ``"auto"`` or a list of [i, j] landmark index pairs (i != j, no index twice)."""
+    if v is False or v == "auto":
+        return True
+    if not isinstance(v, (list, tuple)):
+        return False
+    flat = [i for p in v if isinstance(p, (list, tuple)) and len(p) == 2 for i in p]
+    return (len(flat) == 2 * len(v) and all(integer(0)(i) for i in flat) and len(flat) == len(set(flat)))
+
+
 def _scale(v: Any) -> bool:
     return (isinstance(v, (list, tuple)) and len(v) == 2 and all(number(0.0, strict=True)(x) for x in v)
             and v[0] <= v[1])
@@ -77,6 +87,9 @@ AUGMENT: dict[str, Rule] = {  # few-shot warped copies of the training images (t
     "rotation": (number(0.0), "a number >= 0 (degrees)"),
     "scale": (_scale, "two numbers 0 < low <= high, e.g. [0.9, 1.1]"),
     "translate": (number(0.0), "a number >= 0 (fraction of the half-side)"),
+    "mirror": (_mirror, 'false, "auto" (left/right pairs from the landmark names) or a list of [i, j] '
+               "landmark index pairs that swap in a mirrored image"),
+    "mirror_max": (integer(0), "an integer >= 0 (fits on more labelled images add no mirrored copies)"),
 }
 SPLIT: dict[str, Rule] = {  # a validation split of the labelled images (the front end draws it)
     "val_fraction": (number(0.0, hi=1.0), "a number in [0, 1)"),
