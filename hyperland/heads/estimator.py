@@ -142,6 +142,7 @@ class LandmarkHead(DescriptorMixin, PersistenceMixin, BaseEstimator):
             raise InvalidKeypointsError(f"Got {len(items)} images but {n} feature maps. Expected one per image.")
         pts = check_points(points, n=n, k=self.n_landmarks, what="points")
         self.landmark_names_ = check_landmark_names(landmark_names, k=self.n_landmarks)
+        resolve_mirror(self.mirror, names=self.landmark_names_, k=self.n_landmarks)  # bad pairs: an error now
         sizes = features.sizes if features is not None else [image_size(im) for im in items]  # type: ignore[union-attr]
         warn_outside(pts, sizes)
         seed = self.random_state if self.random_state is not None else int(np.random.default_rng().integers(2**31))

@@ -30,7 +30,6 @@ import torch.nn.functional as F
 from ..errors import InvalidKeypointsError
 from ..images import Images, as_list, load_image
 from .methods import MODULES, reads
-from .mirror import resolve as resolve_mirror
 from .options import AUGMENT
 
 if TYPE_CHECKING:
@@ -177,12 +176,10 @@ def fit_framed(head: LandmarkHead, model: HyperlandModel, images: Images | None,
         cparams["prior_centre"] = head.frame_prior
     # mirrored copies only where the pairs are given (mirror=[[i, j], ...]), never by name ("auto"): an object
     # anywhere, mirrored, sits elsewhere in the frame and faces the other way. On openfield's pool (4 blocks of 20
-    # frames held out in turn) they hurt both stages: 19.8 / 6.6 -> 28.3 / 13.6 px at 20 / 60 frames, the coarse
-    # centre error and the fine stage each worse on 4 of 6 fits of blocks 0 and 3 (aflw's aligned crops gain)
+    # frames held out in turn) they hurt both stages: 19.8 / 6.6 -> 28.3 / 13.6 px at 20 / 60 frames; in 4 fits of
+    # blocks 0 and 3 the coarse centre error was worse in 3, the fine stage mirrored alone in 4 (aflw's crops gain)
     mirrors = set(AUGMENT) <= reads(head.method)
     pairs = mirrors and head.mirror not in (False, "auto")
-    if pairs:
-        resolve_mirror(head.mirror, names=head.landmark_names_, k=head.n_landmarks)  # bad indices: an error now
     if mirrors:
         cparams["mirror"] = [] if pairs else False  # the centre of a mirrored object is the mirror's centre
     coarse = type(head)(**cparams).fit(coarse_model, frames, centre[:, None])
