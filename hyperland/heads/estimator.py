@@ -78,7 +78,7 @@ class LandmarkHead(DescriptorMixin, PersistenceMixin, BaseEstimator):
         softmax_scale: float = 10.0, n_components: int | None = 128, pool: int | None = None,
         augment: bool | Literal["auto"] = "auto", augment_max: int = 100, n_augment: int = 8, tps: float = 0.05,
         rotation: float = 10.0, scale: tuple[float, float] = (0.9, 1.1), translate: float = 0.0,
-        mirror: bool | Literal["auto"] | Sequence[Sequence[int]] = "auto", mirror_max: int = 1000,
+        mirror: Literal[False, "auto"] | Sequence[Sequence[int]] = "auto", mirror_max: int = 1000,
         grid: int | None = None, epochs: int | None = None, epoch_size: int | None = None, steps: int | None = None,
         batch_size: int = 32, lr: float = 3e-3, weight_decay: float | Literal["auto"] = "auto",
         betas: tuple[float, float] = (0.9, 0.999), final_lr: float = 0.0, loss: Loss = "mse",
