@@ -13,7 +13,7 @@ import pytest
 
 import hyperland
 from hyperland.cli import main
-from hyperland.data import load_samples, read_keypoints
+from hyperland.data import landmark_names, load_samples, read_keypoints
 from hyperland.errors import BackboneMismatchError, ModelNotFoundError, WeightsMismatchError
 from hyperland.heads import LandmarkHead
 
@@ -44,8 +44,12 @@ def test_cli_fit_predict_equals_python(tmp_path, capsys):
     cli_conf = np.array([r["confidence"] for r in cli])
 
     model = hyperland.load("random-r18")
-    imgs, pts = load_samples(read_keypoints(labels))
-    head = LandmarkHead(pts.shape[1], random_state=0, **FAST).fit(model, imgs, pts)
+    samples = read_keypoints(labels)
+    imgs, pts = load_samples(samples)
+    # the names the CLI reads from the CSV (the default head's mirrored copies pair left and right by them)
+    head = LandmarkHead(pts.shape[1], random_state=0, **FAST).fit(model, imgs, pts,
+                                                                   landmark_names=landmark_names(samples))
+    assert head.mirror_offset_ is not None  # the copies were made
     py_pts, py_conf = head.predict(test_imgs, return_confidence=True)
     np.testing.assert_allclose(cli_pts, py_pts, atol=1e-4, rtol=0)  # JSON keeps 4 decimals
     np.testing.assert_allclose(cli_conf, py_conf, atol=1e-4)

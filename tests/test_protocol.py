@@ -9,7 +9,7 @@ import pytest
 import torch
 
 import hyperland
-from hyperland.data import dataset_protocol, load_samples
+from hyperland.data import dataset_protocol, landmark_names, load_samples
 from hyperland.data.base import Sample, sample_points
 from hyperland.evaluate import run_protocol, run_sweep
 from hyperland.features import encode, fit_projection
@@ -62,7 +62,8 @@ def reference(model, pool, test, *, shots, seeds) -> dict[tuple[str, object, int
             out["ridge probe", n, seed] = score(fit_readout(xp[idx], norm[idx])(xt))
             out["pixel classifier", n, seed] = score(PixelClassifier(random_state=seed).fit(fp.maps[idx], norm[idx]).predict(ft.maps))
             head = LandmarkHead(5, val_fraction=0.1, random_state=seed, progress=False, **OPTS)
-            head.fit(model, [pimgs[i] for i in idx], ppts[idx], features=fp[idx])
+            head.fit(model, [pimgs[i] for i in idx], ppts[idx], features=fp[idx],
+                     landmark_names=landmark_names(pool))  # MTFL's names: mirrored copies, as eval makes them
             out["ridge", n, seed] = score(head.predict(features=ft))
     return out
 
@@ -119,7 +120,8 @@ def test_only_the_labelled_union_and_the_test_set_pass_through_the_network(dense
     for seed in range(2):
         union |= set(np.random.default_rng(seed).permutation(200)[:3].tolist())
     seen = _count_batches(dense, monkeypatch)
-    run = run_protocol(dense, pool, test, shots=(1, 3), seeds=2, head_options={"augment": False}, progress=False)
+    run = run_protocol(dense, pool, test, shots=(1, 3), seeds=2, head_options={"augment": False, "mirror": False},
+                       progress=False)  # (no warped or mirrored copies: they pass through the network too)
     assert sum(seen) == len(union) + 16 == run["timing"]["images_extracted"]
     assert len(seen) == 1  # one batch: union and test together
     assert {r["method"] for r in run["results"]} == {"mean shape", "HOG → ridge", "ridge probe", "pixel classifier",
@@ -130,7 +132,7 @@ def test_a_layer_sweep_is_one_pass_with_each_settings_numbers(dense, split, monk
     """mtfl-dense-r18, sweep [default (learned), 4 (PCA of layer 4)]: one network pass over a 6-image pool and
     4 test faces for both settings, and every figure equal to run_protocol's for each setting alone."""
     pool, test = split[0][:6], split[1][:4]
-    kw = {"shots": (2, "all"), "seeds": 1, "head_options": {"augment": False}, "progress": False}
+    kw = {"shots": (2, "all"), "seeds": 1, "head_options": {"augment": False, "mirror": False}, "progress": False}
     alone = [run_protocol(dense, pool, test, layers=layers, **kw) for layers in (None, (4,))]
     seen = _count_batches(dense, monkeypatch)
     runs = run_sweep(dense, pool, test, sweep=[None, (4,)], **kw)
