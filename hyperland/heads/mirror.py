@@ -13,7 +13,10 @@ option says which landmarks swap (``LandmarkHead(mirror=)``):
 * a list of ``[i, j]`` index pairs — these swap, every other landmark maps to itself (``[]``: a symmetric
   object whose landmarks all lie on its axis).
 
-Geometry: pixel centres at integers, so column ``u`` of a ``W`` pixel wide image becomes ``W - 1 - u``.
+Fits on more than ``mirror_max`` images add no copies (they double the descriptors held); a framed head's stages
+(:mod:`.framing`) mirror only with given pairs, never by name; the copies' labels are calibrated for the
+annotators' left/right bias (:func:`calibrate`). Geometry: pixel centres at integers, so column ``u`` of a ``W``
+pixel wide image becomes ``W - 1 - u``.
 """
 
 from __future__ import annotations
