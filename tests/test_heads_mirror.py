@@ -131,3 +131,16 @@ def test_the_mirrored_labels_follow_a_labelling_bias(mtfl_root) -> None:
     plain = LandmarkHead(5, mirror=False, random_state=0, progress=False).fit(model, imgs, pts)
     assert plain.mirror_offset_ is None
 
+
+def test_the_saved_head_records_its_mirror_offset(r18, faces, tmp_path) -> None:
+    """head.json keeps the calibration the copies were made with; a head without copies records null."""
+    imgs, pts = faces
+    head = LandmarkHead(5, n_augment=1, random_state=0, progress=False).fit(r18, imgs, pts,
+                                                                            landmark_names=list(LANDMARKS))
+    head.save(tmp_path / "h")
+    back = LandmarkHead.load(tmp_path / "h", model=r18)
+    np.testing.assert_allclose(back.mirror_offset_, head.mirror_offset_, atol=1e-4)
+    np.testing.assert_array_equal(back.predict(imgs), head.predict(imgs))
+    LandmarkHead(5, mirror=False, n_augment=1, random_state=0, progress=False).fit(r18, imgs, pts).save(tmp_path / "p")
+    assert LandmarkHead.load(tmp_path / "p", model=r18).mirror_offset_ is None
+

@@ -168,8 +168,9 @@ class LandmarkHead(DescriptorMixin, PersistenceMixin, BaseEstimator):
         augments = warps and self._augments(len(train)) and tr_items is not None and self.n_augment > 0
         cache = (warp_cache if warp_cache is not None else WarpCache()) if augments else None
         self.mirror_offset_: np.ndarray | None = None  # (K, 2) px added to the labels before mirroring them
-        perm = (resolve_mirror(self.mirror, names=self.landmark_names_, k=self.n_landmarks)
-                if warps and len(train) <= self.mirror_max else None)
+        perm = self._mirror_perm(len(train), self.landmark_names_)
+        if perm is not None and tr_items is not None:
+            tr_items = [load_image(im) for im in tr_items]  # decoded once: the warps and the mirrors read them
         maps, tr_pts, tr_sizes, groups = self._warped(model, cache, maps, tr_items, tr_pts, tr_sizes, groups, seed)
         if perm is not None and tr_items is not None:
             # a mirrored copy of every training image (left and right landmarks swapped), and its warps, in its
@@ -178,7 +179,7 @@ class LandmarkHead(DescriptorMixin, PersistenceMixin, BaseEstimator):
             plain = module.fit(maps, pixels_to_normalised(model, torch.from_numpy(tr_pts), tr_sizes), options,
                                groups=groups, val=val_pair, rng=copy.deepcopy(rng), generator=_copy(gen), seed=seed)
             n0 = len(train)  # the labelled images themselves come first
-            flipped = mirror_images([load_image(im) for im in tr_items])
+            flipped = mirror_images([load_image(im) for im in tr_items])  # (tensors already: no decoding)
             fmaps = self._encode(model, flipped).maps
             sizes0, widths = tr_sizes[:n0], [w for _, w in tr_sizes[:n0]]
             seen = normalised_to_pixels(model, plain.locate(fmaps)[0], sizes0).numpy()
@@ -207,6 +208,13 @@ class LandmarkHead(DescriptorMixin, PersistenceMixin, BaseEstimator):
                 sizes + [s for s in sizes for _ in range(self.n_augment)],
                 np.concatenate([groups, np.repeat(groups, self.n_augment)]))
 
+    def _mirror_perm(self, n_train: int, names: Sequence[str] | None) -> list[int] | None:
+        """The landmark permutation of the mirrored copies that a fit on ``n_train`` training images named
+        ``names`` adds (:func:`.mirror.resolve`), or None when it adds none."""
+        if not set(AUGMENT) <= set(MODULES[self.method].OPTIONS) or n_train > self.mirror_max:
+            return None
+        return resolve_mirror(self.mirror, names=names, k=self.n_landmarks)
+
     def _augments(self, n_train: int) -> bool:
         return bool(self.augment) if self.augment != "auto" else n_train <= self.augment_max
 
@@ -220,8 +228,7 @@ class LandmarkHead(DescriptorMixin, PersistenceMixin, BaseEstimator):
         if not set(AUGMENT) <= set(module.OPTIONS):
             return False
         held = round(self.val_fraction * n_labelled) if set(SPLIT) <= set(module.OPTIONS) else 0  # at most
-        if n_labelled - held <= self.mirror_max and resolve_mirror(self.mirror, names=landmark_names,
-                                                                   k=self.n_landmarks) is not None:
+        if self._mirror_perm(n_labelled - held, landmark_names) is not None:
             return True
         return self.n_augment > 0 and self._augments(n_labelled - held)
 

@@ -11,11 +11,13 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import math
 import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save
@@ -69,6 +71,8 @@ def save_head(head: LandmarkHead, path: str | os.PathLike) -> Path:
         "explained_variance": None if head.projection_ is None else head.projection_.explained,
         "history": getattr(head, "history_", None), "learned": bool(getattr(head, "learned_", False)),
         "selection": getattr(head, "selection_", None), "landmarks": getattr(head, "landmark_names_", None),
+        "mirror_offset": (None if getattr(head, "mirror_offset_", None) is None
+                          else np.asarray(head.mirror_offset_).round(4).tolist()),  # what calibrated the copies
     }
     data = save({k: v.detach().cpu().contiguous() for k, v in tensors.items()}, metadata={"format": "pt"})
     cfg["weights_sha256"] = hashlib.sha256(data).hexdigest()  # verified by load_head
@@ -136,6 +140,8 @@ def load_head(cls: type[LandmarkHead], path: str | os.PathLike, *, model: Hyperl
     state = MODULES[head.method].State  # the method's fitted state, from its own tensors
     head.state_ = state.from_tensors(tensors, cfg, options=head.get_params(deep=False), where=str(d))
     head.landmark_names_ = cfg.get("landmarks")  # names for CSV columns etc., or None
+    offset = cfg.get("mirror_offset")
+    head.mirror_offset_ = None if offset is None else np.asarray(offset, np.float32)
     return head
 
 
@@ -195,6 +201,9 @@ def check_head_json(cfg: Any, *, source: str | os.PathLike, versions: Sequence[i
         "history": (lambda v: isinstance(v, dict), "an object"),
         "learned": (boolean, "true or false"),
         "selection": (lambda v: isinstance(v, dict), "an object"),
+        "mirror_offset": (lambda v: isinstance(v, list) and len(v) == k and all(
+            isinstance(r, list) and len(r) == 2 and all(number(-math.inf)(x) for x in r) for r in v),
+            f"{k} [dx, dy] pixel offsets"),
     }
     for key, (check, expected) in optional.items():
         if cfg.get(key) is not None and not check(cfg[key]):
