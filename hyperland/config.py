@@ -14,6 +14,7 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "model.safetensors"
 PROJECTION_PREFIX = "hyperland_projection."  # key prefix of the learned descriptor projection in model.safetensors
+PCA_PREFIX = "hyperland_pca."  # key prefix of the model's descriptor PCA (mean, components) in model.safetensors
 CONFIG_FORMAT = 1
 
 
@@ -36,6 +37,7 @@ class ModelConfig:
     std: tuple[float, float, float] = IMAGENET_STD
     timm_kwargs: dict[str, Any] = field(default_factory=dict)
     projection_layers: tuple[int, ...] | None = None  # layers a learned 1x1 descriptor projection reads, if any
+    pca_layers: tuple[int, ...] | None = None  # layers the model's descriptor PCA reads, if it has one
     name: str | None = None
     recipe: str | None = None
     provenance: dict[str, Any] = field(default_factory=dict)
@@ -45,8 +47,9 @@ class ModelConfig:
         object.__setattr__(self, "out_indices", tuple(int(i) for i in self.out_indices))
         layers = self.out_indices if self.layers is None else tuple(int(i) for i in self.layers)
         object.__setattr__(self, "layers", layers)
-        if self.projection_layers is not None:
-            object.__setattr__(self, "projection_layers", tuple(int(i) for i in self.projection_layers))
+        for name in ("projection_layers", "pca_layers"):
+            if getattr(self, name) is not None:
+                object.__setattr__(self, name, tuple(int(i) for i in getattr(self, name)))
         object.__setattr__(self, "mean", tuple(float(v) for v in self.mean))
         object.__setattr__(self, "std", tuple(float(v) for v in self.std))
         problems = []
@@ -54,8 +57,9 @@ class ModelConfig:
             problems.append("'architecture' is empty")
         if not self.out_indices:
             problems.append("'out_indices' is empty")
-        if self.projection_layers is not None and not set(self.projection_layers) <= set(self.out_indices):
-            problems.append(f"'projection_layers' {self.projection_layers} are not all in 'out_indices'")
+        for name in ("projection_layers", "pca_layers"):
+            if getattr(self, name) is not None and not set(getattr(self, name)) <= set(self.out_indices):
+                problems.append(f"'{name}' {getattr(self, name)} are not all in 'out_indices'")
         if not set(layers) <= set(self.out_indices):
             problems.append(f"'layers' {layers} are not all in 'out_indices' {self.out_indices}")
         if self.resize < 8 or self.border < 0 or self.resize - 2 * self.border < 8:
@@ -81,10 +85,11 @@ class ModelConfig:
             d[k] = list(d[k])
         if d["weights_sha256"] is None:
             del d["weights_sha256"]  # folders written without a checksum stay as they were
-        if d["projection_layers"] is None:
-            del d["projection_layers"]  # configs without a projection stay as they were
-        else:
-            d["projection_layers"] = list(d["projection_layers"])
+        for name in ("projection_layers", "pca_layers"):
+            if d[name] is None:
+                del d[name]  # configs without a projection (or a PCA) stay as they were
+            else:
+                d[name] = list(d[name])
         return d
 
     @classmethod
@@ -119,4 +124,5 @@ class ModelConfig:
         return json.dumps(self.to_dict(), indent=2, sort_keys=True) + "\n"
 
 
-__all__ = ["CONFIG_NAME", "IMAGENET_MEAN", "IMAGENET_STD", "PROJECTION_PREFIX", "WEIGHTS_NAME", "ModelConfig"]
+__all__ = ["CONFIG_NAME", "IMAGENET_MEAN", "IMAGENET_STD", "PCA_PREFIX", "PROJECTION_PREFIX", "WEIGHTS_NAME",
+           "ModelConfig"]

@@ -138,7 +138,7 @@ def run_sweep(
                          "alpha": alpha if metric == "pck" else None, "eyes": list(eyes), "image_size": image_size,
                          "n_components": n_components,
                          "explained_variance": None if ex.projection is None else ex.projection.explained,
-                         "descriptors": sorted({"learned" if key.learned else "pca" for key in ex.descriptors}),
+                         "descriptors": sorted({key.source for key in ex.descriptors}),
                          "val_fraction": val_fraction, "landmarks": k, "head_options": opts},
             "results": results,
             "summary": summarize(results, metric),
@@ -165,9 +165,9 @@ class _Setup:
         templates = {m: LandmarkHead(k, method=m, layers=layers, progress=progress,  # type: ignore[arg-type]
                                      **{n: v for n, v in options.items() if n in reads(m)}) for m in methods}
         pixel = LandmarkHead(k, layers=layers)
-        keys = [Descriptor(h.uses_learned(model), h.pool_)
+        keys = [Descriptor(h.descriptor_source(model), h.pool_)
                 for h in [*templates.values(), *([pixel] if "pixel_classifier" in baselines else [])]]
-        return cls(templates, Descriptor(pixel.uses_learned(model), pixel.pool_),
+        return cls(templates, Descriptor(pixel.descriptor_source(model), pixel.pool_),
                    Setting(None if layers is None else tuple(layers), tuple(keys), "ridge_probe" in baselines))
 
 
@@ -213,7 +213,7 @@ def _fit_setting(model: HyperlandModel, data: Prepared, ex: Extracted, setup: _S
                             **({"same_fit_as_seed": first} if first != sub.seed else {})})
         for method, template in setup.templates.items():
             head = LandmarkHead(**{**template.get_params(), "random_state": sub.seed})
-            pool_f, test_f = feats[Descriptor(head.uses_learned(model), head.pool_)]
+            pool_f, test_f = feats[Descriptor(head.descriptor_source(model), head.pool_)]
             t1 = time.perf_counter()
             warps = head.reads_images(len(idx), landmark_names=names)
             imgs = [data.images[int(i)] for i in idx] if warps else None

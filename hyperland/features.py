@@ -208,5 +208,5 @@ def encode(
                     learned)
 
 
-__all__ = ["STORE_DTYPE", "Features", "Projection", "descriptor_maps", "encode", "encode_batch", "fit_projection",
-           "pca_projection", "projection_rows", "projection_sample"]
+__all__ = ["STORE_DTYPE", "Features", "Projection", "descriptor_maps", "encode", "encode_batch",
+           "fit_projection", "pca_projection", "projection_rows", "projection_sample"]

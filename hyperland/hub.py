@@ -8,7 +8,7 @@ Sources, parsed here and nowhere else (see :func:`parse_source`):
 * ``timm:ARCH[.tag]`` — any timm architecture.
 
 Model directories are written here too (:func:`save_model_dir`, :func:`push_saved`), and the learned descriptor
-projection is split from the weights file (:func:`split_projection`).
+projection and the descriptor PCA are split from the weights file (:func:`split_projection`, :func:`split_pca`).
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ from huggingface_hub.errors import (
 )
 
 from . import __version__
-from .config import CONFIG_NAME, PROJECTION_PREFIX, WEIGHTS_NAME
+from .config import CONFIG_NAME, PCA_PREFIX, PROJECTION_PREFIX, WEIGHTS_NAME
 from .errors import (
     ChecksumMismatchError,
     ModelNotFoundError,
@@ -49,6 +49,7 @@ if TYPE_CHECKING:
     from torch import nn
 
     from .config import ModelConfig
+    from .features import Projection
     from .model import HyperlandModel
 
 logger = logging.getLogger(__name__)
@@ -226,7 +227,8 @@ def push_folder(folder: str | Path, repo_id: str, *, private: bool = False, toke
 def save_model_dir(model: HyperlandModel, directory: str | os.PathLike, *, dtype: str = "float32",
                    card_extra: str = "") -> Path:
     """Write a model directory (:meth:`HyperlandModel.save_pretrained`): config.json with the weights' sha256,
-    model.safetensors (backbone in timm keys + the learned projection, in ``dtype``), README.md."""
+    model.safetensors (backbone in timm keys + the learned projection + the descriptor PCA, in ``dtype``),
+    README.md."""
     import hashlib
     from dataclasses import replace
 
@@ -244,6 +246,9 @@ def save_model_dir(model: HyperlandModel, directory: str | os.PathLike, *, dtype
     if model.projection is not None:
         state.update({PROJECTION_PREFIX + k: v.detach().cpu().contiguous()
                       for k, v in model.projection.state_dict().items()})
+    if model.pca is not None:
+        state.update({PCA_PREFIX + "mean": model.pca.mean.detach().cpu().contiguous(),
+                      PCA_PREFIX + "components": model.pca.components.detach().cpu().contiguous()})
     state = {k: v.to(getattr(torch, dtype)) if v.is_floating_point() else v for k, v in state.items()}
     bad = [k for k, v in state.items() if v.is_floating_point() and not bool(torch.isfinite(v).all())]
     if bad:
@@ -279,6 +284,23 @@ def split_projection(state: dict[str, torch.Tensor], config: ModelConfig, *, sou
     return projection_conv(w, b)
 
 
+def split_pca(state: dict[str, torch.Tensor], config: ModelConfig, *, source: str) -> Projection | None:
+    """Remove the descriptor PCA's tensors (``hyperland_pca.mean`` (C,), ``.components`` (D, C)) from ``state``
+    and build its :class:`~hyperland.features.Projection` in float32; None when the model has none."""
+    from .features import Projection
+
+    own = {k[len(PCA_PREFIX):]: state.pop(k) for k in list(state) if k.startswith(PCA_PREFIX)}
+    if config.pca_layers is None and not own:
+        return None
+    m, c = own.get("mean"), own.get("components")
+    if config.pca_layers is None or m is None or c is None or set(own) != {"mean", "components"} \
+            or m.ndim != 1 or c.ndim != 2 or c.shape[1] != m.shape[0]:
+        raise WeightsMismatchError(
+            f"'{source}': config.json pca_layers={config.pca_layers} and the file's PCA tensors {sorted(own)} do not "
+            "agree. Expected both or neither (mean (C,) and components (D, C)); export the model again.")
+    return Projection(m.detach().float().cpu(), c.detach().float().cpu())
+
+
 def projection_conv(weight: torch.Tensor, bias: torch.Tensor) -> nn.Conv2d:
     """The frozen 1x1 convolution of a learned descriptor projection from its (D, C, 1, 1) weight and (D,) bias
     (copied to CPU float32): what a loaded model, an export and the training probe run."""
@@ -311,5 +333,6 @@ __all__ = [
     "require_published",
     "save_model_dir",
     "sha256_file",
+    "split_pca",
     "split_projection",
 ]

@@ -16,7 +16,7 @@ from .assets import embedded_dir, repair_advice
 from .backbone import create_backbone, load_state, read_weights
 from .config import CONFIG_NAME, WEIGHTS_NAME, ModelConfig
 from .errors import ModelNotFoundError, OfflineModeError
-from .hub import fetch_model_dir, parse_source, require_published, split_projection
+from .hub import fetch_model_dir, parse_source, require_published, split_pca, split_projection
 from .integrity import check_finite, sha256_file, verify_recorded_sha256
 from .manifest import ManifestEntry, load_manifest
 from .model import HyperlandModel
@@ -33,8 +33,9 @@ def _from_files(config_path: Path, weights_path: Path, **overrides: Any) -> Hype
     state = read_weights(weights_path)
     check_finite(state, path=weights_path)
     projection = split_projection(state, config, source=str(weights_path))
+    pca = split_pca(state, config, source=str(weights_path))
     load_state(backbone, state, source=str(weights_path))
-    return HyperlandModel(config, backbone, projection=projection)
+    return HyperlandModel(config, backbone, projection=projection, pca=pca)
 
 
 def _manifest_files(e: ManifestEntry, *, cache_dir: str | Path | None,

@@ -9,7 +9,7 @@ import logging
 import os
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -25,6 +25,9 @@ from .errors import InvalidImageError, InvalidKeypointsError, InvalidOptionError
 from .hypercolumn import Normalize, check_normalize, sample_layers, stack_layers
 from .images import ImageLike, Images, as_list, image_size, is_single
 from .preprocess import Size
+
+if TYPE_CHECKING:
+    from .features import Projection
 
 logger = logging.getLogger(__name__)
 Points = np.ndarray | torch.Tensor | Sequence[Any]
@@ -42,7 +45,8 @@ class HyperlandModel(nn.Module):
     _mean: torch.Tensor
     _std: torch.Tensor
 
-    def __init__(self, config: ModelConfig, backbone: nn.Module, *, projection: nn.Conv2d | None = None) -> None:
+    def __init__(self, config: ModelConfig, backbone: nn.Module, *, projection: nn.Conv2d | None = None,
+                 pca: Projection | None = None) -> None:
         super().__init__()
         self.config = config
         self.backbone = backbone.eval()
@@ -54,6 +58,14 @@ class HyperlandModel(nn.Module):
             raise InvalidOptionError(f"The projection reads {projection.in_channels} channels; layers "
                                      f"{config.projection_layers} give {self.num_channels(config.projection_layers)}.")
         self.projection = projection.eval().requires_grad_(False) if projection is not None else None
+        if (pca is None) != (config.pca_layers is None):
+            raise InvalidOptionError("A descriptor PCA needs config.pca_layers, and pca_layers a PCA.")
+        if pca is not None and pca.in_channels != self.num_channels(config.pca_layers):
+            raise InvalidOptionError(f"The descriptor PCA reads {pca.in_channels} channels; layers "
+                                     f"{config.pca_layers} give {self.num_channels(config.pca_layers)}.")
+        # The descriptor PCA fitted on the model's own (unlabelled) training images, if it ships one: what a head
+        # reads by default (descriptor="auto"). Not part of the fingerprint: features record its key themselves.
+        self.pca = pca
         mean, std = pre.channel_stats(config)
         self.register_buffer("_mean", mean, persistent=False)
         self.register_buffer("_std", std, persistent=False)
@@ -88,6 +100,11 @@ class HyperlandModel(nn.Module):
         return self.config.projection_layers
 
     @property
+    def pca_layers(self) -> tuple[int, ...] | None:
+        """Layers the model's descriptor PCA (:attr:`pca`) reads, or None without one."""
+        return self.config.pca_layers
+
+    @property
     def projection_dim(self) -> int | None:
         return None if self.projection is None else int(self.projection.out_channels)
 
@@ -116,6 +133,8 @@ class HyperlandModel(nn.Module):
         c, proj = self.config, ""
         if self.projection is not None:
             proj = f", projection={self.projection_dim} channels from layers {c.projection_layers}"
+        if self.pca is not None:
+            proj += f", pca={self.pca.n_components} components of layers {c.pca_layers}"
         return (f"HyperlandModel(name={self.name!r}, fingerprint={self.fingerprint!r}, "
                 f"architecture={c.architecture!r}, layers={self.layers} of {c.out_indices} "
                 f"({self.num_channels()} channels), input={c.input_size}x{c.input_size} "
@@ -324,6 +343,27 @@ class HyperlandModel(nn.Module):
         return out[0] if single else out
 
     # ------------------------------------------------------------------ persistence
+    def with_pca(self, images: Images, *, n_components: int = 128, layers: Sequence[int] | None = None,
+                 max_images: int = 512, per_image: int = 96, random_state: int | None = 0, data: str = "",
+                 progress: bool | None = None) -> HyperlandModel:
+        """This model with a descriptor PCA (:attr:`pca`) of the hypercolumn of ``layers`` (default: the model's)
+        fitted on ``images`` — unlabelled images like its training images; ``data`` says which, for the
+        provenance — by :func:`hyperland.features.fit_projection`. Heads read it by default
+        (``descriptor="auto"``) and :meth:`save_pretrained` ships it in model.safetensors, so that a 1-shot fit
+        reads the same descriptors as a 1,000-shot one. The backbone is shared and the fingerprint unchanged."""
+        from dataclasses import replace
+
+        from .features import fit_projection
+
+        used = tuple(int(i) for i in (layers if layers is not None else self.layers))
+        proj = fit_projection(self, images, n_components=n_components, layers=used, max_images=max_images,
+                              per_image=per_image, random_state=random_state, progress=progress)
+        record = {"data": data, "images": min(len(as_list(images)), max_images), "cells_per_image": per_image,
+                  "n_components": n_components, "layers": list(used), "explained_variance": round(proj.explained, 4),
+                  "random_state": random_state}
+        config = replace(self.config, pca_layers=used, provenance={**self.config.provenance, "pca": record})
+        return HyperlandModel(config, self.backbone, projection=self.projection, pca=proj).to(self.device)
+
     def save_pretrained(self, directory: str | os.PathLike, *, dtype: str = "float32", card_extra: str = "") -> Path:
         """Write the model directory (:func:`hyperland.hub.save_model_dir`): config.json, model.safetensors
         (backbone, timm keys; the learned projection), README.md.

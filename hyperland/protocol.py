@@ -103,11 +103,16 @@ def mean_shape(model: HyperlandModel, points: np.ndarray, sizes: Sequence[tuple[
 
 @dataclass(frozen=True)
 class Descriptor:
-    """The descriptor maps a head reads: the model's learned projection or the (PCA of the) hypercolumn,
-    average-pooled by ``pool``."""
+    """The descriptor maps a head reads (:meth:`~hyperland.heads.LandmarkHead.descriptor_source`): the model's
+    descriptor PCA (``"model_pca"``), its learned projection (``"learned"``) or the PCA of the setting's hypercolumn
+    fitted in the pass (``"pca"``), average-pooled by ``pool``."""
 
-    learned: bool
+    source: str
     pool: int
+
+    @property
+    def learned(self) -> bool:
+        return self.source == "learned"
 
 
 @dataclass(frozen=True)
@@ -170,8 +175,9 @@ class _Consumer:
         self.descriptors = list(dict.fromkeys(setting.descriptors))
         self.probe = setting.probe
         self.n_components = n_components
-        self.use_pca = bool(n_components) and any(not d.learned for d in self.descriptors)
-        self.use_raw = self.probe or any(not d.learned for d in self.descriptors)
+        self.use_pca = bool(n_components) and any(d.source == "pca" for d in self.descriptors)
+        self.use_raw = self.probe or any(d.source == "pca" for d in self.descriptors)
+        self.model_pca, self.pca_layers = model.pca, tuple(model.pca_layers or ())
         self.rng = copy.deepcopy(rng)  # the cells a run of this setting alone would draw
         self.rows_pca: list[torch.Tensor] = []
         self.waiting: list[tuple[int, torch.Tensor]] = []  # (row, raw maps) of kept PCA images, until the PCA
@@ -204,9 +210,14 @@ class _Consumer:
                 if self.probe_rows is None:
                     self.probe_rows = RowFile((self.store.n, x.shape[1]), np.float16)
                 self.probe_rows.write(rows, x)
+        shipped = _stack({i: feats[i][sel] for i in self.pca_layers}, self.pca_layers) \
+            if any(d.source == "model_pca" for d in self.descriptors) else None
         for d in self.descriptors:
             if d.learned:
                 self.store.put(d, rows, descriptor_maps(learned, pool=d.pool), torch.float16)  # type: ignore[arg-type]
+            elif d.source == "model_pca":
+                self.store.put(d, rows, descriptor_maps(shipped, projection=self.model_pca, pool=d.pool),  # type: ignore[arg-type]
+                               torch.float16)
             elif self.proj is not None or not self.use_pca:
                 self.store.put(d, rows, descriptor_maps(raw, projection=self.proj, pool=d.pool), torch.float16)  # type: ignore[arg-type]
         if self.use_pca and self.proj is None:
@@ -219,7 +230,7 @@ class _Consumer:
             part = self.waiting[i:i + batch_size]
             maps = torch.stack([m for _, m in part])
             for d in self.descriptors:
-                if not d.learned:
+                if d.source == "pca":
                     self.store.put(d, [r for r, _ in part], descriptor_maps(maps, projection=self.proj, pool=d.pool),
                                    torch.float16)
         self.waiting.clear()
@@ -264,7 +275,9 @@ def extract_once(
     chunks = [pca_first[i:i + batch_size] for i in range(0, len(pca_first), batch_size)]
     chunks += [rest[i:i + batch_size] for i in range(0, len(rest), batch_size)]
     n_pca_chunks = -(-len(pca_first) // batch_size)
-    union = tuple(dict.fromkeys((*(i for u in users if u.use_raw for i in u.layers), *learned_layers)))
+    shipped = tuple(model.pca_layers or ()) if any(d.source == "model_pca" for u in users for d in u.descriptors) \
+        else ()
+    union = tuple(dict.fromkeys((*(i for u in users if u.use_raw for i in u.layers), *learned_layers, *shipped)))
     shared = _Store(len(keep))
     with _progress(len(pca_first) + len(rest), enabled=progress, desc="extract") as bar, torch.no_grad():
         for c, chunk in enumerate(chunks):
@@ -293,8 +306,10 @@ def extract_once(
     out_list = []
     for u in users:
         arrays = u.store.arrays
-        feats_out = {d: Features(arrays[d], sizes, model.fingerprint, learned_layers if d.learned else u.layers,
-                                 model.config.input_size, None if d.learned else u.proj, d.learned)
+        layers_of = {"learned": learned_layers, "model_pca": shipped}
+        proj_of = {"learned": None, "model_pca": model.pca}
+        feats_out = {d: Features(arrays[d], sizes, model.fingerprint, layers_of.get(d.source, u.layers),
+                                 model.config.input_size, proj_of.get(d.source, u.proj), d.learned)
                      for d in u.descriptors if d in arrays}
         out_list.append(Extracted(feats_out, u.probe_rows, hog_x, u.proj, n, u.layers))
     return out_list
@@ -348,7 +363,7 @@ def prepare(
 
     labelled = labelled_union(subsets)
     pca_rng = np.random.default_rng(0)  # fit_projection(pool images, random_state=0): images, then cells
-    pca = n_components and any(not d.learned for s in settings for d in s.descriptors)
+    pca = n_components and any(d.source == "pca" for s in settings for d in s.descriptors)
     pca_idx = projection_sample(len(pool), rng=pca_rng) if pca else labelled[:0]
     need = np.union1d(labelled, pca_idx)  # every pool image this run looks at, ascending
     t0 = time.perf_counter()

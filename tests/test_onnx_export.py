@@ -98,8 +98,10 @@ def test_cli_export_matches_predict_on_real_faces(exported, ridge_head, aflw_ima
     assert float(conf.min()) >= 0.0 and float(conf.max()) <= 1.0
     # another image size (the graph resizes inside): points in those pixels, as predict gives them
     wide, _ = _assert_matches(path, ridge_head, _faces(aflw_images, size=(200, 120)))
-    # ... which are the 150 px faces' points stretched by (200/150, 120/150), up to resampling (measured ≤ 1.1 px)
-    assert float(np.abs(wide / np.array([200 / 150, 120 / 150]) - pts).max()) < 2.0
+    # ... which are the 150 px faces' points stretched by (200/150, 120/150), up to what the stretch changes in the
+    # face (measured ≤ 3.5 px with the model's descriptor PCA, ≤ 1.1 with its learned projection); points read in
+    # the wrong frame would be tens of pixels off
+    assert float(np.abs(wide / np.array([200 / 150, 120 / 150]) - pts).max()) < 5.0
 
 
 @needs_onnx

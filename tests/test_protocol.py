@@ -112,7 +112,7 @@ def _count_batches(model, monkeypatch) -> list[int]:
 
 
 def test_only_the_labelled_union_and_the_test_set_pass_through_the_network(dense, split, monkeypatch) -> None:
-    """mtfl-dense-r18 (learned descriptors, no PCA): a 200-image pool, 1 and 3 shots × 2 seeds label at most 8
+    """mtfl-dense-r18 (its own descriptor PCA: no PCA fitted on pool images): a 200-image pool, 1 and 3 shots × 2 seeds label at most 8
     images; exactly those and the 16 test images are extracted, each once, for the head, the pixel classifier
     and the ridge probe together."""
     pool, test = split[0][:200], split[1][:16]
@@ -129,7 +129,7 @@ def test_only_the_labelled_union_and_the_test_set_pass_through_the_network(dense
 
 
 def test_a_layer_sweep_is_one_pass_with_each_settings_numbers(dense, split, monkeypatch) -> None:
-    """mtfl-dense-r18, sweep [default (learned), 4 (PCA of layer 4)]: one network pass over a 6-image pool and
+    """mtfl-dense-r18, sweep [default (the model's PCA), 4 (PCA of layer 4)]: one network pass over a 6-image pool and
     4 test faces for both settings, and every figure equal to run_protocol's for each setting alone."""
     pool, test = split[0][:6], split[1][:4]
     kw = {"shots": (2, "all"), "seeds": 1, "head_options": {"augment": False, "mirror": False}, "progress": False}
@@ -137,7 +137,7 @@ def test_a_layer_sweep_is_one_pass_with_each_settings_numbers(dense, split, monk
     seen = _count_batches(dense, monkeypatch)
     runs = run_sweep(dense, pool, test, sweep=[None, (4,)], **kw)
     assert sum(seen) == 6 + 4 == runs[1]["timing"]["images_extracted"]
-    assert [r["protocol"]["descriptors"] for r in runs] == [["learned"], ["pca"]]
+    assert [r["protocol"]["descriptors"] for r in runs] == [["model_pca"], ["pca"]]
     for run, ref in zip(runs, alone):
         assert [{k: v for k, v in r.items() if k != "fit_seconds"} for r in run["results"]] == \
                [{k: v for k, v in r.items() if k != "fit_seconds"} for r in ref["results"]]
@@ -157,12 +157,12 @@ def test_extract_once_matches_encode_and_the_probe_per_consumer(dense, split) ->
     on a 20-image batch; the pooled hypercolumn and HOG equal the baselines' own functions."""
     imgs = load_samples(split[0][:20], size=SIZE)[0]
     keep = [3, 7, 19]
-    [ex] = extract_once(dense, imgs, settings=[Setting(descriptors=(Descriptor(True, 1), Descriptor(True, 2)),
+    [ex] = extract_once(dense, imgs, settings=[Setting(descriptors=(Descriptor("learned", 1), Descriptor("learned", 2)),
                                                         probe=True)], hog=True, keep=keep, progress=False)
     assert ex.n_network == 3
     for pool in (1, 2):
         ref = encode(dense, imgs, learned=True, pool=pool, progress=False)
-        got = ex.descriptors[Descriptor(True, pool)]
+        got = ex.descriptors[Descriptor("learned", pool)]
         assert got.maps.dtype == torch.float16 and torch.equal(got.maps, ref.maps[keep])
         assert (got.layers, got.learned, got.grid) == (ref.layers, True, ref.grid)
     sub = [imgs[i] for i in keep]

@@ -11,7 +11,7 @@ import torch
 from train_utils import image_list, model_state, tiny_config
 
 import hyperland
-from hyperland.errors import CheckpointError
+from hyperland.errors import CheckpointError, DatasetError
 from hyperland.manifest import parse_manifest
 from hyperland.train.cli import main as train_main
 from hyperland.train.export import export_run
@@ -46,10 +46,24 @@ def test_export_round_trip_through_load(finished_run: Path, tmp_path: Path, aflw
     card = (tmp_path / "model" / "README.md").read_text()
     assert "library_name: hyperland" in card and "tiny-test" in card
     assert "Objective: MoCo — MoCo v2 image-level InfoNCE" in card and "alone, no dense term" in card
+    assert model.pca_layers == (1, 2, 3, 4) and model.pca is not None  # the descriptor PCA, of all 16 images
+    assert model.pca.in_channels == model.num_channels() and model.config.provenance["pca"]["images"] == 16
+    assert model.config.provenance["pca"]["data"].startswith("16 of the 16 training images of 'images.txt'")
     entry = res.manifest_entry["tiny-moco"]
     assert entry["sha256"] == res.sha256 and entry["architecture"] == "test_resnet"
     filled = {**entry, "repo_id": "org/tiny-moco", "revision": "a" * 40}
     assert parse_manifest({"format": 1, "models": {"tiny-moco": filled}})["tiny-moco"].published
+
+
+def test_export_pca_images_and_moved_data(finished_run: Path, tmp_path: Path) -> None:
+    """--pca-images 0 exports no PCA; the same images fitted again give the same PCA; a run whose images moved
+    needs --data (a DatasetError that says so)."""
+    assert hyperland.load(export_run(finished_run, tmp_path / "none", pca_images=0).directory).pca is None
+    a = hyperland.load(export_run(finished_run, tmp_path / "a", pca_images=8).directory)
+    b = hyperland.load(export_run(finished_run, tmp_path / "b", pca_images=8).directory)
+    assert a.pca is not None and a.pca.key == b.pca.key and a.config.provenance["pca"]["images"] == 8
+    with pytest.raises(DatasetError, match="pass --data PATH where they are now, or --pca-images 0"):
+        export_run(finished_run, tmp_path / "c", data=tmp_path / "moved.txt")
 
 
 def test_export_refuses_unfinished_runs_and_non_runs(mtfl_root: Path, tmp_path: Path) -> None:

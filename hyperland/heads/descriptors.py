@@ -1,6 +1,7 @@
-"""How a LandmarkHead reads images: its descriptors (the model's learned projection, or a PCA of the hypercolumn
-fitted on the labelled images: :mod:`hyperland.features`), their pooling and extraction grid, and the check that
-given features are encoded that way. A mixin of :class:`.estimator.LandmarkHead`, as :mod:`.persistence` is."""
+"""How a LandmarkHead reads images: its descriptors (the model's descriptor PCA, its learned projection, or a PCA
+of the hypercolumn fitted on the labelled images: :mod:`hyperland.features`), their pooling and extraction grid,
+and the check that given features are encoded that way. A mixin of :class:`.estimator.LandmarkHead`, as
+:mod:`.persistence` is."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ if TYPE_CHECKING:
 
 
 class DescriptorMixin:
-    """pool_ / uses_learned / encode_for / encoding_ of a LandmarkHead (its hyperparameters and fitted state)."""
+    """pool_ / descriptor_source / encode_for / encoding_ of a LandmarkHead (its hyperparameters and fitted state)."""
 
     method: str
     descriptor: str
@@ -35,18 +36,29 @@ class DescriptorMixin:
         """Average-pooling of the descriptor grid: ``pool``, or the method's default (1 ridge, 2 otherwise)."""
         return int(self.pool) if self.pool is not None else int(MODULES[self.method].POOL)
 
-    def uses_learned(self, model: HyperlandModel) -> bool:
-        if self.descriptor == "learned" and model.projection is None:
-            raise InvalidOptionError(f"descriptor='learned': model '{model.name}' has no learned projection. Use "
-                                     "descriptor='pca' (or 'auto').")
-        return self.descriptor == "learned" or (self.descriptor == "auto" and model.projection is not None
-                                                and self.layers is None)
+    def descriptor_source(self, model: HyperlandModel) -> str:
+        """What this head reads with ``model``: ``"model_pca"`` (the model's descriptor PCA), ``"learned"`` (its
+        learned projection) or ``"pca"`` (a PCA fitted on the labelled images). ``"auto"`` takes the first the model
+        has, in that order, and ``"pca"`` when ``layers`` are chosen."""
+        for source, has in (("model_pca", model.pca is not None), ("learned", model.projection is not None)):
+            if self.descriptor == source and not has:
+                what = "descriptor PCA" if source == "model_pca" else "learned projection"
+                raise InvalidOptionError(f"descriptor={source!r}: model '{model.name}' has no {what}. Use "
+                                         "descriptor='pca' (or 'auto').")
+            if self.descriptor == source or (self.descriptor == "auto" and has and self.layers is None):
+                return source
+        return "pca"
 
     def encode_for(self, model: HyperlandModel, images: Images, *, fit_on: Images | None = None,
                    seed: int | None = 0) -> Features:
-        """Features of ``images`` for this (unfitted) head: the learned projection, or a PCA fitted on ``fit_on``."""
-        if self.uses_learned(model):
+        """Features of ``images`` for this (unfitted) head: the model's PCA or learned projection, or a PCA fitted
+        on ``fit_on``."""
+        source = self.descriptor_source(model)
+        if source == "learned":
             return encode(model, images, learned=True, pool=self.pool_, size=self._size, progress=self.progress)
+        if source == "model_pca":
+            return encode(model, images, layers=model.pca_layers, projection=model.pca, pool=self.pool_,
+                          size=self._size, progress=self.progress)
         proj = None
         if self.n_components:
             proj = fit_projection(model, fit_on if fit_on is not None else images, n_components=self.n_components,

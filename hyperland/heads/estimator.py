@@ -3,9 +3,10 @@
 The front end of the head methods (:mod:`.methods`: one module each, :mod:`.ridge` the default): it checks the
 options, encodes the images (descriptors), draws the validation split, makes the few-shot warped copies and hands
 descriptor maps and normalised targets to the method's ``fit``; the method's fitted ``State`` locates landmarks.
-Descriptors (``descriptor=``): the model's learned projection where it has one (models trained with the dense
-objective), else a PCA of the hypercolumn fitted on the labelled images (:mod:`hyperland.features`); the
-projection is part of the fitted (and saved) head.
+Descriptors (``descriptor=``): the model's descriptor PCA where it ships one (fitted on its own unlabelled
+training images), else its learned projection (models trained with the dense objective), else a PCA of the
+hypercolumn fitted on the labelled images (:mod:`hyperland.features`); the projection is part of the fitted (and
+saved) head.
 """
 
 from __future__ import annotations
@@ -54,7 +55,8 @@ class LandmarkHead(DescriptorMixin, PersistenceMixin, BaseEstimator):
       DVE-style soft-argmax regressor: ``steps`` or ``epochs`` (× ``epoch_size`` maps), ``batch_size``, ``lr``,
       ``weight_decay``, ``betas``, ``final_lr``, ``loss``, ``loss_scale``, ``n_intermediate``, ``softmax_scale``;
       :meth:`paper` is the paper's recipe) or ``"prototype"`` (training-free; ``softmax_scale``, ``window``, ``prior``).
-    * descriptors: ``descriptor``, ``layers``, ``n_components`` (PCA), ``pool`` (default 1 for the ridge head, 2
+    * descriptors: ``descriptor`` (``"auto"``: ``"model_pca"``, else ``"learned"``, else ``"pca"``), ``layers``,
+      ``n_components`` (of a ``"pca"`` fitted on the labelled images), ``pool`` (default 1 for the ridge head, 2
       otherwise), ``grid`` (extraction grid, cells per side; default the finest layer's).
     * few-shot warps (ridge, regressor): with ``augment="auto"``, fits on at most ``augment_max`` images add
       ``n_augment`` TPS-warped copies of each (``tps``, ``rotation``, ``scale``, ``translate``), extracted once.
@@ -72,7 +74,7 @@ class LandmarkHead(DescriptorMixin, PersistenceMixin, BaseEstimator):
 
     def __init__(
         self, n_landmarks: int = 5, *, method: Method = DEFAULT_METHOD,  # type: ignore[assignment]
-        layers: Sequence[int] | None = None, descriptor: Literal["auto", "learned", "pca"] = "auto",
+        layers: Sequence[int] | None = None, descriptor: Literal["auto", "model_pca", "learned", "pca"] = "auto",
         readout_grid: int = 8, refine: bool | Literal["auto"] = "auto",
         prior_centre: Literal["auto", "shape", "mixture"] = "auto", n_intermediate: int = 50,
         softmax_scale: float = 10.0, n_components: int | None = 128, pool: int | None = None,

@@ -42,11 +42,11 @@ FINE_SCALE = (0.85, 1.2)  # ... and scales (the object's length as the coarse st
 
 
 def frame_model(model: HyperlandModel, size: int) -> HyperlandModel:
-    """The same backbone (and projection) reading the whole frame resized to ``size`` × ``size``, no border."""
+    """The same backbone (projection and PCA) reading the whole frame resized to ``size`` × ``size``, no border."""
     from ..model import HyperlandModel
 
     view = HyperlandModel(replace(model.config, resize=int(size), border=0), model.backbone,
-                          projection=model.projection)
+                          projection=model.projection, pca=model.pca)
     return view.to(model.device)
 
 

@@ -64,7 +64,7 @@ COMMON: dict[str, Rule] = {
     "n_landmarks": (integer(1), "an integer >= 1 (the number of landmarks K)"),
     "method": (lambda v: v in METHODS, f"one of {list(METHODS)}"),
     "layers": (layer_list, "null or a non-empty list of feature indices such as [1, 2, 3, 4]"),
-    "descriptor": (lambda v: v in ("auto", "learned", "pca"), '"auto", "learned" or "pca"'),
+    "descriptor": (lambda v: v in ("auto", "model_pca", "learned", "pca"), '"auto", "model_pca", "learned" or "pca"'),
     "n_components": (optional(integer(1)), "null or an integer >= 1"),
     "pool": (optional(integer(1)), "null (1 for the ridge head, 2 otherwise) or an integer >= 1"),
     "grid": (optional(integer(1)), "null (the finest layer's grid) or an integer >= 1 (cells per side, e.g. 48)"),

@@ -103,10 +103,15 @@ def export_parser() -> argparse.ArgumentParser:
     p.add_argument("--private", action="store_true", help="create the Hub repo as private")
     p.add_argument("--allow-unfinished", action="store_true", help="export a run that has not finished")
     from ..hub import SAVE_DTYPES
+    from .pca import PCA_IMAGES
 
     p.add_argument("--dtype", default="float32", choices=sorted(SAVE_DTYPES),
                    help="precision of the stored weights (default float32; float16 halves the file)")
     p.add_argument("--card-extra", metavar="FILE.md", help="markdown appended to the model card (README.md)")
+    p.add_argument("--pca-images", type=int, default=PCA_IMAGES, metavar="N",
+                   help="fit the model's descriptor PCA (what heads read by default) on N of the run's training "
+                        "images (default 512; 0: none)")
+    p.add_argument("--data", help="where the run's training data is now (default: the path it was trained from)")
     p.add_argument("-v", "--verbose", action="store_true")
     return p
 
@@ -118,7 +123,8 @@ def _export(argv: Sequence[str]) -> int:
     _logging(args.verbose)
     res = export_run(args.run, args.out, name=args.name, license=args.license, push_to_hub=args.push_to_hub,
                      private=args.private, allow_unfinished=args.allow_unfinished, dtype=args.dtype,
-                     card_extra=Path(args.card_extra).read_text(encoding="utf-8") if args.card_extra else "")
+                     card_extra=Path(args.card_extra).read_text(encoding="utf-8") if args.card_extra else "",
+                     pca_images=args.pca_images, data=args.data)
     out = sys.stdout
     out.write(f"wrote {res.directory}\nsha256 model.safetensors: {res.sha256}\n")
     if res.commit_url:

@@ -1,5 +1,6 @@
-"""Export a training run to a model directory that :func:`hyperland.load` reads (strict keys), plus its
-sha256 and the weights_manifest.json entry to paste; optionally push it to the Hub."""
+"""Export a training run to a model directory that :func:`hyperland.load` reads (strict keys), with the descriptor
+PCA fitted on its training images (:func:`training_pca`), plus its sha256 and the weights_manifest.json entry to
+paste; optionally push it to the Hub."""
 
 from __future__ import annotations
 
@@ -15,13 +16,15 @@ import torch
 from .. import __version__
 from ..backbone import create_backbone, load_state
 from ..config import WEIGHTS_NAME
-from ..errors import CheckpointError
+from ..errors import CheckpointError, DatasetError
 from ..hub import projection_conv, push_folder, sha256_file
 from ..model import HyperlandModel
 from ..modelcard import objective_name
 from .build import backbone_config
 from .checkpoint import CHECKPOINT_NAME, load_checkpoint
 from .config import RUNTIME_FIELDS, TrainConfig
+from .data import resolve_data
+from .pca import PCA_IMAGES, training_pca
 
 logger = logging.getLogger(__name__)
 BACKBONE_PREFIX = "encoder_q.backbone."
@@ -89,8 +92,12 @@ def export_run(
     allow_unfinished: bool = False,
     dtype: str = "float32",
     card_extra: str = "",
+    pca_images: int = PCA_IMAGES,
+    data: str | Path | None = None,
 ) -> ExportResult:
-    """Write ``out`` (config.json with recipe, data and provenance; backbone-only model.safetensors; README.md)."""
+    """Write ``out`` (config.json with recipe, data and provenance; model.safetensors: the backbone, the learned
+    projection and, unless ``pca_images=0``, the descriptor PCA fitted on that many of the run's training images,
+    read from ``data`` (default: where the run read them))."""
     run = Path(run_dir)
     ckpt = load_checkpoint(run / CHECKPOINT_NAME)
     config = TrainConfig.from_dict(ckpt["config"], source=str(run / CHECKPOINT_NAME))
@@ -100,13 +107,13 @@ def export_run(
                               f"{state['step']}). Resume it with `hyperland-train --resume {run}`, or export this "
                               "intermediate state with --allow-unfinished.")
     name = name or run.resolve().name
-    data = path_free(str(ckpt.get("data", config.data)))
+    described = path_free(str(ckpt.get("data", config.data)))
     provenance = {
         "source": "hyperland-train",
         "hyperland_version": ckpt.get("hyperland_version", __version__),
         "exported_with": __version__,
         "exported_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-        "data": data,
+        "data": described,
         "license": license,
         "epochs_done": state["epoch"],
         "steps": state["step"],
@@ -120,6 +127,13 @@ def export_run(
     backbone = create_backbone(mcfg, seed=None)
     load_state(backbone, checkpoint_backbone_state(ckpt["model"]), source=str(run / CHECKPOINT_NAME))
     model = HyperlandModel(mcfg, backbone, projection=projection)
+    if pca_images > 0:
+        try:
+            split = resolve_data(replace(config, data=str(data or config.data)), run_dir=run)
+        except DatasetError as exc:
+            raise DatasetError(f"{exc} The descriptor PCA is fitted on the run's training images: pass --data PATH "
+                               "where they are now, or --pca-images 0 to export without one.") from exc
+        model = training_pca(model, split.train, n_images=pca_images, data=data_name(config, data))
     directory = model.save_pretrained(out, dtype=dtype, card_extra=card_extra)
     sha = sha256_file(directory / WEIGHTS_NAME)
     commit_url = revision = None
@@ -128,8 +142,13 @@ def export_run(
                                  commit_message=f"Upload {name} (hyperland-train export)")
         m = _COMMIT.search(commit_url or "")
         revision = m.group(1) if m else None
-    entry = _manifest_entry(name, config, data, sha, license_=license, repo_id=push_to_hub, revision=revision)
+    entry = _manifest_entry(name, config, described, sha, license_=license, repo_id=push_to_hub, revision=revision)
     return ExportResult(directory, sha, entry, commit_url)
+
+
+def data_name(config: TrainConfig, data: str | Path | None) -> str:
+    """The training data as the model card names it: its folder or file name, no machine path."""
+    return f"'{Path(str(data or config.data)).name}'"
 
 
 __all__ = ["BACKBONE_PREFIX", "ExportResult", "checkpoint_backbone_state", "export_run"]

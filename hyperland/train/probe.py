@@ -5,7 +5,8 @@
   the first half of up to ``probe_images`` validation faces is the labelled set, the second half the test set.
   Reported NME (%): ``head_nme`` — the default :class:`hyperland.heads.LandmarkHead` (ridge readout + refinement;
   no few-shot augmentation, to stay fast) on the model as it would be exported (the dense projection included
-  when the run has one); ``ridge_probe_nme`` — RidgeCV on the raw hypercolumn pooled to 8×8
+  when the run has one, and the descriptor PCA fitted on 512 of its training images that heads read by default:
+  :func:`hyperland.train.export.training_pca`); ``ridge_probe_nme`` — RidgeCV on the raw hypercolumn pooled to 8×8
   (:func:`hyperland.heads.baselines.pooled_hypercolumn`); ``mean_shape_nme`` — the fit half's mean shape: the
   evaluation protocol (:func:`hyperland.evaluate.run_sweep`, one network pass) on one labelled subset. Faces are
   the validation images resized to ``resize`` × ``resize`` (whole image, or the run's ``data_crop`` box).
@@ -114,7 +115,10 @@ class Probe:
             record.update(views.score(moco))
             record["retrieval_seconds"] = round(time.perf_counter() - t0, 2)
         if min(len(self.split.val_samples), self.config.probe_images) >= 4:
+            from .pca import PCA_IMAGES, training_pca
+
             model = snapshot_model(moco, self.model_config, dense_layers=tuple(self.config.dense_layers))
+            model = training_pca(model, self.split.train, n_images=PCA_IMAGES)
             record.update(run_probe(model, self.split.val_samples, max_images=self.config.probe_images) or {})
         else:
             _skip(_NO_LANDMARKS)
