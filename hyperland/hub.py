@@ -268,37 +268,46 @@ def save_model_dir(model: HyperlandModel, directory: str | os.PathLike, *, dtype
     return d
 
 
+def _split(state: dict[str, torch.Tensor], prefix: str, *, key: str, layers: tuple[int, ...] | None,
+           shapes: Callable[[dict[str, torch.Tensor]], bool], expected: str, source: str
+           ) -> dict[str, torch.Tensor] | None:
+    """Remove the tensors under ``prefix`` from ``state`` (an explicit prefix filter): None when there are none
+    and config.json's ``key`` (``layers``) is unset, else the tensors by their name after the prefix, which must
+    be exactly those ``shapes`` accepts (WeightsMismatchError otherwise)."""
+    own = {k[len(prefix):]: state.pop(k) for k in list(state) if k.startswith(prefix)}
+    if layers is None and not own:
+        return None
+    if layers is None or not shapes(own):
+        raise WeightsMismatchError(
+            f"'{source}': config.json {key}={layers} and the file's {prefix}* tensors {sorted(own)} do not agree. "
+            f"Expected both or neither ({expected}); export the model again.")
+    return own
+
+
 def split_projection(state: dict[str, torch.Tensor], config: ModelConfig, *, source: str) -> nn.Conv2d | None:
     """Remove the learned projection's tensors (``hyperland_projection.weight`` (D, C, 1, 1), ``.bias`` (D,)) from
-    ``state`` (an explicit prefix filter) and build the 1x1 convolution; None when the model has none."""
-    own = {k[len(PROJECTION_PREFIX):]: state.pop(k) for k in list(state) if k.startswith(PROJECTION_PREFIX)}
-    if config.projection_layers is None and not own:
-        return None
-    w, b = own.get("weight"), own.get("bias")
-    if config.projection_layers is None or w is None or b is None or set(own) != {"weight", "bias"} \
-            or w.ndim != 4 or w.shape[2:] != (1, 1) or b.shape != (w.shape[0],):
-        raise WeightsMismatchError(
-            f"'{source}': config.json projection_layers={config.projection_layers} and the file's projection "
-            f"tensors {sorted(own)} do not agree. Expected both or neither (weight (D, C, 1, 1) and bias (D,)); "
-            "export the model again.")
-    return projection_conv(w, b)
+    ``state`` and build the 1x1 convolution; None when the model has none."""
+    own = _split(state, PROJECTION_PREFIX, key="projection_layers", layers=config.projection_layers, source=source,
+                 expected="weight (D, C, 1, 1) and bias (D,)",
+                 shapes=lambda t: set(t) == {"weight", "bias"} and t["weight"].ndim == 4
+                 and t["weight"].shape[2:] == (1, 1) and t["bias"].shape == (t["weight"].shape[0],))
+    return None if own is None else projection_conv(own["weight"], own["bias"])
 
 
 def split_pca(state: dict[str, torch.Tensor], config: ModelConfig, *, source: str) -> Projection | None:
     """Remove the descriptor PCA's tensors (``hyperland_pca.mean`` (C,), ``.components`` (D, C)) from ``state``
-    and build its :class:`~hyperland.features.Projection` in float32; None when the model has none."""
+    and build its :class:`~hyperland.features.Projection` in float32 (with the explained variance its
+    provenance records); None when the model has none."""
     from .features import Projection
 
-    own = {k[len(PCA_PREFIX):]: state.pop(k) for k in list(state) if k.startswith(PCA_PREFIX)}
-    if config.pca_layers is None and not own:
+    own = _split(state, PCA_PREFIX, key="pca_layers", layers=config.pca_layers, source=source,
+                 expected="mean (C,) and components (D, C)",
+                 shapes=lambda t: set(t) == {"mean", "components"} and t["mean"].ndim == 1
+                 and t["components"].ndim == 2 and t["components"].shape[1] == t["mean"].shape[0])
+    if own is None:
         return None
-    m, c = own.get("mean"), own.get("components")
-    if config.pca_layers is None or m is None or c is None or set(own) != {"mean", "components"} \
-            or m.ndim != 1 or c.ndim != 2 or c.shape[1] != m.shape[0]:
-        raise WeightsMismatchError(
-            f"'{source}': config.json pca_layers={config.pca_layers} and the file's PCA tensors {sorted(own)} do not "
-            "agree. Expected both or neither (mean (C,) and components (D, C)); export the model again.")
-    return Projection(m.detach().float().cpu(), c.detach().float().cpu())
+    explained = float(config.provenance.get("pca", {}).get("explained_variance", 1.0))
+    return Projection(own["mean"].detach().float().cpu(), own["components"].detach().float().cpu(), explained)
 
 
 def projection_conv(weight: torch.Tensor, bias: torch.Tensor) -> nn.Conv2d:

@@ -15,7 +15,7 @@ from ._defaults import DEFAULT_MODEL
 from .assets import embedded_dir, repair_advice
 from .backbone import create_backbone, load_state, read_weights
 from .config import CONFIG_NAME, WEIGHTS_NAME, ModelConfig
-from .errors import ModelNotFoundError, OfflineModeError
+from .errors import InvalidOptionError, ModelNotFoundError, OfflineModeError, WeightsMismatchError
 from .hub import fetch_model_dir, parse_source, require_published, split_pca, split_projection
 from .integrity import check_finite, sha256_file, verify_recorded_sha256
 from .manifest import ManifestEntry, load_manifest
@@ -35,7 +35,10 @@ def _from_files(config_path: Path, weights_path: Path, **overrides: Any) -> Hype
     projection = split_projection(state, config, source=str(weights_path))
     pca = split_pca(state, config, source=str(weights_path))
     load_state(backbone, state, source=str(weights_path))
-    return HyperlandModel(config, backbone, projection=projection, pca=pca)
+    try:
+        return HyperlandModel(config, backbone, projection=projection, pca=pca)
+    except InvalidOptionError as exc:  # a projection or PCA whose width is not its layers': the file is wrong
+        raise WeightsMismatchError(f"'{weights_path}': {exc} Export the model again.") from exc
 
 
 def _manifest_files(e: ManifestEntry, *, cache_dir: str | Path | None,

@@ -362,11 +362,13 @@ class HyperlandModel(nn.Module):
                   "n_components": n_components, "layers": list(used), "explained_variance": round(proj.explained, 4),
                   "random_state": random_state}
         config = replace(self.config, pca_layers=used, provenance={**self.config.provenance, "pca": record})
-        return HyperlandModel(config, self.backbone, projection=self.projection, pca=proj).to(self.device)
+        model = HyperlandModel(config, self.backbone, projection=self.projection, pca=proj).to(self.device)
+        model.source = self.source  # the same backbone: a head fitted on either finds it there
+        return model
 
     def save_pretrained(self, directory: str | os.PathLike, *, dtype: str = "float32", card_extra: str = "") -> Path:
         """Write the model directory (:func:`hyperland.hub.save_model_dir`): config.json, model.safetensors
-        (backbone, timm keys; the learned projection), README.md.
+        (backbone, timm keys; the learned projection and the descriptor PCA), README.md.
 
         ``dtype="float16"`` or ``"bfloat16"`` stores the floating-point weights at reduced precision (half the
         file); loading casts them back to the backbone's float32.

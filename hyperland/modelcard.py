@@ -70,6 +70,13 @@ def model_card(config: ModelConfig, *, extra: str = "") -> str:
     if config.recipe or isinstance(trained, Mapping):
         lines += ["## Training", " ".join(([f"Recipe `{config.recipe}`."] if config.recipe else [])
                                           + ([objective_text(trained)] if isinstance(trained, Mapping) else [])), ""]
+    pca = prov.get("pca")
+    if config.pca_layers is not None and isinstance(pca, Mapping):
+        lines += ["## Descriptor PCA", (
+            f"`model.pca`: {pca.get('n_components')} principal components of the layer "
+            f"{list(config.pca_layers)} hypercolumn, fitted on {pca.get('data') or 'unlabelled images'}, keeping "
+            f"{100 * float(pca.get('explained_variance', 1.0)):.1f} % of the sampled variance. Landmark heads read it "
+            "by default (`LandmarkHead(descriptor=\"auto\")`)."), ""]
     if prov:
         lines += ["## Provenance", "```json", json.dumps(prov, indent=2, sort_keys=True), "```", ""]
     if extra:

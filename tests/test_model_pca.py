@@ -53,6 +53,7 @@ def test_with_pca_is_fit_projection_and_survives_save_and_load(r18, faces, tmp_p
     assert torch.equal(model.pca.components, ref.components) and torch.equal(model.pca.mean, ref.mean)
     assert model.fingerprint == r18.fingerprint and r18.pca is None  # the original is left as it was
     assert model.config.provenance["pca"]["data"] == "twelve faces"
+    assert model.source == r18.source == "random-r18"  # a head fitted on it finds the same backbone
     back = hyperland.load(str(model.save_pretrained(tmp_path / "m")))
     assert back.pca_layers == (2, 3) and back.pca.key == model.pca.key and back.fingerprint == r18.fingerprint
 
@@ -73,7 +74,10 @@ def test_pca_tensors_and_pca_layers_must_agree(r18, faces, tmp_path) -> None:
     with pytest.raises(WeightsMismatchError, match="pca_layers=None"):
         hyperland.load(str(d))
     rewrite({k: v for k, v in state.items() if k != "hyperland_pca.mean"}, cfg)  # pca_layers, one tensor missing
-    with pytest.raises(WeightsMismatchError, match=r"\['components'\]"):
+    with pytest.raises(WeightsMismatchError, match=r"hyperland_pca\.\* tensors \['components'\]"):
+        hyperland.load(str(d))
+    rewrite({**state, "hyperland_pca.components": torch.zeros(4, 7), "hyperland_pca.mean": torch.zeros(7)}, cfg)
+    with pytest.raises(WeightsMismatchError, match="The descriptor PCA reads 7 channels"):
         hyperland.load(str(d))
     with pytest.raises(ManifestError, match="'pca_layers' \\(5,\\) are not all in 'out_indices'"):
         ModelConfig(architecture="resnet18", pca_layers=(5,))

@@ -112,9 +112,9 @@ def _count_batches(model, monkeypatch) -> list[int]:
 
 
 def test_only_the_labelled_union_and_the_test_set_pass_through_the_network(dense, split, monkeypatch) -> None:
-    """mtfl-dense-r18 (its own descriptor PCA: no PCA fitted on pool images): a 200-image pool, 1 and 3 shots × 2 seeds label at most 8
-    images; exactly those and the 16 test images are extracted, each once, for the head, the pixel classifier
-    and the ridge probe together."""
+    """mtfl-dense-r18 (its own descriptor PCA, none fitted on pool images): a 200-image pool, 1 and 3 shots × 2
+    seeds label at most 8 images; exactly those and the 16 test images are extracted, each once, for the head,
+    the pixel classifier and the ridge probe together."""
     pool, test = split[0][:200], split[1][:16]
     union = set()
     for seed in range(2):

@@ -64,6 +64,8 @@ def test_export_pca_images_and_moved_data(finished_run: Path, tmp_path: Path) ->
     assert a.pca is not None and a.pca.key == b.pca.key and a.config.provenance["pca"]["images"] == 8
     with pytest.raises(DatasetError, match="pass --data PATH where they are now, or --pca-images 0"):
         export_run(finished_run, tmp_path / "c", data=tmp_path / "moved.txt")
+    with pytest.raises(SystemExit):
+        train_main(["export", str(finished_run), "--out", str(tmp_path / "d"), "--pca-images", "-1"])
 
 
 def test_export_refuses_unfinished_runs_and_non_runs(mtfl_root: Path, tmp_path: Path) -> None:

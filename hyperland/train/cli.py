@@ -119,7 +119,10 @@ def export_parser() -> argparse.ArgumentParser:
 def _export(argv: Sequence[str]) -> int:
     from .export import export_run
 
-    args = export_parser().parse_args(argv)
+    parser = export_parser()
+    args = parser.parse_args(argv)
+    if args.pca_images < 0:
+        parser.error(f"--pca-images {args.pca_images}: expected 0 (no descriptor PCA) or a positive image count.")
     _logging(args.verbose)
     res = export_run(args.run, args.out, name=args.name, license=args.license, push_to_hub=args.push_to_hub,
                      private=args.private, allow_unfinished=args.allow_unfinished, dtype=args.dtype,

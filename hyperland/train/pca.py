@@ -5,13 +5,12 @@ user loads it."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ..data.base import crop_resize, open_rgb
 from .data import Item
+from .views import open_item
 
 if TYPE_CHECKING:
     from ..model import HyperlandModel
@@ -26,10 +25,10 @@ def training_pca(model: HyperlandModel, items: Sequence[Item], *, n_images: int 
     their box, resized to the model's ``resize``). No label is read."""
     pick = np.random.default_rng(0).choice(len(items), n_images, replace=False) if n_images < len(items) \
         else np.arange(len(items))
-    images = [crop_resize(open_rgb(Path(items[i].path)), items[i].box, model.config.resize)[0] for i in pick]
+    images = [open_item(items[int(i)], model.config.resize) for i in pick]
+    described = f"{len(images)} of the {len(items)} training images of {data or 'the run'} (seed 0), no label read"
     return model.with_pca(images, n_components=128, max_images=len(images), random_state=0, progress=progress,
-                      data=f"{len(images)} of the {len(items)} training images of {data or 'the run'} (seed 0), "
-                                           "no label read")
+                          data=described)
 
 
 __all__ = ["PCA_IMAGES", "training_pca"]

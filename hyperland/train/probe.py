@@ -6,7 +6,7 @@
   Reported NME (%): ``head_nme`` — the default :class:`hyperland.heads.LandmarkHead` (ridge readout + refinement;
   no few-shot augmentation, to stay fast) on the model as it would be exported (the dense projection included
   when the run has one, and the descriptor PCA fitted on 512 of its training images that heads read by default:
-  :func:`hyperland.train.export.training_pca`); ``ridge_probe_nme`` — RidgeCV on the raw hypercolumn pooled to 8×8
+  :func:`hyperland.train.pca.training_pca`); ``ridge_probe_nme`` — RidgeCV on the raw hypercolumn pooled to 8×8
   (:func:`hyperland.heads.baselines.pooled_hypercolumn`); ``mean_shape_nme`` — the fit half's mean shape: the
   evaluation protocol (:func:`hyperland.evaluate.run_sweep`, one network pass) on one labelled subset. Faces are
   the validation images resized to ``resize`` × ``resize`` (whole image, or the run's ``data_crop`` box).

@@ -41,7 +41,7 @@ def derived_seed(*parts: int) -> int:
                .astype(np.uint64).dot(np.array([1 << 32, 1], dtype=np.uint64)) >> np.uint64(1))
 
 
-def _open(item: Item, size: int) -> Image.Image:
+def open_item(item: Item, size: int) -> Image.Image:
     """The same decode, crop and resize as evaluation (:func:`hyperland.data.base.load_sample`).
 
     No ``Image.draft``: a draft decode shrinks large JPEGs by 1/2–1/8 while the box stays in full-resolution
@@ -101,7 +101,7 @@ class TwoViewDataset(Dataset):
         for attempt in range(MAX_SUBSTITUTES):
             item = self.items[(index + attempt) % len(self.items)]
             try:
-                img = _open(item, self.resize)
+                img = open_item(item, self.resize)
             except (OSError, ValueError, SyntaxError) as exc:
                 if str(item.path) not in self._warned:
                     self._warned.add(str(item.path))
@@ -190,4 +190,4 @@ class ViewAugment:
         return self._cache[key]
 
 
-__all__ = ["ResumableSampler", "TwoViewDataset", "ViewAugment", "derived_seed"]
+__all__ = ["ResumableSampler", "TwoViewDataset", "ViewAugment", "derived_seed", "open_item"]
