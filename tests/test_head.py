@@ -147,6 +147,21 @@ def test_features_plus_images_augments_without_reextracting(r18, faces) -> None:
     assert head.predict(features=encode(r18, imgs[6:], projection=proj, pool=2)).shape == (6, 5, 2)
 
 
+def test_larger_sets_warp_a_seeded_subset(r18, faces) -> None:
+    """augment="auto" above augment_max: warped copies of augment_max of the training images, drawn from the
+    seed (the same subset on a refit), never of none."""
+    imgs, pts = faces
+    opts = dict(augment_max=3, n_augment=2, mirror=False, random_state=0, progress=False)
+    head = LandmarkHead(5, **opts).fit(r18, imgs[:6], pts[:6])
+    assert head.selection_["n_labelled"] == 6 and head.selection_["n_train_maps"] == 6 + 3 * 2
+    rows = head._warp_rows(6, 0)
+    assert rows is not None and len(rows) == 3 and np.array_equal(rows, np.sort(rows))
+    assert np.array_equal(rows, LandmarkHead(5, **opts)._warp_rows(6, 0))
+    assert head._warp_rows(3, 0).tolist() == [0, 1, 2] and LandmarkHead(5, augment=False)._warp_rows(6, 0) is None
+    again = LandmarkHead(5, **opts).fit(r18, imgs[:6], pts[:6])
+    np.testing.assert_array_equal(again.predict(imgs[6:8]), head.predict(imgs[6:8]))
+
+
 def _dots(n: int, rng: np.random.Generator) -> tuple[list, np.ndarray]:
     """Grey-noise images with 5 coloured discs (radius 5) at random places; the disc centres are the truth."""
     from PIL import Image, ImageDraw

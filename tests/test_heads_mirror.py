@@ -113,20 +113,21 @@ def test_mirrored_copies_share_their_original_fold(r18, faces) -> None:
 
 
 def test_the_mirrored_labels_follow_a_labelling_bias(mtfl_root) -> None:
-    """Labels 2 px right of what they mark: a head fitted on the originals finds the mirrored faces' points about
-    4 px left of the mirrored labels (the bias flips sign), so the calibration moves the labels about 4 px further
+    """Labels 1 px right of what they mark: a head fitted on the originals finds the mirrored faces' points about
+    2 px left of the mirrored labels (the bias flips sign), so the calibration moves the labels about 2 px further
     left before mirroring them than for the same faces labelled without the bias; never in y. A 6 px bias (12 px
-    apart, over BIAS_LIMIT x the faces' 65 px length) reads as a head that fails on mirrored faces: no offset."""
+    apart, over BIAS_LIMIT x the faces' 65 px length) reads as a head that fails on mirrored faces: no offset.
+    (These faces' own labels already read 1.7-2.5 px apart, so a 2 px bias can pass the limit.)"""
     import hyperland
 
     model = hyperland.load()  # the embedded default (random features are too noisy to see 2 px)
     imgs, pts = load_samples(read_mtfl(mtfl_root, "testing")[:24])
     off = {b: LandmarkHead(5, n_augment=2, random_state=0, progress=False).fit(
         model, imgs, pts + np.float32([b, 0.0]), landmark_names=list(LANDMARKS)).mirror_offset_
-        for b in (0.0, 2.0, 6.0)}
+        for b in (0.0, 1.0, 6.0)}
     assert all(np.all(o[:, 1] == 0) for o in off.values())
-    moved = off[2.0][:, 0] - off[0.0][:, 0]
-    assert np.all(moved < -1.5) and np.all(moved > -7), moved
+    moved = off[1.0][:, 0] - off[0.0][:, 0]
+    assert np.all(moved < -1.0) and np.all(moved > -4.5) and -3 < moved.mean() < -1.5, moved
     assert np.all(off[6.0] == 0)
     plain = LandmarkHead(5, mirror=False, random_state=0, progress=False).fit(model, imgs, pts)
     assert plain.mirror_offset_ is None

@@ -105,8 +105,8 @@ def test_selection_scores_only_labelled_points() -> None:
     targets = torch.rand(8, 2, 2, generator=gen) * 1.6 - 0.8
     targets[1:, 1] = float("nan")
     pooled = maps.mean((2, 3)).numpy()
-    choice = select(maps, pooled, targets, np.arange(8), refine_mode="auto", rng=rng)
-    only = select(maps, pooled, targets[:, :1], np.arange(8), refine_mode="auto", rng=np.random.default_rng(0))
+    choice, _ = select(maps, pooled, targets, np.arange(8), refine_mode="auto", rng=rng)
+    only, _ = select(maps, pooled, targets[:, :1], np.arange(8), refine_mode="auto", rng=np.random.default_rng(0))
     assert choice.folds == 5 and np.isfinite(choice.val_error)
     assert choice.val_error == pytest.approx(only.val_error, rel=0.05)
 

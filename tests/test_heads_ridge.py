@@ -152,19 +152,19 @@ def test_select_with_the_prior_on_the_mean_shape_only() -> None:
     maps = torch.from_numpy(rng.normal(size=(12, 4, *grid)).astype(np.float32))
     pooled = targets.flatten(1).numpy().astype(np.float64)  # the readout can recover the targets exactly
     groups = np.arange(12)
-    auto = select(maps, pooled, targets, groups, refine_mode="auto", rng=np.random.default_rng(0))
+    auto, _ = select(maps, pooled, targets, groups, refine_mode="auto", rng=np.random.default_rng(0))
     assert auto.centre == "coarse" or auto.refine is False  # the exact readout is chosen when allowed
     assert auto.val_error is not None
-    shape = select(maps, pooled, targets, groups, refine_mode="auto", rng=np.random.default_rng(0),
-                   prior_centre="shape")
+    shape, _ = select(maps, pooled, targets, groups, refine_mode="auto", rng=np.random.default_rng(0),
+                      prior_centre="shape")
     assert shape.refine is True and shape.centre == "shape" and shape.prior_std in SHAPE_ONLY_FACTORS
     assert shape.folds == 5 and shape.val_error is not None and shape.val_error > auto.val_error
-    mixed = select(maps, pooled, targets, groups, refine_mode="auto", rng=np.random.default_rng(0),
-                   prior_centre="mixture")
+    mixed, _ = select(maps, pooled, targets, groups, refine_mode="auto", rng=np.random.default_rng(0),
+                      prior_centre="mixture")
     assert mixed.refine is True and mixed.centre in ("mixture", "shape")
-    one = select(maps[:1], pooled[:1], targets[:1], groups[:1], refine_mode="auto", rng=np.random.default_rng(0),
-                 prior_centre="shape")
-    assert one == DEFAULT_SHAPE_CHOICE and one.centre == "shape"
+    one, warm = select(maps[:1], pooled[:1], targets[:1], groups[:1], refine_mode="auto",
+                       rng=np.random.default_rng(0), prior_centre="shape")
+    assert one == DEFAULT_SHAPE_CHOICE and one.centre == "shape" and warm is None  # nothing was fitted
 
 
 def test_mixture_prior_recovers_from_a_wrong_readout() -> None:

@@ -44,3 +44,32 @@ def test_float64_rows_with_float32_weights() -> None:
     (c32, _), = multinomial_logistic(torch.from_numpy(x).float(), torch.from_numpy(y), w, [1.0], tol=1e-7)
     assert c64.dtype == torch.float64
     np.testing.assert_allclose(c64.numpy(), c32.double().numpy(), atol=1e-3)
+
+
+def test_warm_start_reaches_the_same_minimum() -> None:
+    """``init``: the same strictly convex objective from another starting point gives the same coefficients."""
+    rng = np.random.default_rng(2)
+    y = rng.integers(0, 4, 500)
+    x = torch.from_numpy(rng.normal(size=(4, 5))[y] + rng.normal(size=(500, 5))).float()
+    w = torch.ones(500)
+    (cold, cold_b), = multinomial_logistic(x, torch.from_numpy(y), w, [0.5], tol=1e-6)
+    start = (torch.from_numpy(rng.normal(size=(4, 5))).float(), torch.from_numpy(rng.normal(size=4)).float())
+    (warm, warm_b), = multinomial_logistic(x, torch.from_numpy(y), w, [0.5], tol=1e-6, init=start)
+    np.testing.assert_allclose(warm.numpy(), cold.numpy(), atol=2e-3)
+    np.testing.assert_allclose((warm_b - warm_b.mean()).numpy(), (cold_b - cold_b.mean()).numpy(), atol=2e-3)
+
+
+def test_cell_classifier_init_is_read_in_its_own_units(monkeypatch: pytest.MonkeyPatch) -> None:
+    """fit_cell_classifiers(init=) re-expresses a classifier (raw descriptor units, standardisation folded in)
+    in the new fit's standardised units: a solver that returns its starting point gives back the same logits,
+    also on other images (another standardisation)."""
+    from hyperland.heads import cells
+
+    gen = torch.Generator().manual_seed(0)
+    maps = torch.randn(6, 3, 5, 5, generator=gen) * 2 + 1
+    targets = torch.rand(6, 2, 2, generator=gen) * 1.6 - 0.8
+    (first,) = cells.fit_cell_classifiers(maps, targets, [1.0], rng=np.random.default_rng(0))
+    monkeypatch.setattr(cells, "multinomial_logistic", lambda x, y, w, cs, init=None: [init] * len(cs))
+    (again,) = cells.fit_cell_classifiers(maps[2:], targets[2:], [1.0], rng=np.random.default_rng(1), init=first)
+    lp, lp2 = first.log_probs(maps), again.log_probs(maps)
+    np.testing.assert_allclose(lp2.numpy(), lp.numpy(), atol=1e-4)

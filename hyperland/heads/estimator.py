@@ -58,8 +58,9 @@ class LandmarkHead(DescriptorMixin, PersistenceMixin, BaseEstimator):
     * descriptors: ``descriptor`` (``"auto"``: ``"model_pca"``, else ``"learned"``, else ``"pca"``), ``layers``,
       ``n_components`` (of a ``"pca"`` fitted on the labelled images), ``pool`` (default 1 for the ridge head, 2
       otherwise), ``grid`` (extraction grid, cells per side; default the finest layer's).
-    * few-shot warps (ridge, regressor): with ``augment="auto"``, fits on at most ``augment_max`` images add
-      ``n_augment`` TPS-warped copies of each (``tps``, ``rotation``, ``scale``, ``translate``), extracted once.
+    * warped copies (ridge, regressor): ``n_augment`` TPS-warped copies (``tps``, ``rotation``, ``scale``,
+      ``translate``) of every training image, extracted once; with ``augment="auto"`` (default) of at most
+      ``augment_max`` of them, a seeded random subset of a larger set (``True``: of all, ``False``: none).
     * mirrored copies (ridge, regressor; :mod:`.mirror`): fits on at most ``mirror_max`` images add a left-right
       flipped copy of each (and of its warps) with left and right landmarks swapped: ``mirror="auto"`` pairs them
       by name (``fit(landmark_names=)``: ``left_eye`` ↔ ``right_eye``; no pair, no copies), a list of ``[i, j]``
@@ -79,7 +80,7 @@ class LandmarkHead(DescriptorMixin, PersistenceMixin, BaseEstimator):
         prior_centre: Literal["auto", "shape", "mixture"] = "auto", n_intermediate: int = 50,
         softmax_scale: float = 10.0, n_components: int | None = 128, pool: int | None = None,
         augment: bool | Literal["auto"] = "auto", augment_max: int = 100, n_augment: int = 8, tps: float = 0.05,
-        rotation: float = 10.0, scale: tuple[float, float] = (0.9, 1.1), translate: float = 0.0,
+        rotation: float = 10.0, scale: tuple[float, float] = (0.9, 1.1), translate: float = 0.1,
         mirror: Literal[False, "auto"] | Sequence[Sequence[int]] = "auto", mirror_max: int = 1000,
         grid: int | None = None, epochs: int | None = None, epoch_size: int | None = None, steps: int | None = None,
         batch_size: int = 32, lr: float = 3e-3, weight_decay: float | Literal["auto"] = "auto",
@@ -167,13 +168,14 @@ class LandmarkHead(DescriptorMixin, PersistenceMixin, BaseEstimator):
         maps = features.maps if len(train) == n else features.maps[train]
         tr_pts, tr_sizes, groups = pts[train], [sizes[i] for i in train], np.arange(len(train))
         tr_items = [items[i] for i in train] if items is not None else None
-        augments = warps and self._augments(len(train)) and tr_items is not None and self.n_augment > 0
-        cache = (warp_cache if warp_cache is not None else WarpCache()) if augments else None
+        warp_rows = self._warp_rows(len(train), seed) if warps and tr_items is not None else None
+        cache = (warp_cache if warp_cache is not None else WarpCache()) if warp_rows is not None else None
         self.mirror_offset_: np.ndarray | None = None  # (K, 2) px added to the labels before mirroring them
         perm = self._mirror_perm(len(train), self.landmark_names_)
         if perm is not None and tr_items is not None:
             tr_items = [load_image(im) for im in tr_items]  # decoded once: the warps and the mirrors read them
-        maps, tr_pts, tr_sizes, groups = self._warped(model, cache, maps, tr_items, tr_pts, tr_sizes, groups, seed)
+        maps, tr_pts, tr_sizes, groups = self._warped(model, cache, maps, tr_items, tr_pts, tr_sizes, groups, seed,
+                                                      rows=warp_rows)
         if perm is not None and tr_items is not None:
             # a mirrored copy of every training image (left and right landmarks swapped), and its warps, in its
             # original's group; first the head without them (the mirror=False fit), which calibrates the copies'
@@ -188,7 +190,8 @@ class LandmarkHead(DescriptorMixin, PersistenceMixin, BaseEstimator):
             self.mirror_offset_ = offset = calibrate(mirror_points(seen, widths, perm), tr_pts[:n0],
                                                      extent=median_extent(tr_pts[:n0]))
             mpts = mirror_points(tr_pts[:n0] + offset, widths, perm)
-            mmaps, mpts, msizes, mgroups = self._warped(model, cache, fmaps, flipped, mpts, sizes0, groups[:n0], seed)
+            mmaps, mpts, msizes, mgroups = self._warped(model, cache, fmaps, flipped, mpts, sizes0, groups[:n0], seed,
+                                                        rows=warp_rows)
             maps, tr_pts = torch.cat([maps, mmaps]), np.concatenate([tr_pts, mpts])
             tr_sizes, groups = tr_sizes + msizes, np.concatenate([groups, mgroups])
         targets = pixels_to_normalised(model, torch.from_numpy(tr_pts), tr_sizes)
@@ -197,18 +200,32 @@ class LandmarkHead(DescriptorMixin, PersistenceMixin, BaseEstimator):
         return self
 
     def _warped(self, model: HyperlandModel, cache: WarpCache | None, maps: torch.Tensor, items: list | None,
-                pts: np.ndarray, sizes: list, groups: np.ndarray, seed: int
+                pts: np.ndarray, sizes: list, groups: np.ndarray, seed: int, *, rows: np.ndarray | None
                 ) -> tuple[torch.Tensor, np.ndarray, list, np.ndarray]:
-        """The training rows (maps, pixel points, sizes, groups) with ``n_augment`` warped copies of every image
-        appended (few-shot: ``cache`` is not None), encoded once."""
-        if cache is None or items is None:
+        """The training rows (maps, pixel points, sizes, groups) with ``n_augment`` warped copies of each of the
+        images ``rows`` (of the first ``len(items)``; None: no copies) appended, encoded once."""
+        if cache is None or items is None or rows is None:
             return maps, pts, sizes, groups
-        copies, apts = cache.warped(items, pts, encode=lambda ims: self._encode(model, ims).maps,
+        copies, apts = cache.warped([items[i] for i in rows], pts[rows],
+                                    encode=lambda ims: self._encode(model, ims).maps,
                                     encoding=self._encoding_key(model), n=self.n_augment, tps=self.tps,
                                     rotation=self.rotation, scale=self.scale, translate=self.translate, seed=seed)
         return (torch.cat([maps, copies]), np.concatenate([pts, apts]),
-                sizes + [s for s in sizes for _ in range(self.n_augment)],
-                np.concatenate([groups, np.repeat(groups, self.n_augment)]))
+                sizes + [sizes[i] for i in rows for _ in range(self.n_augment)],
+                np.concatenate([groups, np.repeat(groups[rows], self.n_augment)]))
+
+    def _warp_rows(self, n_train: int, seed: int) -> np.ndarray | None:
+        """The training images that get warped copies (sorted indices), None when none does: all with
+        ``augment=True``, up to ``augment_max`` with ``"auto"`` (a random subset, drawn from ``seed``, of a larger
+        set: the copies' share of the rows shrinks as labels grow, but never to nothing)."""
+        if self.n_augment == 0 or self.augment is False or n_train == 0:
+            return None
+        if self.augment is True or n_train <= self.augment_max:
+            return np.arange(n_train)
+        if self.augment_max == 0:
+            return None
+        pick = np.random.default_rng([seed, n_train]).choice(n_train, self.augment_max, replace=False)
+        return np.sort(pick)
 
     def _mirror_perm(self, n_train: int, names: Sequence[str] | None) -> list[int] | None:
         """The landmark permutation of the mirrored copies that a fit on ``n_train`` training images named
@@ -216,9 +233,6 @@ class LandmarkHead(DescriptorMixin, PersistenceMixin, BaseEstimator):
         if not set(AUGMENT) <= set(MODULES[self.method].OPTIONS) or n_train > self.mirror_max:
             return None
         return resolve_mirror(self.mirror, names=names, k=self.n_landmarks)
-
-    def _augments(self, n_train: int) -> bool:
-        return bool(self.augment) if self.augment != "auto" else n_train <= self.augment_max
 
     def reads_images(self, n_labelled: int, *, landmark_names: Sequence[str] | None = None) -> bool:
         """Whether :meth:`fit` on ``n_labelled`` images (named ``landmark_names``) reads the images themselves
@@ -232,7 +246,7 @@ class LandmarkHead(DescriptorMixin, PersistenceMixin, BaseEstimator):
         held = round(self.val_fraction * n_labelled) if set(SPLIT) <= set(module.OPTIONS) else 0  # at most
         if self._mirror_perm(n_labelled - held, landmark_names) is not None:
             return True
-        return self.n_augment > 0 and self._augments(n_labelled - held)
+        return self._warp_rows(max(n_labelled - held, 0), 0) is not None
 
     def _val_pair(self, model: HyperlandModel, features: Features, pts: np.ndarray, sizes: list,
                   held: np.ndarray, val: ValData | None) -> tuple[torch.Tensor, torch.Tensor] | None:

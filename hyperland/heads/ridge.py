@@ -184,7 +184,7 @@ def predict(readout: Readout, classifier: CellClassifier, shape: tuple[torch.Ten
 
 def select(maps: torch.Tensor, pooled: np.ndarray, targets: torch.Tensor, groups: np.ndarray, *,
            refine_mode: bool | str, rng: np.random.Generator, prior_centre: str = "auto", max_folds: int = 5,
-           single_split_from: int = SINGLE_SPLIT_FROM) -> Choice:
+           single_split_from: int = SINGLE_SPLIT_FROM) -> tuple[Choice, CellClassifier | None]:
     """Choose the classifier's ``C`` and the decoding (refine or not, prior centre and width, tau) by the mean
     normalised point error on held-out labelled images.
 
@@ -198,16 +198,20 @@ def select(maps: torch.Tensor, pooled: np.ndarray, targets: torch.Tensor, groups
     around the mean shape (the mean-shape-only candidates stay). Missing labels (NaN) are
     left out of every fit and score: a held-out landmark counts only where it is labelled and the other folds
     label it in at least one image (a fold that could teach it nothing is not scored on it); when no fold
-    has anything to score, :data:`DEFAULT_CHOICE` is used."""
+    has anything to score, :data:`DEFAULT_CHOICE` is used.
+
+    Also returns the last fold's classifier at the chosen ``C`` (None when none was fitted): the final fit on
+    all images starts from it (:func:`.cells.fit_cell_classifiers` ``init``), as each fold's sweep starts from
+    the previous fold's first ``C``; a strictly convex objective, so only the solver's path changes."""
     ids = np.unique(groups)
     shape_only = prior_centre == "shape"
     mixture = prior_centre == "mixture"
     default = {"shape": DEFAULT_SHAPE_CHOICE, "mixture": replace(DEFAULT_CHOICE, centre="mixture")}.get(
         prior_centre, DEFAULT_CHOICE)
     if refine_mode is False:
-        return replace(DEFAULT_CHOICE, refine=False)
+        return replace(DEFAULT_CHOICE, refine=False), None
     if len(ids) < 2:
-        return default
+        return default, None
     perm = rng.permutation(ids)
     if len(ids) >= single_split_from:
         folds = [perm[: max(1, round(0.2 * len(ids)))]]
@@ -222,6 +226,7 @@ def select(maps: torch.Tensor, pooled: np.ndarray, targets: torch.Tensor, groups
     if refine_mode == "auto" and prior_centre == "auto":
         options.append(replace(DEFAULT_CHOICE, refine=False, folds=len(folds)))
     errs: dict[Choice, list[torch.Tensor]] = {o: [] for o in options}
+    fitted: dict[float, CellClassifier] = {}  # the latest fold's classifiers by C
     for held in folds:
         val = np.isin(groups, held) & _originals(groups)
         tr = ~np.isin(groups, held)
@@ -232,16 +237,18 @@ def select(maps: torch.Tensor, pooled: np.ndarray, targets: torch.Tensor, groups
             continue
         coarse = None if shape_only else fit_readout(pooled[tr], targets[tr])(pooled[val])
         shape = shape_prior(targets[tr], grid, groups=groups[tr])
-        classifiers = fit_cell_classifiers(maps, targets[tr], CS, rng=rng, index=np.flatnonzero(tr))
+        classifiers = fit_cell_classifiers(maps, targets[tr], CS, rng=rng, index=np.flatnonzero(tr),
+                                           init=fitted.get(CS[0]))
+        fitted = {clf.C: clf for clf in classifiers}
         log_probs = {clf.C: clf.log_probs(maps[val]) for clf in classifiers}
         for o in options:
             pred = refine(log_probs[o.C], coarse, shape, grid, o)[0] if o.refine or coarse is None else coarse
             errs[o].append(point_errors(pred, truth))
     if not errs[options[0]]:  # no held-out image labels a landmark its training folds teach: nothing to compare
-        return replace(default, folds=len(folds))
+        return replace(default, folds=len(folds)), fitted.get(default.C)
     mean = {o: float(torch.cat(v).mean()) for o, v in errs.items()}
     best = min(options, key=lambda o: mean[o])
-    return replace(best, val_error=mean[best])
+    return replace(best, val_error=mean[best]), fitted.get(best.C)
 
 
 def _originals(groups: np.ndarray) -> np.ndarray:
@@ -308,10 +315,10 @@ def fit(maps: torch.Tensor, targets: torch.Tensor, options: dict[str, Any], *, g
                                  f"'{options['prior_centre']}' (where the "
                                  "refinement's prior sits) has nothing to do. Set refine=True or 'auto', or leave "
                                  "prior_centre='auto'.")
-    choice = select(maps, pooled, targets, groups, refine_mode=options["refine"], rng=rng,
-                    prior_centre=options["prior_centre"])
+    choice, warm = select(maps, pooled, targets, groups, refine_mode=options["refine"], rng=rng,
+                          prior_centre=options["prior_centre"])
     readout = fit_readout(pooled, targets)
-    classifier = fit_cell_classifiers(maps, targets, [choice.C], rng=rng)[0].matrix
+    classifier = fit_cell_classifiers(maps, targets, [choice.C], rng=rng, init=warm)[0].matrix
     prior_mean, prior_std = shape_prior(targets, grid, groups=groups)
     selection = {**choice.as_dict(), "ridge_alpha": readout.alpha, "n_train_maps": len(maps),
                  "n_labelled": len(np.unique(groups))}
