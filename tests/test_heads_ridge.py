@@ -94,7 +94,7 @@ def test_ridge_head_save_load_and_a_format_1_head(r18, tmp_path: Path) -> None:
     head = LandmarkHead(5, random_state=0, n_augment=1, progress=False).fit(r18, imgs, pts)
     head.save(tmp_path / "h")
     cfg = json.loads((tmp_path / "h" / "head.json").read_text())
-    assert cfg["format"] == 3 and cfg["params"]["method"] == "ridge" and cfg["selection"]["folds"] == 5
+    assert cfg["format"] == 3 and cfg["params"]["method"] == "ridge" and cfg["selection"]["folds"] == 0  # < 10
     assert {"centre", "tau", "prior_std", "C"} <= set(cfg["selection"])
     back = LandmarkHead.load(tmp_path / "h", model=r18)
     np.testing.assert_allclose(back.predict(imgs[:3]), head.predict(imgs[:3]), atol=1e-4)
@@ -141,6 +141,26 @@ def test_bad_options_are_refused(r18) -> None:
     head = LandmarkHead(5, method="regressor", steps=3, n_augment=0, n_components=8, progress=False).fit(r18, imgs, pts)
     with pytest.raises(InvalidOptionError, match="no per-landmark confidence"):
         head.predict(imgs[:1], return_confidence=True)
+
+
+def test_few_labelled_images_keep_the_default_decoding() -> None:
+    """Below MIN_SELECT labelled images (prior_centre="auto") the decoding is DEFAULT_CHOICE, not chosen on folds
+    of one held-out image each; from MIN_SELECT on, and with the other prior centres, it is chosen."""
+    from hyperland.heads.ridge import DEFAULT_CHOICE, MIN_SELECT
+
+    rng = np.random.default_rng(4)
+    n = MIN_SELECT
+    targets = torch.from_numpy(rng.uniform(-0.8, 0.8, size=(n, 2, 2)).astype(np.float32))
+    maps = torch.from_numpy(rng.normal(size=(n, 4, 6, 6)).astype(np.float32))
+    pooled = targets.flatten(1).numpy().astype(np.float64)
+    few, warm = select(maps[:-1], pooled[:-1], targets[:-1], np.arange(n - 1), refine_mode="auto",
+                       rng=np.random.default_rng(0))
+    assert few == DEFAULT_CHOICE and warm is None
+    enough, warm = select(maps, pooled, targets, np.arange(n), refine_mode="auto", rng=np.random.default_rng(0))
+    assert enough.folds == 5 and enough.val_error is not None and warm is not None and warm.C == enough.C
+    shape, _ = select(maps[:-1], pooled[:-1], targets[:-1], np.arange(n - 1), refine_mode="auto",
+                      rng=np.random.default_rng(0), prior_centre="shape")
+    assert shape.folds == 5 and shape.val_error is not None
 
 
 def test_select_with_the_prior_on_the_mean_shape_only() -> None:

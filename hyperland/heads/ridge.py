@@ -58,6 +58,10 @@ MIXTURE_FACTOR = 4.0  # prior_centre="mixture": the broad component's width, × 
 # (15.5 -> 24.7 and 7.0 -> 6.5 px, aflw-val 6.56 -> 6.54), and worse on openfield's pool CV with 60 frames (4 blocks of
 # 20 held out in turn: 6.7 -> 8.4 px, benchmarks/openfield.py --pool-cv), so it stays at 50
 SINGLE_SPLIT_FROM = 50
+# below this many labelled images (prior_centre="auto") the decoding is not chosen but DEFAULT_CHOICE: five folds of
+# one held-out image each cannot tell 70 decodings apart. aflw-val, 10 seeds: 5 shots 8.18 +- 0.42 chosen against
+# 7.85 +- 0.29 fixed (better in 7 of 10 seeds), 10 shots 7.06 +- 0.29 against 7.05 +- 0.21
+MIN_SELECT = 10
 DEFAULT_TAU, DEFAULT_PRIOR_STD, DEFAULT_C = 2.0, 0.3, 0.01  # one labelled image: nothing to validate on (these
 # were chosen on a validation split of the aflw pool: 1-shot fits on its first 500 faces, scored on the other 500)
 WINDOW = 3  # cells of the soft-argmax around the posterior's best cell
@@ -184,13 +188,15 @@ def predict(readout: Readout, classifier: CellClassifier, shape: tuple[torch.Ten
 
 def select(maps: torch.Tensor, pooled: np.ndarray, targets: torch.Tensor, groups: np.ndarray, *,
            refine_mode: bool | str, rng: np.random.Generator, prior_centre: str = "auto", max_folds: int = 5,
-           single_split_from: int = SINGLE_SPLIT_FROM) -> tuple[Choice, CellClassifier | None]:
+           single_split_from: int = SINGLE_SPLIT_FROM, min_select: int = MIN_SELECT
+           ) -> tuple[Choice, CellClassifier | None]:
     """Choose the classifier's ``C`` and the decoding (refine or not, prior centre and width, tau) by the mean
     normalised point error on held-out labelled images.
 
     Images (``groups``: augmented copies share their original's group and fold) are split into
     ``min(#groups, max_folds)`` folds, or one 20 % split from ``single_split_from`` groups on; with a single
-    labelled image there is nothing to hold out and :data:`DEFAULT_CHOICE` is used. ``prior_centre="shape"``
+    labelled image there is nothing to hold out and :data:`DEFAULT_CHOICE` is used, as with fewer than
+    ``min_select`` (:data:`MIN_SELECT`) under ``prior_centre="auto"``. ``prior_centre="shape"``
     keeps the readout out of the decoding: only priors around the labelled mean shape (:data:`SHAPE_ONLY_FACTORS`)
     are candidates, always refined (a readout of absolute position from the whole pooled map places an object
     where the labelled frames had it; the cell classifier finds it anywhere); ``"mixture"`` replaces every prior
@@ -210,7 +216,7 @@ def select(maps: torch.Tensor, pooled: np.ndarray, targets: torch.Tensor, groups
         prior_centre, DEFAULT_CHOICE)
     if refine_mode is False:
         return replace(DEFAULT_CHOICE, refine=False), None
-    if len(ids) < 2:
+    if len(ids) < 2 or (prior_centre == "auto" and len(ids) < min_select):
         return default, None
     perm = rng.permutation(ids)
     if len(ids) >= single_split_from:
