@@ -58,7 +58,9 @@ def fit_cell_classifiers(maps: torch.Tensor, targets: torch.Tensor, cs: Sequence
 
     ``init``: a classifier of the same K and D (e.g. fitted on a validation fold of the same images) that the
     first fit starts from instead of zeros. The objective is strictly convex, so only the path to its minimum
-    changes (the result agrees to the solver's tolerance) and far fewer L-BFGS steps are needed."""
+    changes (the result agrees to the solver's tolerance, which can still move a choice made on a handful of
+    held-out images); measured on the 68-point head: about half the L-BFGS steps at a fold's first ``C``, few
+    saved at ``C`` = 1."""
     grid = (int(maps.shape[-2]), int(maps.shape[-1]))
     k, d = targets.shape[1], maps.shape[1]
     hw = grid[0] * grid[1]
