@@ -202,3 +202,37 @@ def test_mixture_prior_recovers_from_a_wrong_readout() -> None:
     np.testing.assert_allclose(refine(log_probs, wrong, shape, grid, mixed)[0][0, 0], [0.625, 0.625], atol=0.05)
     right = torch.tensor([[[0.625, 0.625]]])
     np.testing.assert_allclose(refine(log_probs, right, shape, grid, mixed)[0][0, 0], [0.625, 0.625], atol=0.05)
+
+
+
+def test_held_out_copies_count_in_the_choice() -> None:
+    """The held-out score is (1 - w) x the originals' mean error + w x their copies' (COPY_WEIGHT; an original is
+    its group's first row). Listing each copy before its original swaps the two roles: w = 1 on one order is
+    w = 0 on the other, and the weight moves the choice (here a shifted copy's readout is wrong by the shift)."""
+    from hyperland.hypercolumn import grid_centers
+
+    rng = np.random.default_rng(5)
+    n, k, grid = 12, 2, (8, 8)
+    orig = rng.uniform(-0.4, 0.4, size=(n, k, 2)).astype(np.float32)
+    shift = rng.choice([-0.4, 0.4], size=(n, 1, 2)).astype(np.float32)
+    targets = torch.from_numpy(np.concatenate([orig, orig + shift]))  # each original, then its shifted copy
+    groups = np.concatenate([np.arange(n), np.arange(n)])
+    pooled = np.concatenate([orig, orig]).reshape(2 * n, -1).astype(np.float64)  # a copy pools like its original
+    maps = torch.from_numpy(rng.normal(scale=0.1, size=(2 * n, k, *grid)).astype(np.float32))
+    cells = ((grid_centers(grid)[None, None] - targets[:, :, None]) ** 2).sum(-1).argmin(-1)  # (2n, k)
+    for i in range(2 * n):
+        for j in range(k):  # channel j lights up at landmark j's cell: a classifier finds it anywhere
+            maps[i, j].view(-1)[cells[i, j]] += 4.0
+    swap = np.concatenate([np.arange(n, 2 * n), np.arange(n)])
+
+    def choose(order: np.ndarray, w: float):
+        return select(maps[order], pooled[order], targets[order], groups[order], refine_mode="auto",
+                      rng=np.random.default_rng(0), copy_weight=w)[0]
+
+    same = np.arange(2 * n)
+    originals, copies, both = choose(same, 0.0), choose(same, 1.0), choose(same, 0.5)
+    assert choose(swap, 0.0) == copies and replace(choose(swap, 1.0), val_error=None) == replace(originals,
+                                                                                                val_error=None)
+    assert choose(swap, 1.0).val_error == pytest.approx(originals.val_error, rel=1e-4)
+    assert len({replace(c, val_error=None) for c in (originals, copies, both)}) == 3
+    assert originals.val_error < both.val_error < copies.val_error  # the shifted copies are the harder part
