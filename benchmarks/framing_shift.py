@@ -105,10 +105,13 @@ def main() -> None:
             head.fit(model, sub_imgs, sub_pts, landmark_names=landmark_names(pool))  # as hyperland eval
             seconds.setdefault(shots, []).append(round(time.perf_counter() - t0, 1))
             key = None if head.projection_ is None else head.projection_.key  # a PCA differs per fit
+            mirrors = head.mirrors_at_predict(landmark_names(pool))  # the head also reads the flipped test faces
             for name, (t_imgs, _) in tests.items():
                 if (name, key) not in feats:
-                    feats[name, key] = encode(model, t_imgs, **head.encoding_)
-            preds["head"] = {name: head.predict(features=feats[name, key]) for name in tests}
+                    feats[name, key] = (encode(model, t_imgs, **head.encoding_),
+                                        head.encode_mirrored(model, t_imgs) if mirrors else None)
+            preds["head"] = {name: head.predict(features=feats[name, key][0], mirror_features=feats[name, key][1])
+                             for name in tests}
             for row, by_test in preds.items():
                 for name, (_, t_pts) in tests.items():
                     value = 100 * float(nme(by_test[name], t_pts, eyes=(0, 1)))

@@ -24,6 +24,7 @@ import numpy as np
 from .data import Sample
 from .data.base import landmark_count, landmark_names
 from .errors import InvalidOptionError
+from .features import Features
 from .geometry import normalised_to_pixels
 from .heads import LandmarkHead
 from .heads.baselines import BASELINES
@@ -119,7 +120,7 @@ def run_sweep(
     data = prepare(model, pool, test, settings=[s.setting for s in setups], hog="hog_ridge" in baselines,
                    subsets=subsets, image_size=image_size, n_components=n_components, progress=progress,
                    images_for=np.unique(np.concatenate(read)) if read else np.zeros(0, np.int64),
-                   keep_test_images=any(h.framing != "none" for h in heads))
+                   keep_test_images=any(h.framing != "none" or h.mirrors_at_predict(names) for h in heads))
     sizes_test = [(image_size, image_size)] * len(test)
     ms = data.mean_shape.expand(len(test), -1, -1)
     baseline = _score(normalised_to_pixels(model, ms, sizes_test).numpy(), data.test_points, metric, eyes, alpha)
@@ -189,6 +190,7 @@ def _fit_setting(model: HyperlandModel, data: Prepared, ex: Extracted, setup: _S
     conf_rows: list[dict[str, Any]] = []
     caches: dict[str, WarpCache] = {}  # per method: the few-shot warped copies of one seed's (nested) subsets
     cache_seed = None
+    mirrored: dict[Descriptor, Features] = {}  # the flipped test images' features, as test_f's
     fitted: dict[tuple[str, frozenset[int]], tuple[float, int]] = {}  # the 'all' subsets of every seed are one set
     for sub in data.subsets:
         # 'all' in pool order: the same set under every seed, whose stored rows are then read in place (a view)
@@ -226,7 +228,13 @@ def _fit_setting(model: HyperlandModel, data: Prepared, ex: Extracted, setup: _S
             if head.framing != "none":  # a framed head crops the test images themselves
                 out = head.predict(data.test_images, return_confidence=has_conf)
             else:
-                out = head.predict(features=test_f, return_confidence=has_conf)
+                mirror_f = None
+                if head.mirrors_at_predict(names) and data.test_images is not None:  # encoded once per descriptor
+                    key = Descriptor(head.descriptor_source(model), head.pool_)
+                    if key not in mirrored:
+                        mirrored[key] = head.encode_mirrored(model, list(data.test_images))
+                    mirror_f = mirrored[key]
+                out = head.predict(features=test_f, mirror_features=mirror_f, return_confidence=has_conf)
             pred, conf = out if has_conf else (out, None)
             value = _score(pred, test_pts, metric, eyes, alpha)  # type: ignore[arg-type]
             rec: dict[str, Any] = {**rec0, "method": method, metric: value, "fit_seconds": round(fit_s, 3)}

@@ -145,3 +145,70 @@ def test_the_saved_head_records_its_mirror_offset(r18, faces, tmp_path) -> None:
     LandmarkHead(5, mirror=False, n_augment=1, random_state=0, progress=False).fit(r18, imgs, pts).save(tmp_path / "p")
     assert LandmarkHead.load(tmp_path / "p", model=r18).mirror_offset_ is None
 
+
+
+def test_average_mirrored_by_hand() -> None:
+    """A 100 px wide image: the mirrored reading mapped back (x -> 99 - x, pairs swapped), less the calibration
+    offset, averaged with the plain reading; confidences averaged over the same landmarks."""
+    from hyperland.heads.mirror import average_mirrored
+
+    pts = torch.tensor([[[10.0, 20.0], [30.0, 40.0]]])
+    mirrored = torch.tensor([[[69.0, 40.0], [89.0, 20.0]]])  # landmark 0 of the mirror is landmark 1 of the image
+    offset = torch.tensor([[1.0, 0.0], [-1.0, 0.0]])
+    out, conf = average_mirrored(pts, torch.tensor([[0.2, 0.4]]), mirrored, torch.tensor([[0.6, 0.8]]),
+                                 torch.tensor([100]), [1, 0], offset)
+    np.testing.assert_allclose(out.numpy(), [[[9.5, 20.0], [30.5, 40.0]]])
+    assert conf is not None
+    np.testing.assert_allclose(conf.numpy(), [[0.5, 0.5]])
+    out, conf = average_mirrored(pts, None, mirrored, None, torch.tensor([100]), [1, 0], offset)
+    assert conf is None
+
+
+def test_predict_averages_each_reading_with_the_mirrored_image(r18, faces) -> None:
+    """mirror_predict="auto" (a fit that added mirrored copies): predict is the mean of the plain reading and the
+    mirrored image's mapped back less the calibration offset, from images or from features + mirror_features;
+    features alone are refused; mirror_predict=True without pairs is refused at fit."""
+    from hyperland.errors import InvalidKeypointsError
+    from hyperland.features import encode
+
+    imgs, pts = faces
+    names = list(LANDMARKS)
+    head = LandmarkHead(5, n_augment=1, random_state=0, progress=False).fit(r18, imgs, pts, landmark_names=names)
+    both, conf = head.predict(imgs, return_confidence=True)
+    head.set_params(mirror_predict=False)
+    plain, pconf = head.predict(imgs, return_confidence=True)
+    flipped, fconf = head.predict(mirror_images(imgs), return_confidence=True)
+    perm = resolve("auto", names=names, k=5)
+    want = (plain + mirror_points(flipped, [im.shape[-1] for im in imgs], perm) - head.mirror_offset_) / 2
+    np.testing.assert_allclose(both, want, atol=1e-4)
+    np.testing.assert_allclose(conf, (pconf + fconf[:, perm]) / 2, atol=1e-6)
+    assert np.abs(both - plain).max() > 0.01  # the mirror's reading moved the points
+    head.set_params(mirror_predict="auto")
+    feats = encode(r18, imgs, **head.encoding_)
+    with pytest.raises(InvalidKeypointsError, match="mirror_features"):
+        head.predict(features=feats)
+    np.testing.assert_allclose(head.predict(features=feats, mirror_features=head.encode_mirrored(r18, imgs)), both,
+                               atol=1e-4)
+    with pytest.raises(InvalidOptionError, match="mirror_predict=True"):
+        LandmarkHead(5, n_augment=0, mirror_predict=True, progress=False).fit(r18, imgs, pts)  # no names: no pairs
+
+
+def test_a_fit_without_mirrored_copies_calibrates_the_mirrored_reading(r18, faces) -> None:
+    """Above mirror_max a fit adds no mirrored copies, but with the pairs known it still calibrates how it reads
+    mirrored images (on a subset of the labelled ones) and predict averages with them; mirror_predict=False:
+    neither."""
+    imgs, pts = faces
+    names = list(LANDMARKS)
+    head = LandmarkHead(5, n_augment=0, mirror_max=2, random_state=0, progress=False)
+    head.fit(r18, imgs, pts, landmark_names=names)
+    assert head.selection_["n_train_maps"] == 6 and head.mirror_offset_ is not None  # no copies, a calibration
+    assert head.reads_images(6, landmark_names=names)
+    both = head.predict(imgs)
+    head.set_params(mirror_predict=False)
+    plain, flipped = head.predict(imgs), head.predict(mirror_images(imgs))
+    perm = resolve("auto", names=names, k=5)
+    want = (plain + mirror_points(flipped, [im.shape[-1] for im in imgs], perm) - head.mirror_offset_) / 2
+    np.testing.assert_allclose(both, want, atol=1e-4)
+    off = LandmarkHead(5, n_augment=0, mirror_max=2, mirror_predict=False, random_state=0, progress=False)
+    assert off.fit(r18, imgs, pts, landmark_names=names).mirror_offset_ is None
+    assert not off.reads_images(6, landmark_names=names)

@@ -113,6 +113,24 @@ def test_prototype_head_on_pca_descriptors_exports_and_matches(r18, train, aflw_
     _assert_matches(path, head, _faces(aflw_images))
 
 
+
+@needs_onnx
+def test_a_head_that_averages_with_mirrored_images_exports_and_matches(r18, train, aflw_images, tmp_path):
+    """mirror_predict: the graph reads each batch and its left-right flip and averages them as predict does."""
+    from hyperland.data.mtfl import LANDMARKS
+
+    images, points = train
+    head = LandmarkHead(5, n_augment=0, n_components=16, random_state=0).fit(r18, images, points,
+                                                                            landmark_names=list(LANDMARKS))
+    assert head.mirror_offset_ is not None  # it added mirrored copies, so it averages at predict
+    path = head.to_onnx(tmp_path / "mirror.onnx")
+    faces = _faces(aflw_images)
+    pts, _ = _assert_matches(path, head, faces)
+    head.set_params(mirror_predict=False)
+    assert float(np.abs(head.predict(list(faces)) - pts).max()) > 0.01  # the flip is in the graph
+    head.set_params(mirror_predict="auto")
+    _assert_matches(path, head, _faces(aflw_images, size=(200, 120)))
+
 def test_regressor_head_is_refused(r18, train, tmp_path):
     images, points = train
     head = LandmarkHead(5, method="regressor", n_components=8, steps=1, augment=False, random_state=0)

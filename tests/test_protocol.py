@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from PIL import ImageOps
 
 import hyperland
 from hyperland.data import dataset_protocol, landmark_names, load_samples
@@ -42,6 +43,8 @@ def reference(model, pool, test, *, shots, seeds) -> dict[tuple[str, object, int
     timgs, tpts = load_samples(test, size=SIZE)
     proj = fit_projection(model, pimgs, n_components=128, random_state=0, progress=False)
     fp, ft = (encode(model, x, projection=proj, progress=False) for x in (pimgs, timgs))
+    # the head averages each test face's reading with its mirror's (mirror_predict="auto")
+    fm = encode(model, [ImageOps.mirror(im) for im in timgs], projection=proj, progress=False)
     # the protocol stores the pooled hypercolumn in float16, as the head descriptors
     xp, xt = (pooled_hypercolumn(model, x, progress=False).astype(np.float16) for x in (pimgs, timgs))
     hp, ht = hog_features(model, pimgs), hog_features(model, timgs)
@@ -64,7 +67,7 @@ def reference(model, pool, test, *, shots, seeds) -> dict[tuple[str, object, int
             head = LandmarkHead(5, val_fraction=0.1, random_state=seed, progress=False, **OPTS)
             head.fit(model, [pimgs[i] for i in idx], ppts[idx], features=fp[idx],
                      landmark_names=landmark_names(pool))  # MTFL's names: mirrored copies, as eval makes them
-            out["ridge", n, seed] = score(head.predict(features=ft))
+            out["ridge", n, seed] = score(head.predict(features=ft, mirror_features=fm))
     return out
 
 

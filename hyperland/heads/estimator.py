@@ -14,6 +14,7 @@ from __future__ import annotations
 import copy
 import inspect
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
@@ -29,7 +30,7 @@ from .checks import check_landmark_names, check_points, split_validation, warn_o
 from .descriptors import DescriptorMixin
 from .framing import fit_framed, median_extent, predict_framed
 from .methods import MODULES, check_params, check_reads
-from .mirror import calibrate, mirror_images, mirror_points
+from .mirror import average_mirrored, calibrate, mirror_image, mirror_images, mirror_points
 from .mirror import resolve as resolve_mirror
 from .options import AUGMENT, DEFAULT_METHOD, SPLIT
 from .paper import paper_options
@@ -41,6 +42,7 @@ if TYPE_CHECKING:
     from ..model import HyperlandModel
 
 Method = Literal["ridge", "regressor", "prototype"]
+MIRROR_CALIBRATION = 200  # labelled images that calibrate predict's mirrored reading when a fit adds no copies
 ValData = tuple[Images | Features, Any]
 
 
@@ -65,6 +67,8 @@ class LandmarkHead(DescriptorMixin, PersistenceMixin, BaseEstimator):
       flipped copy of each (and of its warps) with left and right landmarks swapped: ``mirror="auto"`` pairs them
       by name (``fit(landmark_names=)``: ``left_eye`` ↔ ``right_eye``; no pair, no copies), a list of ``[i, j]``
       index pairs names them, ``False`` turns them off. The copies' labels are calibrated on the originals.
+      ``mirror_predict``: ``predict`` averages each image's reading with its mirror's, mapped back (``"auto"``:
+      where the fit added mirrored copies; ``True``: wherever the pairs are known; twice the prediction cost).
     * validation split (regressor, prototype): ``val_fraction`` of the labelled images when at least ``min_val``
       are left over, or ``fit(val=)``; the regressor keeps its weights best there.
     * ``framing="object"`` (:mod:`.framing`): a coarse head finds the object in the whole frame (``frame_size``
@@ -82,6 +86,7 @@ class LandmarkHead(DescriptorMixin, PersistenceMixin, BaseEstimator):
         augment: bool | Literal["auto"] = "auto", augment_max: int = 100, n_augment: int = 8, tps: float = 0.05,
         rotation: float = 10.0, scale: tuple[float, float] = (0.9, 1.1), translate: float = 0.1,
         mirror: Literal[False, "auto"] | Sequence[Sequence[int]] = "auto", mirror_max: int = 1000,
+        mirror_predict: bool | Literal["auto"] = "auto",
         grid: int | None = None, epochs: int | None = None, epoch_size: int | None = None, steps: int | None = None,
         batch_size: int = 32, lr: float = 3e-3, weight_decay: float | Literal["auto"] = "auto",
         betas: tuple[float, float] = (0.9, 0.999), final_lr: float = 0.0, loss: Loss = "mse",
@@ -97,7 +102,7 @@ class LandmarkHead(DescriptorMixin, PersistenceMixin, BaseEstimator):
         self.softmax_scale, self.n_components, self.pool, self.augment = softmax_scale, n_components, pool, augment
         self.augment_max, self.n_augment, self.tps, self.rotation = augment_max, n_augment, tps, rotation
         self.scale, self.translate, self.grid, self.epochs = scale, translate, grid, epochs
-        self.mirror, self.mirror_max = mirror, mirror_max
+        self.mirror, self.mirror_max, self.mirror_predict = mirror, mirror_max, mirror_predict
         self.epoch_size, self.steps, self.batch_size, self.lr = epoch_size, steps, batch_size, lr
         self.weight_decay, self.betas, self.final_lr, self.loss = weight_decay, betas, final_lr, loss
         self.loss_scale, self.val_fraction, self.min_val, self.window = loss_scale, val_fraction, min_val, window
@@ -145,7 +150,13 @@ class LandmarkHead(DescriptorMixin, PersistenceMixin, BaseEstimator):
             raise InvalidKeypointsError(f"Got {len(items)} images but {n} feature maps. Expected one per image.")
         pts = check_points(points, n=n, k=self.n_landmarks, what="points")
         self.landmark_names_ = check_landmark_names(landmark_names, k=self.n_landmarks)
-        resolve_mirror(self.mirror, names=self.landmark_names_, k=self.n_landmarks)  # bad pairs: an error now
+        pairs = resolve_mirror(self.mirror, names=self.landmark_names_, k=self.n_landmarks)  # bad pairs: an error now
+        if self.mirror_predict is True and (pairs is None or self.framing != "none"
+                                            or not set(AUGMENT) <= set(MODULES[self.method].OPTIONS)):
+            raise InvalidOptionError("mirror_predict=True averages each reading with the mirrored image's, which needs "
+                                     "the left/right landmark pairs and an unframed ridge or regressor head: pass "
+                                     "landmark_names with left/right twins or mirror=[[i, j], ...], or set "
+                                     "mirror_predict='auto'.")
         sizes = features.sizes if features is not None else [image_size(im) for im in items]  # type: ignore[union-attr]
         warn_outside(pts, sizes)
         seed = self.random_state if self.random_state is not None else int(np.random.default_rng().integers(2**31))
@@ -186,9 +197,7 @@ class LandmarkHead(DescriptorMixin, PersistenceMixin, BaseEstimator):
             flipped = mirror_images([load_image(im) for im in tr_items])  # (tensors already: no decoding)
             fmaps = self._encode(model, flipped).maps
             sizes0, widths = tr_sizes[:n0], [w for _, w in tr_sizes[:n0]]
-            seen = normalised_to_pixels(model, plain.locate(fmaps)[0], sizes0).numpy()
-            self.mirror_offset_ = offset = calibrate(mirror_points(seen, widths, perm), tr_pts[:n0],
-                                                     extent=median_extent(tr_pts[:n0]))
+            self.mirror_offset_ = offset = _mirror_offset(model, plain, fmaps, tr_pts[:n0], sizes0, perm)
             mpts = mirror_points(tr_pts[:n0] + offset, widths, perm)
             mmaps, mpts, msizes, mgroups = self._warped(model, cache, fmaps, flipped, mpts, sizes0, groups[:n0], seed,
                                                         rows=warp_rows)
@@ -197,6 +206,16 @@ class LandmarkHead(DescriptorMixin, PersistenceMixin, BaseEstimator):
         targets = pixels_to_normalised(model, torch.from_numpy(tr_pts), tr_sizes)
         self.state_ = module.fit(maps, targets, options, groups=groups, val=val_pair, rng=rng, generator=gen,
                                  seed=seed)
+        if perm is None and tr_items is not None and self.mirrors_at_predict(self.landmark_names_):
+            # too many images for mirrored copies (mirror_max): predict's averaging with mirrored images is
+            # calibrated on a seeded subset of them, flipped and read by the fitted head
+            pairs = resolve_mirror(self.mirror, names=self.landmark_names_, k=self.n_landmarks)
+            assert pairs is not None  # mirrors_at_predict resolved them
+            n0 = len(train)
+            rows = np.sort(np.random.default_rng([seed, n0, 2]).choice(n0, min(n0, MIRROR_CALIBRATION), replace=False))
+            fmaps = self._encode(model, mirror_images([load_image(tr_items[i]) for i in rows])).maps
+            self.mirror_offset_ = _mirror_offset(model, self.state_, fmaps, tr_pts[rows], [tr_sizes[i] for i in rows],
+                                                 pairs)
         return self
 
     def _warped(self, model: HyperlandModel, cache: WarpCache | None, maps: torch.Tensor, items: list | None,
@@ -244,7 +263,7 @@ class LandmarkHead(DescriptorMixin, PersistenceMixin, BaseEstimator):
         if not set(AUGMENT) <= set(module.OPTIONS):
             return False
         held = round(self.val_fraction * n_labelled) if set(SPLIT) <= set(module.OPTIONS) else 0  # at most
-        if self._mirror_perm(n_labelled - held, landmark_names) is not None:
+        if self._mirror_perm(n_labelled - held, landmark_names) is not None or self.mirrors_at_predict(landmark_names):
             return True
         return self._warp_rows(max(n_labelled - held, 0), 0) is not None
 
@@ -275,10 +294,12 @@ class LandmarkHead(DescriptorMixin, PersistenceMixin, BaseEstimator):
 
     # ------------------------------------------------------------------ inference
     def predict(self, images: Images | None = None, *, model: HyperlandModel | None = None,
-                features: Features | None = None, return_confidence: bool = False
-                ) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
+                features: Features | None = None, mirror_features: Features | None = None,
+                return_confidence: bool = False) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
         """(M, K, 2) landmarks in the pixel frame of each image as passed in; with ``return_confidence`` also
-        (M, K) confidences in [0, 1] (ridge and prototype heads)."""
+        (M, K) confidences in [0, 1] (ridge and prototype heads). A head that averages with mirrored images
+        (:meth:`mirrors_at_predict`) reads them from ``images``, or from ``mirror_features``: the features of the
+        images flipped left to right (:func:`.mirror.mirror_image`), with ``features``."""
         self._require_fitted()
         model = model or self.model_
         if model.fingerprint != self.fingerprint_ and not getattr(self, "backbone_override_", False):
@@ -295,12 +316,59 @@ class LandmarkHead(DescriptorMixin, PersistenceMixin, BaseEstimator):
             features = self._encode(model, images)
         elif not getattr(self, "backbone_override_", False):
             self._check_features(model, features)
-        parts = [self.state_.locate(features.maps[i:i + 256]) for i in range(0, len(features), 256)]  # bounded memory
-        out = normalised_to_pixels(model, torch.cat([xy for xy, _ in parts]), features.sizes).numpy()
+        pts, cf = self._locate(model, features)
+        mirror = self._predict_mirror()
+        if mirror is not None:
+            if mirror_features is None:
+                if images is None:
+                    raise InvalidKeypointsError(
+                        "This head averages each reading with the mirrored image's (mirror_predict="
+                        f"{self.mirror_predict!r}): pass the images, or mirror_features= (the features of the images "
+                        "flipped left to right: hyperland.heads.mirror.mirror_image), or set mirror_predict=False.")
+                mirror_features = self.encode_mirrored(model, as_list(images))
+            if len(mirror_features) != len(features):
+                raise InvalidKeypointsError(f"Got {len(mirror_features)} mirror_features for {len(features)} images. "
+                                            "Expected one per image.")
+            self._check_features(model, mirror_features)
+            mout, mconf = self._locate(model, mirror_features)
+            widths = torch.tensor([w for _, w in features.sizes])
+            pts, cf = average_mirrored(pts, cf, mout, mconf, widths, mirror[0], torch.from_numpy(mirror[1]))
         if return_confidence:
-            confs = [c for _, c in parts if c is not None]
-            return out, self._confidence(torch.cat(confs).numpy() if len(confs) == len(parts) else None)
-        return out
+            return pts.numpy(), self._confidence(None if cf is None else cf.numpy())
+        return pts.numpy()
+
+    def _locate(self, model: HyperlandModel, features: Features) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Pixel points (M, K, 2) and confidences (M, K) or None of the fitted state, 256 maps at a time."""
+        parts = [self.state_.locate(features.maps[i:i + 256]) for i in range(0, len(features), 256)]  # bounded memory
+        out = normalised_to_pixels(model, torch.cat([xy for xy, _ in parts]), features.sizes)
+        confs = [c for _, c in parts if c is not None]
+        return out, (torch.cat(confs) if len(confs) == len(parts) else None)
+
+    def encode_mirrored(self, model: HyperlandModel, items: list) -> Features:
+        """This head's features of ``items`` (images) flipped left to right (:func:`.mirror.mirror_image`, 64
+        decoded at a time): the ``mirror_features`` of :meth:`predict`."""
+        parts = [self._encode(model, [mirror_image(im) for im in items[i:i + 64]]) for i in range(0, len(items), 64)]
+        return replace(parts[0], maps=torch.cat([f.maps for f in parts]), sizes=[s for f in parts for s in f.sizes])
+
+    def _predict_mirror(self) -> tuple[list[int], np.ndarray] | None:
+        """(landmark permutation, (K, 2) px calibration offset) when :meth:`predict` averages each reading with the
+        mirrored image's, else None."""
+        offset = getattr(self, "mirror_offset_", None)
+        if not self.mirrors_at_predict(getattr(self, "landmark_names_", None)) or (
+                self.mirror_predict == "auto" and offset is None):
+            return None
+        perm = resolve_mirror(self.mirror, names=self.landmark_names_, k=self.n_landmarks)
+        assert perm is not None  # mirrors_at_predict resolved it
+        return perm, (np.zeros((self.n_landmarks, 2), np.float32) if offset is None else np.asarray(offset, np.float32))
+
+    def mirrors_at_predict(self, landmark_names: Sequence[str] | None) -> bool:
+        """Whether a fit of this head on images named ``landmark_names`` may average its readings with mirrored
+        images' (``mirror_predict`` not False, left/right pairs known, an unframed head that reads mirrored copies):
+        callers that hold precomputed features then also need ``mirror_features`` for :meth:`predict`."""
+        if self.mirror_predict is False or self.framing != "none" or \
+                not set(AUGMENT) <= set(MODULES[self.method].OPTIONS):
+            return False
+        return resolve_mirror(self.mirror, names=landmark_names, k=self.n_landmarks) is not None
 
     def _confidence(self, conf: np.ndarray | None) -> np.ndarray:
         if conf is None:
@@ -315,6 +383,14 @@ class LandmarkHead(DescriptorMixin, PersistenceMixin, BaseEstimator):
         assert isinstance(pred, np.ndarray)
         gt = check_points(points, n=len(pred), k=self.n_landmarks, what="points", allow_all_nan=True)
         return 100.0 * float(nme(pred, gt, eyes=eyes))
+
+
+def _mirror_offset(model: HyperlandModel, state: Any, fmaps: torch.Tensor, pts: np.ndarray, sizes: list,
+                   perm: list[int]) -> np.ndarray:
+    """:func:`.mirror.calibrate` of a fitted method ``state`` read on the mirrored images' maps ``fmaps``, against
+    the originals' pixel ``pts`` (sizes (H, W) ``sizes``)."""
+    seen = normalised_to_pixels(model, state.locate(fmaps)[0], sizes).numpy()
+    return calibrate(mirror_points(seen, [w for _, w in sizes], perm), pts, extent=median_extent(pts))
 
 
 def _copy(gen: torch.Generator) -> torch.Generator:

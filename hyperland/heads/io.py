@@ -72,7 +72,7 @@ def save_head(head: LandmarkHead, path: str | os.PathLike) -> Path:
         "history": getattr(head, "history_", None), "learned": bool(getattr(head, "learned_", False)),
         "selection": getattr(head, "selection_", None), "landmarks": getattr(head, "landmark_names_", None),
         "mirror_offset": (None if getattr(head, "mirror_offset_", None) is None
-                          else np.asarray(head.mirror_offset_).round(4).tolist()),  # what calibrated the copies
+                          else np.asarray(head.mirror_offset_, np.float32).tolist()),  # what calibrated the copies
     }
     data = save({k: v.detach().cpu().contiguous() for k, v in tensors.items()}, metadata={"format": "pt"})
     cfg["weights_sha256"] = hashlib.sha256(data).hexdigest()  # verified by load_head

@@ -21,13 +21,17 @@ pixel wide image becomes ``W - 1 - u``.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
+from PIL import Image, ImageOps
 
 from ..errors import InvalidOptionError
+from ..images import ImageLike, load_image, open_image
 
 
 def name_pairs(names: Sequence[str]) -> list[tuple[int, int]]:
@@ -67,6 +71,36 @@ def resolve(option: Any, *, names: Sequence[str] | None, k: int) -> list[int] | 
 def mirror_images(images: Sequence[torch.Tensor]) -> list[torch.Tensor]:
     """(3, H, W) images flipped left to right."""
     return [torch.flip(x, dims=[-1]) for x in images]
+
+
+def mirror_image(image: ImageLike) -> ImageLike:
+    """One image of any kind :func:`hyperland.images.load_image` reads, flipped left to right at its own size: a
+    file or PIL image as a PIL image (EXIF orientation applied first; the model's reader still shrinks a large one
+    as it would the original), an array or tensor as a (3, H, W) tensor."""
+    if isinstance(image, (str, os.PathLike)):
+        if not Path(image).is_file():
+            return load_image(image)  # its own clear error
+        with open_image(Path(image)) as img:
+            return ImageOps.mirror(ImageOps.exif_transpose(img))
+    if isinstance(image, Image.Image):
+        return ImageOps.mirror(ImageOps.exif_transpose(image))
+    return torch.flip(load_image(image), dims=[-1])
+
+
+def average_mirrored(points: torch.Tensor, conf: torch.Tensor | None, mirrored: torch.Tensor,
+                     mirrored_conf: torch.Tensor | None, widths: torch.Tensor, perm: Sequence[int],
+                     offset: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """A head's (N, K, 2) pixel points (and (N, K) confidences) on images, averaged with its points on the same
+    images mirrored (``mirrored``, ``mirrored_conf``), mapped back: landmarks permuted by ``perm``, x → W - 1 - x
+    (``widths`` (N,)), less the (K, 2) ``offset`` that the mirrored copies' labels were calibrated by (a head
+    fitted on them puts a mirrored image's points ``offset`` away from where the originals' labels would).
+    Torch only: :meth:`LandmarkHead.predict` and the ONNX graph run it."""
+    back = mirrored[:, list(perm)]
+    back = torch.stack([widths.to(back.dtype)[:, None] - 1 - back[..., 0], back[..., 1]], dim=-1) - offset
+    out = (points + back) / 2
+    if conf is None or mirrored_conf is None:
+        return out, None
+    return out, (conf + mirrored_conf[:, list(perm)]) / 2
 
 
 def mirror_points(points: np.ndarray, widths: Sequence[int], perm: Sequence[int]) -> np.ndarray:
@@ -111,4 +145,5 @@ def calibrate(seen: np.ndarray, labels: np.ndarray, *, extent: float) -> np.ndar
     return out
 
 
-__all__ = ["BIAS_LIMIT", "calibrate", "mirror_images", "mirror_points", "name_pairs", "resolve"]
+__all__ = ["BIAS_LIMIT", "average_mirrored", "calibrate", "mirror_image", "mirror_images", "mirror_points",
+           "name_pairs", "resolve"]

@@ -41,6 +41,7 @@ from ..errors import ExportError, MissingDependencyError
 from ..features import STORE_DTYPE, encode_batch
 from ..geometry import normalised_to_pixels
 from .methods import MODULES
+from .mirror import average_mirrored
 
 if TYPE_CHECKING:
     from ..model import HyperlandModel
@@ -74,11 +75,22 @@ class HeadGraph(nn.Module):
         self.head = head  # not an nn.Module: its fitted tensors become constants of the graph
 
     def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        pts, conf = self._read(images)
+        mirror = self.head._predict_mirror()  # the head's own rule: averaged with the mirrored images' reading
+        if mirror is not None:
+            mpts, mconf = self._read(torch.flip(images, dims=[2]))
+            widths = torch.full((images.shape[0],), images.shape[2], dtype=pts.dtype)
+            out, both = average_mirrored(pts, conf, mpts, mconf, widths, mirror[0], torch.from_numpy(mirror[1]))
+            assert both is not None  # exported heads have confidences
+            return out, both
+        return pts, conf
+
+    def _read(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         x = self.model.prepare(images.permute(0, 3, 1, 2).float() / 255.0)  # as load_image reads uint8 RGB
         maps = encode_batch(self.model, x, **self.head.encoding_).to(STORE_DTYPE).float()  # as predict reads them
         xy, conf = self.head.state_.locate(maps)
         hw = torch.tensor([[images.shape[1], images.shape[2]]], dtype=xy.dtype)  # (H, W) of this batch
-        return normalised_to_pixels(self.model, xy, hw), conf  # type: ignore[return-value]
+        return normalised_to_pixels(self.model, xy, hw), conf
 
 
 def export_onnx(head: LandmarkHead, path: str | os.PathLike, *, model: HyperlandModel, verify: bool = True) -> Path:

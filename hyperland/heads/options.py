@@ -90,6 +90,9 @@ AUGMENT: dict[str, Rule] = {  # few-shot warped copies of the training images (t
     "mirror": (_mirror, 'false, "auto" (left/right pairs from the landmark names) or a list of [i, j] '
                "landmark index pairs that swap in a mirrored image"),
     "mirror_max": (integer(0), "an integer >= 0 (fits on more labelled images add no mirrored copies)"),
+    "mirror_predict": (lambda v: isinstance(v, bool) or v == "auto",
+                       'true, false or "auto" (average each reading with the mirrored image\'s: "auto" where the fit '
+                       "added mirrored copies)"),
 }
 SPLIT: dict[str, Rule] = {  # a validation split of the labelled images (the front end draws it)
     "val_fraction": (number(0.0, hi=1.0), "a number in [0, 1)"),
