@@ -131,15 +131,9 @@ def fit_readout(x: Rows, targets: torch.Tensor, *, rows: np.ndarray | None = Non
                    [] if all(a is None for a in alpha) else alpha)
 
 
-def refine(log_probs: torch.Tensor, coarse: torch.Tensor | None, shape: tuple[torch.Tensor, torch.Tensor],
-           grid: tuple[int, int], choice: Choice) -> tuple[torch.Tensor, torch.Tensor]:
-    """Posterior soft-argmax of ``log_probs / tau`` + a Gaussian log-prior: (points (B, K, 2), confidence (B, K)).
-
-    The prior is centred on the ``coarse`` readout (width ``prior_std``) or on the labelled mean shape (width
-    ``prior_std`` × its per-landmark spread), or (``"mixture"``) is an even mixture of the readout's Gaussian and
-    one :data:`MIXTURE_FACTOR` × the spread wide around the mean shape. The confidence is the classifier's
-    probability of the landmark at the best cell within one cell of the returned point: near 1 where it sees its
-    landmark, near 0 where it does not (even when the prior pins the point down)."""
+def decoding_prior(coarse: torch.Tensor | None, shape: tuple[torch.Tensor, torch.Tensor], grid: tuple[int, int],
+                   choice: Choice) -> torch.Tensor:
+    """The Gaussian log-prior (B or 1, K, H*W) of :func:`refine` for ``choice`` (its centre and width only)."""
     if choice.centre in ("coarse", "mixture"):
         if coarse is None:
             raise ValueError("refine: a prior centred on the readout needs its estimate (coarse=None)")
@@ -148,14 +142,35 @@ def refine(log_probs: torch.Tensor, coarse: torch.Tensor | None, shape: tuple[to
             broad = MIXTURE_FACTOR * shape[1]
             wide = gaussian_log_prior(shape[0], broad, grid) - 2 * torch.log(broad).unsqueeze(-1)
             prior = torch.logsumexp(torch.stack([prior - 2 * math.log(choice.prior_std), wide.expand_as(prior)]), 0)
-    else:
-        prior = gaussian_log_prior(shape[0], choice.prior_std * shape[1], grid)
-    xy, _ = window_soft_argmax(log_probs / choice.tau + prior, grid, window=WINDOW)
+        return prior
+    return gaussian_log_prior(shape[0], choice.prior_std * shape[1], grid)
+
+
+def refine(log_probs: torch.Tensor, coarse: torch.Tensor | None, shape: tuple[torch.Tensor, torch.Tensor],
+           grid: tuple[int, int], choice: Choice, *, prior: torch.Tensor | None = None
+           ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Posterior soft-argmax of ``log_probs / tau`` + a Gaussian log-prior: (points (B, K, 2), confidence (B, K)).
+
+    The prior is centred on the ``coarse`` readout (width ``prior_std``) or on the labelled mean shape (width
+    ``prior_std`` × its per-landmark spread), or (``"mixture"``) is an even mixture of the readout's Gaussian and
+    one :data:`MIXTURE_FACTOR` × the spread wide around the mean shape. The confidence is the classifier's
+    probability of the landmark at the best cell within one cell of the returned point: near 1 where it sees its
+    landmark, near 0 where it does not (even when the prior pins the point down). ``prior``: the
+    :func:`decoding_prior` of ``choice``, when the caller already has it."""
+    if prior is None:
+        prior = decoding_prior(coarse, shape, grid, choice)
+    xy = locate_points(log_probs, prior, grid, choice)
     cells = grid_centers(grid, device=log_probs.device)
     step = 2.0 / torch.tensor([grid[1], grid[0]], dtype=cells.dtype, device=cells.device)
     near = ((cells - xy.unsqueeze(-2)).abs() / step <= 1.0).all(-1)  # (B, K, HW)
     conf = log_probs.masked_fill(~near, float("-inf")).amax(-1).exp()
     return xy, conf.clamp(0.0, 1.0)
+
+
+def locate_points(log_probs: torch.Tensor, prior: torch.Tensor, grid: tuple[int, int], choice: Choice
+                  ) -> torch.Tensor:
+    """The points of :func:`refine` alone (no confidence): the window soft-argmax of the posterior."""
+    return window_soft_argmax(log_probs / choice.tau + prior, grid, window=WINDOW)[0]
 
 
 @dataclass(frozen=True)
@@ -262,8 +277,15 @@ def select(maps: torch.Tensor, pooled: np.ndarray, targets: torch.Tensor, groups
                                            init=fitted.get(CS[0]))
         fitted = {clf.C: clf for clf in classifiers}
         log_probs = {clf.C: clf.log_probs(maps[val]) for clf in classifiers}
+        priors: dict[tuple[str, float], torch.Tensor] = {}  # one per centre and width, shared by every tau and C
         for o in options:
-            pred = refine(log_probs[o.C], coarse, shape, grid, o)[0] if o.refine or coarse is None else coarse
+            if o.refine or coarse is None:
+                prior = priors.get((o.centre, o.prior_std))
+                if prior is None:
+                    prior = priors[o.centre, o.prior_std] = decoding_prior(coarse, shape, grid, o)
+                pred = locate_points(log_probs[o.C], prior, grid, o)
+            else:
+                pred = coarse
             errs[o].append(point_errors(pred[orig], truth[orig]))
             copy_errs[o].append(point_errors(pred[~orig], truth[~orig]))
     if not errs[options[0]]:  # no held-out image labels a landmark its training folds teach: nothing to compare
