@@ -73,3 +73,6 @@ def test_cell_classifier_init_is_read_in_its_own_units(monkeypatch: pytest.Monke
     (again,) = cells.fit_cell_classifiers(maps[2:], targets[2:], [1.0], rng=np.random.default_rng(1), init=first)
     lp, lp2 = first.log_probs(maps), again.log_probs(maps)
     np.testing.assert_allclose(lp2.numpy(), lp.numpy(), atol=1e-4)
+    with pytest.raises(ValueError, match=r"init has a \(4, 3\) matrix; these maps and targets need \(4, 4\)"):
+        cells.fit_cell_classifiers(maps, torch.rand(6, 3, 2, generator=gen) - 0.5, [1.0],
+                                   rng=np.random.default_rng(0), init=first)  # K = 3 against init's 2

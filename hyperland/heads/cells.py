@@ -77,7 +77,10 @@ def fit_cell_classifiers(maps: torch.Tensor, targets: torch.Tensor, cs: Sequence
     mean, scale = x.mean(0), x.std(0).clamp_min(1e-6)
     present = np.unique(classes)  # a landmark never labelled gets no column (and no probability anywhere)
     start = None
-    if init is not None and tuple(init.matrix.shape) == (d + 1, k + 1):  # its logits, in these standardised units
+    if init is not None and tuple(init.matrix.shape) != (d + 1, k + 1):
+        raise ValueError(f"fit_cell_classifiers: init has a {tuple(init.matrix.shape)} matrix; these maps and targets "
+                         f"need ({d + 1}, {k + 1}) (D + 1, K + 1)")
+    if init is not None:  # its logits, in these standardised units
         w0, b0 = init.matrix[:-1].double().T[present], init.matrix[-1].double()[present]  # (P, D), (P,)
         start = ((w0 * scale).float(), (b0 + w0 @ mean).float())
     fits = multinomial_logistic(((x - mean) / scale).float(), torch.from_numpy(np.searchsorted(present, classes)),
