@@ -107,7 +107,8 @@ def test_mirrored_copies_share_their_original_fold(r18, faces) -> None:
     assert head.selection_["n_labelled"] == 6 and head.selection_["n_train_maps"] == 6 * 2 * 2
     names = list(LANDMARKS)
     assert head.reads_images(6) and LandmarkHead(5, n_augment=0).reads_images(1000, landmark_names=names)
-    assert not LandmarkHead(5, n_augment=0).reads_images(1001, landmark_names=names)  # mirror_max
+    assert LandmarkHead(5, n_augment=0).reads_images(1001, landmark_names=names)  # no copies, the calibration
+    assert not LandmarkHead(5, n_augment=0, mirror_predict=False).reads_images(1001, landmark_names=names)  # neither
     assert not LandmarkHead(5, n_augment=0).reads_images(6)  # "auto" without names: nothing to pair
     assert not LandmarkHead(5, n_augment=0, mirror=False).reads_images(6, landmark_names=names)
 

@@ -28,9 +28,9 @@ from ..images import Images, as_list, image_size, load_image
 from ..metrics import nme
 from .checks import check_landmark_names, check_points, split_validation, warn_outside
 from .descriptors import DescriptorMixin
-from .framing import fit_framed, median_extent, predict_framed
+from .framing import fit_framed, predict_framed
 from .methods import MODULES, check_params, check_reads
-from .mirror import average_mirrored, calibrate, mirror_image, mirror_images, mirror_points
+from .mirror import average_mirrored, calibrate_reading, mirror_image, mirror_images, mirror_points
 from .mirror import resolve as resolve_mirror
 from .options import AUGMENT, DEFAULT_METHOD, SPLIT
 from .paper import paper_options
@@ -68,7 +68,8 @@ class LandmarkHead(DescriptorMixin, PersistenceMixin, BaseEstimator):
       by name (``fit(landmark_names=)``: ``left_eye`` ↔ ``right_eye``; no pair, no copies), a list of ``[i, j]``
       index pairs names them, ``False`` turns them off. The copies' labels are calibrated on the originals.
       ``mirror_predict``: ``predict`` averages each image's reading with its mirror's, mapped back (``"auto"``:
-      where the fit added mirrored copies; ``True``: wherever the pairs are known; twice the prediction cost).
+      where the fit calibrated a mirrored reading: with its mirrored copies, or above ``mirror_max`` on
+      :data:`MIRROR_CALIBRATION` of its images; ``True``: wherever the pairs are known; twice the prediction cost).
     * validation split (regressor, prototype): ``val_fraction`` of the labelled images when at least ``min_val``
       are left over, or ``fit(val=)``; the regressor keeps its weights best there.
     * ``framing="object"`` (:mod:`.framing`): a coarse head finds the object in the whole frame (``frame_size``
@@ -181,7 +182,8 @@ class LandmarkHead(DescriptorMixin, PersistenceMixin, BaseEstimator):
         tr_items = [items[i] for i in train] if items is not None else None
         warp_rows = self._warp_rows(len(train), seed) if warps and tr_items is not None else None
         cache = (warp_cache if warp_cache is not None else WarpCache()) if warp_rows is not None else None
-        self.mirror_offset_: np.ndarray | None = None  # (K, 2) px added to the labels before mirroring them
+        # (K, 2) px added to the labels before mirroring them, and taken off predict's mirrored reading
+        self.mirror_offset_: np.ndarray | None = None
         perm = self._mirror_perm(len(train), self.landmark_names_)
         if perm is not None and tr_items is not None:
             tr_items = [load_image(im) for im in tr_items]  # decoded once: the warps and the mirrors read them
@@ -197,7 +199,7 @@ class LandmarkHead(DescriptorMixin, PersistenceMixin, BaseEstimator):
             flipped = mirror_images([load_image(im) for im in tr_items])  # (tensors already: no decoding)
             fmaps = self._encode(model, flipped).maps
             sizes0, widths = tr_sizes[:n0], [w for _, w in tr_sizes[:n0]]
-            self.mirror_offset_ = offset = _mirror_offset(model, plain, fmaps, tr_pts[:n0], sizes0, perm)
+            self.mirror_offset_ = offset = calibrate_reading(model, plain, fmaps, tr_pts[:n0], sizes0, perm)
             mpts = mirror_points(tr_pts[:n0] + offset, widths, perm)
             mmaps, mpts, msizes, mgroups = self._warped(model, cache, fmaps, flipped, mpts, sizes0, groups[:n0], seed,
                                                         rows=warp_rows)
@@ -214,8 +216,8 @@ class LandmarkHead(DescriptorMixin, PersistenceMixin, BaseEstimator):
             n0 = len(train)
             rows = np.sort(np.random.default_rng([seed, n0, 2]).choice(n0, min(n0, MIRROR_CALIBRATION), replace=False))
             fmaps = self._encode(model, mirror_images([load_image(tr_items[i]) for i in rows])).maps
-            self.mirror_offset_ = _mirror_offset(model, self.state_, fmaps, tr_pts[rows], [tr_sizes[i] for i in rows],
-                                                 pairs)
+            self.mirror_offset_ = calibrate_reading(model, self.state_, fmaps, tr_pts[rows],
+                                                   [tr_sizes[i] for i in rows], pairs)
         return self
 
     def _warped(self, model: HyperlandModel, cache: WarpCache | None, maps: torch.Tensor, items: list | None,
@@ -383,14 +385,6 @@ class LandmarkHead(DescriptorMixin, PersistenceMixin, BaseEstimator):
         assert isinstance(pred, np.ndarray)
         gt = check_points(points, n=len(pred), k=self.n_landmarks, what="points", allow_all_nan=True)
         return 100.0 * float(nme(pred, gt, eyes=eyes))
-
-
-def _mirror_offset(model: HyperlandModel, state: Any, fmaps: torch.Tensor, pts: np.ndarray, sizes: list,
-                   perm: list[int]) -> np.ndarray:
-    """:func:`.mirror.calibrate` of a fitted method ``state`` read on the mirrored images' maps ``fmaps``, against
-    the originals' pixel ``pts`` (sizes (H, W) ``sizes``)."""
-    seen = normalised_to_pixels(model, state.locate(fmaps)[0], sizes).numpy()
-    return calibrate(mirror_points(seen, [w for _, w in sizes], perm), pts, extent=median_extent(pts))
 
 
 def _copy(gen: torch.Generator) -> torch.Generator:

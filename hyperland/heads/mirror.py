@@ -24,14 +24,19 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 from PIL import Image, ImageOps
 
 from ..errors import InvalidOptionError
+from ..geometry import normalised_to_pixels
 from ..images import ImageLike, load_image, open_image
+from .framing import median_extent
+
+if TYPE_CHECKING:
+    from ..model import HyperlandModel
 
 
 def name_pairs(names: Sequence[str]) -> list[tuple[int, int]]:
@@ -145,5 +150,23 @@ def calibrate(seen: np.ndarray, labels: np.ndarray, *, extent: float) -> np.ndar
     return out
 
 
-__all__ = ["BIAS_LIMIT", "average_mirrored", "calibrate", "mirror_image", "mirror_images", "mirror_points",
-           "name_pairs", "resolve"]
+def calibrate_reading(model: HyperlandModel, state: Any, fmaps: torch.Tensor, pts: np.ndarray,
+                      sizes: Sequence[tuple[int, int]], perm: Sequence[int]) -> np.ndarray:
+    """:func:`calibrate` for a fitted method ``state`` (its ``locate``) read on mirrored images' descriptor maps
+    ``fmaps``, against the originals' (N, K, 2) pixel ``pts`` (image sizes (H, W) ``sizes``): the offset of
+    :func:`average_mirrored` and of the mirrored copies' labels."""
+    seen = normalised_to_pixels(model, state.locate(fmaps)[0], sizes).numpy()
+    return calibrate(mirror_points(seen, [w for _, w in sizes], perm), pts, extent=median_extent(pts))
+
+
+__all__ = [
+    "BIAS_LIMIT",
+    "average_mirrored",
+    "calibrate",
+    "calibrate_reading",
+    "mirror_image",
+    "mirror_images",
+    "mirror_points",
+    "name_pairs",
+    "resolve",
+]
