@@ -151,9 +151,8 @@ class LandmarkHead(DescriptorMixin, PersistenceMixin, BaseEstimator):
             raise InvalidKeypointsError(f"Got {len(items)} images but {n} feature maps. Expected one per image.")
         pts = check_points(points, n=n, k=self.n_landmarks, what="points")
         self.landmark_names_ = check_landmark_names(landmark_names, k=self.n_landmarks)
-        pairs = resolve_mirror(self.mirror, names=self.landmark_names_, k=self.n_landmarks)  # bad pairs: an error now
-        if self.mirror_predict is True and (pairs is None or self.framing != "none"
-                                            or not set(AUGMENT) <= set(MODULES[self.method].OPTIONS)):
+        resolve_mirror(self.mirror, names=self.landmark_names_, k=self.n_landmarks)  # bad pairs: an error now
+        if self.mirror_predict is True and self._predict_perm(self.landmark_names_) is None:
             raise InvalidOptionError("mirror_predict=True averages each reading with the mirrored image's, which needs "
                                      "the left/right landmark pairs and an unframed ridge or regressor head: pass "
                                      "landmark_names with left/right twins or mirror=[[i, j], ...], or set "
@@ -208,11 +207,10 @@ class LandmarkHead(DescriptorMixin, PersistenceMixin, BaseEstimator):
         targets = pixels_to_normalised(model, torch.from_numpy(tr_pts), tr_sizes)
         self.state_ = module.fit(maps, targets, options, groups=groups, val=val_pair, rng=rng, generator=gen,
                                  seed=seed)
-        if perm is None and tr_items is not None and self.mirrors_at_predict(self.landmark_names_):
+        pairs = self._predict_perm(self.landmark_names_) if perm is None and tr_items is not None else None
+        if pairs is not None and tr_items is not None:
             # too many images for mirrored copies (mirror_max): predict's averaging with mirrored images is
             # calibrated on a seeded subset of them, flipped and read by the fitted head
-            pairs = resolve_mirror(self.mirror, names=self.landmark_names_, k=self.n_landmarks)
-            assert pairs is not None  # mirrors_at_predict resolved them
             n0 = len(train)
             rows = np.sort(np.random.default_rng([seed, n0, 2]).choice(n0, min(n0, MIRROR_CALIBRATION), replace=False))
             fmaps = self._encode(model, mirror_images([load_image(tr_items[i]) for i in rows])).maps
@@ -356,21 +354,23 @@ class LandmarkHead(DescriptorMixin, PersistenceMixin, BaseEstimator):
         """(landmark permutation, (K, 2) px calibration offset) when :meth:`predict` averages each reading with the
         mirrored image's, else None."""
         offset = getattr(self, "mirror_offset_", None)
-        if not self.mirrors_at_predict(getattr(self, "landmark_names_", None)) or (
-                self.mirror_predict == "auto" and offset is None):
+        perm = self._predict_perm(getattr(self, "landmark_names_", None))
+        if perm is None or (self.mirror_predict == "auto" and offset is None):
             return None
-        perm = resolve_mirror(self.mirror, names=self.landmark_names_, k=self.n_landmarks)
-        assert perm is not None  # mirrors_at_predict resolved it
         return perm, (np.zeros((self.n_landmarks, 2), np.float32) if offset is None else np.asarray(offset, np.float32))
 
     def mirrors_at_predict(self, landmark_names: Sequence[str] | None) -> bool:
         """Whether a fit of this head on images named ``landmark_names`` may average its readings with mirrored
         images' (``mirror_predict`` not False, left/right pairs known, an unframed head that reads mirrored copies):
         callers that hold precomputed features then also need ``mirror_features`` for :meth:`predict`."""
+        return self._predict_perm(landmark_names) is not None
+
+    def _predict_perm(self, landmark_names: Sequence[str] | None) -> list[int] | None:
+        """The landmark permutation of :meth:`mirrors_at_predict` (None where it is False)."""
         if self.mirror_predict is False or self.framing != "none" or \
                 not set(AUGMENT) <= set(MODULES[self.method].OPTIONS):
-            return False
-        return resolve_mirror(self.mirror, names=landmark_names, k=self.n_landmarks) is not None
+            return None
+        return resolve_mirror(self.mirror, names=landmark_names, k=self.n_landmarks)
 
     def _confidence(self, conf: np.ndarray | None) -> np.ndarray:
         if conf is None:

@@ -147,19 +147,15 @@ def decoding_prior(coarse: torch.Tensor | None, shape: tuple[torch.Tensor, torch
 
 
 def refine(log_probs: torch.Tensor, coarse: torch.Tensor | None, shape: tuple[torch.Tensor, torch.Tensor],
-           grid: tuple[int, int], choice: Choice, *, prior: torch.Tensor | None = None
-           ) -> tuple[torch.Tensor, torch.Tensor]:
+           grid: tuple[int, int], choice: Choice) -> tuple[torch.Tensor, torch.Tensor]:
     """Posterior soft-argmax of ``log_probs / tau`` + a Gaussian log-prior: (points (B, K, 2), confidence (B, K)).
 
     The prior is centred on the ``coarse`` readout (width ``prior_std``) or on the labelled mean shape (width
     ``prior_std`` × its per-landmark spread), or (``"mixture"``) is an even mixture of the readout's Gaussian and
     one :data:`MIXTURE_FACTOR` × the spread wide around the mean shape. The confidence is the classifier's
     probability of the landmark at the best cell within one cell of the returned point: near 1 where it sees its
-    landmark, near 0 where it does not (even when the prior pins the point down). ``prior``: the
-    :func:`decoding_prior` of ``choice``, when the caller already has it."""
-    if prior is None:
-        prior = decoding_prior(coarse, shape, grid, choice)
-    xy = locate_points(log_probs, prior, grid, choice)
+    landmark, near 0 where it does not (even when the prior pins the point down)."""
+    xy = locate_points(log_probs, decoding_prior(coarse, shape, grid, choice), grid, choice)
     cells = grid_centers(grid, device=log_probs.device)
     step = 2.0 / torch.tensor([grid[1], grid[0]], dtype=cells.dtype, device=cells.device)
     near = ((cells - xy.unsqueeze(-2)).abs() / step <= 1.0).all(-1)  # (B, K, HW)
