@@ -41,6 +41,25 @@ def gaussian_log_prior(mean: torch.Tensor, std: torch.Tensor | float, size: tupl
     return -0.5 * d2 / (std_t.unsqueeze(-1) ** 2 if std_t.ndim else std_t ** 2)
 
 
+def fit_similarity(src: torch.Tensor, dst: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    """``src`` (B, K, 2) moved by the similarity transform (scale, rotation, translation; no reflection) that
+    brings it closest to ``dst`` (B, K, 2) in ``weight`` (B, K)-weighted least squares (weighted Procrustes, in
+    closed form). Batched torch, so that the ONNX graph of a head can hold it (scikit-image's
+    ``SimilarityTransform`` fits one NumPy point set at a time). Zero total weight counts every point alike; with
+    one point, or a template whose points coincide, only the translation is fitted."""
+    w = weight.clamp_min(0) + 1e-6
+    w = w / w.sum(-1, keepdim=True)
+    src_mean = (w.unsqueeze(-1) * src).sum(-2, keepdim=True)
+    dst_mean = (w.unsqueeze(-1) * dst).sum(-2, keepdim=True)
+    s, d = src - src_mean, dst - dst_mean
+    spread = (w * (s ** 2).sum(-1)).sum(-1).clamp_min(1e-12)
+    a = (w * (s * d).sum(-1)).sum(-1) / spread  # scale · cos(angle)
+    b = (w * (s[..., 0] * d[..., 1] - s[..., 1] * d[..., 0])).sum(-1) / spread  # scale · sin(angle)
+    a, b = a.unsqueeze(-1), b.unsqueeze(-1)
+    moved = torch.stack([a * s[..., 0] - b * s[..., 1], b * s[..., 0] + a * s[..., 1]], -1)
+    return moved + dst_mean
+
+
 def window_soft_argmax(logits: torch.Tensor, size: tuple[int, int], *, window: int | None
                        ) -> tuple[torch.Tensor, torch.Tensor]:
     """(B, K, H*W) logits → (soft-argmax (B, K, 2) normalised, confidence (B, K)).
@@ -80,5 +99,5 @@ def correlation_soft_argmax(descriptors: torch.Tensor, maps: torch.Tensor, *, sc
     return window_soft_argmax(sim, (h, w), window=window)[0]
 
 
-__all__ = ["correlation_soft_argmax", "gaussian_log_prior", "normalised_to_pixels", "pixels_to_normalised",
-           "window_soft_argmax"]
+__all__ = ["correlation_soft_argmax", "fit_similarity", "gaussian_log_prior", "normalised_to_pixels",
+           "pixels_to_normalised", "window_soft_argmax"]

@@ -236,3 +236,58 @@ def test_held_out_copies_count_in_the_choice() -> None:
     assert choose(swap, 1.0).val_error == pytest.approx(originals.val_error, rel=1e-4)
     assert len({replace(c, val_error=None) for c in (originals, copies, both)}) == 3
     assert originals.val_error < both.val_error < copies.val_error  # the shifted copies are the harder part
+
+
+def test_fit_similarity_recovers_a_known_transform() -> None:
+    """Points moved by scale 1.5, a 30 degree turn and a shift are matched exactly; a point of weight 0 that is
+    far off does not move the fit; one point is matched by its translation alone; zero weights count alike."""
+    from hyperland.geometry import fit_similarity
+
+    src = torch.tensor([[[-0.4, -0.2], [0.4, -0.2], [0.0, 0.1], [-0.3, 0.4], [0.3, 0.4]]])
+    c, s = np.cos(np.pi / 6), np.sin(np.pi / 6)
+    rot = torch.tensor([[c, -s], [s, c]], dtype=torch.float32)
+    dst = 1.5 * src @ rot.T + torch.tensor([0.2, -0.1])
+    ones = torch.ones(1, 5)
+    np.testing.assert_allclose(fit_similarity(src, dst, ones), dst, atol=1e-5)
+    off = dst.clone()
+    off[0, 2] = torch.tensor([0.9, 0.9])
+    np.testing.assert_allclose(fit_similarity(src, off, torch.tensor([[1.0, 1.0, 0.0, 1.0, 1.0]])), dst, atol=1e-4)
+    np.testing.assert_allclose(fit_similarity(src, dst, torch.zeros(1, 5)), dst, atol=1e-5)
+    np.testing.assert_allclose(fit_similarity(src[:, :1], dst[:, :1], ones[:, :1]), dst[:, :1], atol=1e-6)
+
+
+def test_fitted_shape_pass_pulls_a_lost_landmark_back() -> None:
+    """Four landmarks on an 8 x 8 grid, a readout one cell off for all of them. Three have one sharp peak at the
+    truth; the fourth has a look-alike cell that scores higher than its true cell, so a broad first pass takes
+    it. The fitted-shape pass moves the readout's shape onto the first points (the look-alike's low confidence
+    counts little) and decodes again around it: the fourth lands on its true cell, the others stay."""
+    grid = (8, 8)
+
+    def centre(row: int, col: int) -> list[float]:
+        return [(2 * col + 1) / 8 - 1, (2 * row + 1) / 8 - 1]
+
+    truth_cells = [(2, 2), (2, 5), (5, 2), (5, 5)]
+    truth = torch.tensor([[centre(r, c) for r, c in truth_cells]])
+    log_probs = torch.full((1, 4, 64), -9.0)
+    for k, (r, c) in enumerate(truth_cells[:3]):
+        log_probs[0, k, r * 8 + c] = -0.05
+    log_probs[0, 3, 5 * 8 + 5] = -2.0  # the true cell
+    log_probs[0, 3, 7 * 8 + 7] = -1.5  # a look-alike two cells away: it wins a broad first pass
+    coarse = truth + 0.25  # one cell down and right
+    shape = (truth[0], torch.full((4,), 0.3))
+    one = replace(DEFAULT_CHOICE, fit_std=None, tau=1.0, prior_std=0.6)
+    first, _ = refine(log_probs, coarse, shape, grid, one)
+    np.testing.assert_allclose(first[0, 3], centre(7, 7), atol=0.05)
+    fitted, conf = refine(log_probs, coarse, shape, grid, replace(one, fit_std=0.15))
+    np.testing.assert_allclose(fitted[0], truth[0], atol=0.05)
+    assert float(conf[0, 3]) == pytest.approx(np.exp(-2.0), rel=1e-4)  # the classifier's at the returned point
+
+
+def test_choice_records_the_fitted_pass_and_reads_heads_saved_without_it() -> None:
+    """The fitted-shape pass is part of the recorded decoding (head.json ``selection``); a selection saved before
+    it existed has no ``fit_std`` and decodes in one pass, as it did."""
+    from hyperland.heads.ridge import FIT_STD, FIT_TAU, Choice
+
+    assert DEFAULT_CHOICE.fit_std == FIT_STD and Choice.from_dict(DEFAULT_CHOICE.as_dict()) == DEFAULT_CHOICE
+    old = {k: v for k, v in DEFAULT_CHOICE.as_dict().items() if k not in ("fit_std", "fit_tau")}
+    assert Choice.from_dict(old) == replace(DEFAULT_CHOICE, fit_std=None, fit_tau=FIT_TAU)
