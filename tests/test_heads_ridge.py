@@ -291,3 +291,24 @@ def test_choice_records_the_fitted_pass_and_reads_heads_saved_without_it() -> No
     assert DEFAULT_CHOICE.fit_std == FIT_STD and Choice.from_dict(DEFAULT_CHOICE.as_dict()) == DEFAULT_CHOICE
     old = {k: v for k, v in DEFAULT_CHOICE.as_dict().items() if k not in ("fit_std", "fit_tau")}
     assert Choice.from_dict(old) == replace(DEFAULT_CHOICE, fit_std=None, fit_tau=FIT_TAU)
+
+
+def test_select_offers_the_fitted_pass_only_where_every_image_is_held_out(monkeypatch: pytest.MonkeyPatch) -> None:
+    """With five folds (below single_split_from labelled images) each refined decoding is scored with and without
+    the fitted-shape pass; with the single 20 % split, only without it."""
+    import hyperland.heads.ridge as ridge
+
+    rng = np.random.default_rng(3)
+    targets = torch.from_numpy(rng.uniform(-0.8, 0.8, size=(12, 3, 2)).astype(np.float32))
+    maps = torch.from_numpy(rng.normal(size=(12, 4, 6, 6)).astype(np.float32))
+    pooled = targets.flatten(1).numpy().astype(np.float64)
+    seen: list[float | None] = []
+    real = ridge.fitted_pass
+    monkeypatch.setattr(ridge, "fitted_pass", lambda lp, first, tmpl, grid, o: (seen.append(o.fit_std),
+                                                                                real(lp, first, tmpl, grid, o))[1])
+    select(maps, pooled, targets, np.arange(12), refine_mode="auto", rng=np.random.default_rng(0))
+    assert set(seen) == {None, ridge.FIT_STD} and seen.count(None) == seen.count(ridge.FIT_STD)
+    seen.clear()
+    chosen, _ = select(maps, pooled, targets, np.arange(12), refine_mode="auto", rng=np.random.default_rng(0),
+                       single_split_from=10)
+    assert set(seen) == {None} and chosen.fit_std is None

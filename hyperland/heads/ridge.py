@@ -80,7 +80,10 @@ WINDOW = 3  # cells of the soft-argmax around the posterior's best cell
 # for the whole face, so that one landmark lost to a look-alike is pulled back by the others. aflw-val, 10 seeds,
 # on top of each count's decoding: 1 shot 11.92 +- 3.26 -> 10.75 +- 1.50 (better in 9 seeds, equal in 1; the
 # worst seed 20.60 -> 13.16), 5 shots 7.53 -> 7.35 (9 of 10), 10 shots 6.67 -> 6.52, 50 shots 5.40 -> 5.39. Widths
-# 0.15 / 0.2 / 0.25 and tau 0.5 / 1: 0.15 and 1 best at every count; a third pass gained nothing
+# 0.15 / 0.2 / 0.25 and tau 0.5 / 1: 0.15 and 1 best at every count; a third pass gained nothing. select() offers
+# every decoding with and without it below SINGLE_SPLIT_FROM labelled images, where five folds hold every image out
+# once (aflw-val, 3 seeds: 10 shots 6.70 -> 6.55, 20 shots 5.89 -> 5.84); the single 20 % split above chose it
+# where it did not hold (100 / all shots 5.22 / 5.00 -> 5.28 / 5.07), so from there on it is not a candidate
 FIT_STD, FIT_TAU = 0.15, 1.0
 
 
@@ -261,10 +264,10 @@ def select(maps: torch.Tensor, pooled: np.ndarray, targets: torch.Tensor, groups
     are candidates, always refined (a readout of absolute position from the whole pooled map places an object
     where the labelled frames had it; the cell classifier finds it anywhere); ``"mixture"`` replaces every prior
     around the readout by an even mixture of it and a Gaussian :data:`MIXTURE_FACTOR` × the labelled spread wide
-    around the mean shape (the mean-shape-only candidates stay). Every refined decoding is a candidate with and
-    without the fitted-shape pass (:data:`FIT_STD`). A decoding's score is (1 - ``copy_weight``) ×
-    the held-out originals' mean error + ``copy_weight`` × that of their augmented copies (default
-    :data:`COPY_WEIGHT`; an original is its group's first row), so that a choice must also hold on the shifted,
+    around the mean shape (the mean-shape-only candidates stay). Below ``single_split_from`` groups every refined
+    decoding is a candidate with and without the fitted-shape pass (:data:`FIT_STD`). A decoding's score is
+    (1 - ``copy_weight``) × the held-out originals' mean error + ``copy_weight`` × that of their augmented copies
+    (default :data:`COPY_WEIGHT`; an original is its group's first row), so that a choice must also hold on the shifted,
     turned and mirrored views the head is fitted for, not only on images framed as the labelled ones. Missing
     labels (NaN) are left out of every fit and score: a held-out landmark counts only where it is labelled and
     the other folds label it in at least one image (a fold that could teach it nothing is not scored on it); when
@@ -293,8 +296,8 @@ def select(maps: torch.Tensor, pooled: np.ndarray, targets: torch.Tensor, groups
                                             for s in PRIOR_STDS]
     factors = SHAPE_FACTORS if prior_centre == "auto" else SHAPE_ONLY_FACTORS
     decodings = around_readout + [("shape", t, f) for t in TAUS for f in factors]
-    options = [Choice(True, c, t, s, cc, None, len(folds), f) for cc in CS for c, t, s in decodings
-               for f in (None, FIT_STD)]
+    passes = (None, FIT_STD) if len(ids) < single_split_from else (None,)  # see FIT_STD
+    options = [Choice(True, c, t, s, cc, None, len(folds), f) for cc in CS for c, t, s in decodings for f in passes]
     if refine_mode == "auto" and prior_centre == "auto":
         options.append(replace(DEFAULT_CHOICE, refine=False, folds=len(folds), fit_std=None))
     errs: dict[Choice, list[torch.Tensor]] = {o: [] for o in options}
