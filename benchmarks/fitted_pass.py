@@ -1,5 +1,5 @@
-"""The fitted-shape pass (``ridge.FIT_STD``) chosen on validation faces only: ``aflw-val`` (heads fitted on the aflw
-pool's first 500 faces, scored on its other 500), many seeds, at 1 / 5 / 10 / 50 shots.
+"""The fitted-shape pass (``hyperland.heads.decoding.FIT_STD``) chosen on validation faces only: ``aflw-val``
+(heads fitted on the aflw pool's first 500 faces, scored on its other 500), many seeds, at 1 / 5 / 10 / 50 shots.
 
 Each head is fitted once with the default options; its recorded decoding (``head.selection_``) is then scored as
 chosen, in one pass (``fit_std`` None), and with the second pass at each width × temperature of the grid, on top of

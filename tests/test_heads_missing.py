@@ -116,8 +116,10 @@ def test_selection_scores_only_labelled_points() -> None:
 def test_default_head_with_a_landmark_labelled_in_one_image(r18, faces, n: int) -> None:
     """The nose labelled in 1 of n faces: every landmark is predicted, with finite confidences, and the other four
     land where a head fitted without the nose puts them. Dropping the faces with a missing label instead (a
-    complete-case fit: one face) moves them by ~11 px on average here. Pool 2 and no augmentation keep the fits
-    at a few seconds; the openfield test below runs the augmented path."""
+    complete-case fit: one face) moves them by ~9 px on average here. The fitted-shape pass couples the landmarks
+    (the nose, labelled once, steers the pose fit a tenth as much as the others: ``label_share``), so they move a
+    little. Pool 2 and no augmentation keep the fits at a few seconds; the openfield test below runs the augmented
+    path."""
     imgs, pts = faces
     train, test = imgs[:n], imgs[10:]
     blank = pts[:n].copy()
@@ -133,8 +135,8 @@ def test_default_head_with_a_landmark_labelled_in_one_image(r18, faces, n: int) 
     ref = LandmarkHead(4, **opts).fit(r18, train, pts[:n][:, KEEP]).predict(test)
     gap = np.linalg.norm(pred[:, KEEP] - ref, axis=-1)
     spread = np.linalg.norm(ref - pts[10:, KEEP], axis=-1).mean()  # how far off the heads are from the truth
-    # measured: mean gap 1.7 px (n=10) and 1.9 px (n=5) against a spread of 12-14 px; complete-case: 11-13 px
-    assert np.median(gap) < 0.2 * spread and gap.mean() < 0.25 * spread, (np.round(gap, 1), spread)
+    # measured: mean gap 2.7 px (n=10) and 0.2 px (n=5) against a spread of 11-12 px; complete-case: 8.8-9.0 px
+    assert np.median(gap) < 0.2 * spread and gap.mean() < 0.35 * spread, (np.round(gap, 1), spread)
 
 
 def test_a_landmark_labelled_nowhere_is_named(r18, faces) -> None:

@@ -286,7 +286,7 @@ def test_fitted_shape_pass_pulls_a_lost_landmark_back() -> None:
 def test_choice_records_the_fitted_pass_and_reads_heads_saved_without_it() -> None:
     """The fitted-shape pass is part of the recorded decoding (head.json ``selection``); a selection saved before
     it existed has no ``fit_std`` and decodes in one pass, as it did."""
-    from hyperland.heads.ridge import FIT_STD, FIT_TAU, Choice
+    from hyperland.heads.decoding import FIT_STD, FIT_TAU, Choice
 
     assert DEFAULT_CHOICE.fit_std == FIT_STD and Choice.from_dict(DEFAULT_CHOICE.as_dict()) == DEFAULT_CHOICE
     old = {k: v for k, v in DEFAULT_CHOICE.as_dict().items() if k not in ("fit_std", "fit_tau")}
@@ -297,6 +297,7 @@ def test_select_offers_the_fitted_pass_only_where_every_image_is_held_out(monkey
     """With five folds (below single_split_from labelled images) each refined decoding is scored with and without
     the fitted-shape pass; with the single 20 % split, only without it."""
     import hyperland.heads.ridge as ridge
+    from hyperland.heads.decoding import FIT_STD
 
     rng = np.random.default_rng(3)
     targets = torch.from_numpy(rng.uniform(-0.8, 0.8, size=(12, 3, 2)).astype(np.float32))
@@ -304,11 +305,34 @@ def test_select_offers_the_fitted_pass_only_where_every_image_is_held_out(monkey
     pooled = targets.flatten(1).numpy().astype(np.float64)
     seen: list[float | None] = []
     real = ridge.fitted_pass
-    monkeypatch.setattr(ridge, "fitted_pass", lambda lp, first, tmpl, grid, o: (seen.append(o.fit_std),
-                                                                                real(lp, first, tmpl, grid, o))[1])
+    monkeypatch.setattr(ridge, "fitted_pass", lambda lp, first, tmpl, grid, o, **kw: (
+        seen.append(o.fit_std), real(lp, first, tmpl, grid, o, **kw))[1])
     select(maps, pooled, targets, np.arange(12), refine_mode="auto", rng=np.random.default_rng(0))
-    assert set(seen) == {None, ridge.FIT_STD} and seen.count(None) == seen.count(ridge.FIT_STD)
+    assert set(seen) == {None, FIT_STD} and seen.count(None) == seen.count(FIT_STD)
     seen.clear()
     chosen, _ = select(maps, pooled, targets, np.arange(12), refine_mode="auto", rng=np.random.default_rng(0),
                        single_split_from=10)
     assert set(seen) == {None} and chosen.fit_std is None
+
+
+def test_a_rarely_labelled_landmark_steers_the_pose_fit_less() -> None:
+    """The fitted-shape pass weighs each landmark's first point by its confidence × its share of labelled images:
+    with landmark 3 labelled in a tenth as many images as the others, its (wrong, but confident) first point moves
+    the fitted shape a tenth as much, so the shape lands nearer the truth of the other three."""
+    from hyperland.heads.cells import label_share
+    from hyperland.heads.decoding import fitted_pass
+
+    targets = torch.zeros(10, 4, 2)
+    targets[1:, 3] = float("nan")
+    share = label_share(targets, np.arange(10))
+    np.testing.assert_allclose(share, [1.0, 1.0, 1.0, 0.1])
+    grid = (8, 8)
+    truth = torch.tensor([[[-0.625, -0.625], [0.375, -0.625], [-0.625, 0.375], [0.375, 0.375]]])
+    first = truth.clone()
+    first[0, 3] = torch.tensor([0.875, 0.875])  # the rare landmark's first point: two cells off
+    log_probs = torch.full((1, 4, 64), -0.1)  # flat scores: the second pass lands on the fitted shape's cell
+    choice = replace(DEFAULT_CHOICE, fit_std=0.05)
+    equal = fitted_pass(log_probs, first, truth, grid, choice)
+    weighted = fitted_pass(log_probs, first, truth, grid, choice, share=share)
+    assert (weighted[0, :3] - truth[0, :3]).norm(dim=-1).mean() < (equal[0, :3] - truth[0, :3]).norm(dim=-1).mean()
+    np.testing.assert_allclose(weighted[0, :3], truth[0, :3], atol=0.13)  # within half a cell

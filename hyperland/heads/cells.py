@@ -156,6 +156,22 @@ def point_errors(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     return (pred - torch.nan_to_num(target)).norm(dim=-1)[ok]
 
 
+def labelled_images(targets: torch.Tensor, groups: np.ndarray | None = None) -> torch.Tensor:
+    """(K,) how many labelled images label each landmark of (N, K, 2) targets (NaN: missing); ``groups`` (N,) names
+    each row's image (augmented copies share their original's, and count once)."""
+    ok = torch.isfinite(targets).all(-1)  # (N, K)
+    if groups is None:
+        return ok.sum(0)
+    return torch.tensor([len(np.unique(groups[ok[:, j].numpy()])) for j in range(ok.shape[1])])
+
+
+def label_share(targets: torch.Tensor, groups: np.ndarray | None = None) -> torch.Tensor:
+    """(K,) float: each landmark's labelled images over the best-labelled landmark's (1 everywhere with full
+    labels; 0 for a landmark labelled nowhere)."""
+    images = labelled_images(targets, groups).float()
+    return images / images.max().clamp_min(1)
+
+
 def shape_prior(targets: torch.Tensor, grid: tuple[int, int], *, groups: np.ndarray | None = None
                 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Per-landmark Gaussian over the labelled values of (N, K, 2) normalised targets (NaN: missing): mean
@@ -169,13 +185,12 @@ def shape_prior(targets: torch.Tensor, grid: tuple[int, int], *, groups: np.ndar
     mean = torch.nan_to_num(torch.nanmean(targets.float(), dim=0))
     count = ok.sum(0)
     var = torch.nanmean((targets.float() - mean) ** 2, dim=0).mean(-1) * count / (count - 1).clamp_min(1)
-    images = count if groups is None else torch.tensor([len(np.unique(groups[ok[:, j].numpy()]))
-                                                        for j in range(ok.shape[1])])
+    images = labelled_images(targets, groups)
     cell = 2.0 / max(grid)
     std = torch.where(images >= 2, torch.nan_to_num(var).clamp_min(0).sqrt().clamp_min(cell),
                       torch.tensor(PRIOR_STD_ONE_IMAGE))
     return mean, std.float()
 
 
-__all__ = ["MAX_ROWS", "PRIOR_STD_ONE_IMAGE", "CellClassifier", "fit_cell_classifiers", "landmark_cells",
-           "multinomial_logistic", "point_errors", "shape_prior"]
+__all__ = ["MAX_ROWS", "PRIOR_STD_ONE_IMAGE", "CellClassifier", "fit_cell_classifiers", "label_share",
+           "labelled_images", "landmark_cells", "multinomial_logistic", "point_errors", "shape_prior"]

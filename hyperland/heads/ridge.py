@@ -6,12 +6,13 @@ computed block by block in :mod:`.gcv`) from the descriptor map average-pooled t
 (missing landmarks are NaN).
 
 Fine: a multinomial logistic regression scores every descriptor cell as landmark k or background
-(:mod:`.cells`). A new map's landmark is the soft-argmax, in the 3 × 3 cells around its best cell, of
+(:mod:`.cells`). A new map's landmark (:mod:`.decoding`) is the soft-argmax, in the 3 × 3 cells around its best cell, of
 ``log p(k | cell) / tau`` plus a Gaussian log-prior centred on the coarse estimate or on the labelled mean shape
 (``prior_centre``: "auto" chooses among both; "shape" never uses the readout; "mixture" mixes a Gaussian around
 the readout with a broad one around the mean shape, so that a wrong readout cannot pin the answer down).
-A second, fitted-shape pass (:func:`fitted_pass`) moves the prior's shape by the similarity transform that best
-fits those points and decodes again under a narrow Gaussian around it, so that the landmarks agree on one pose.
+A second, fitted-shape pass (:func:`.decoding.fitted_pass`) moves the prior's shape by the similarity transform
+that best fits those points and decodes again under a narrow Gaussian around it, so that the landmarks agree on
+one pose.
 The classifier's ``C``, the prior's centre and width, ``tau``, the second pass and whether to refine at all are
 chosen on held-out labelled images (:func:`select`), never on test data; the classifier's probability at the
 returned point is the landmark's confidence.
@@ -19,7 +20,6 @@ returned point is the landmark's confidence.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -29,9 +29,18 @@ import torch.nn.functional as F
 
 from .._rowfile import Rows
 from ..errors import InvalidOptionError, WeightsMismatchError
-from ..geometry import fit_similarity, gaussian_log_prior, window_soft_argmax
-from ..hypercolumn import grid_centers
-from .cells import CellClassifier, fit_cell_classifiers, point_errors, shape_prior
+from .cells import CellClassifier, fit_cell_classifiers, label_share, point_errors, shape_prior
+from .decoding import (
+    DEFAULT_CHOICE,
+    DEFAULT_SHAPE_CHOICE,
+    FIT_STD,
+    Choice,
+    decoding_prior,
+    decoding_template,
+    fitted_pass,
+    locate_points,
+    refine,
+)
 from .gcv import mean_square_norm, ridge_gcv, ridge_gcv_primal
 from .options import AUGMENT, Rule, integer
 
@@ -54,7 +63,6 @@ SHAPE_FACTORS = (0.5, 1.0, 2.0)  # prior width around the mean shape, × the lab
 # On openfield's pool (4 blocks of 20 frames held out in turn, the framed head's coarse stage), 4x was chosen in
 # 9 of 15 fits
 SHAPE_ONLY_FACTORS = (1.0, 2.0, 4.0)
-MIXTURE_FACTOR = 4.0  # prior_centre="mixture": the broad component's width, × the labelled spread
 # five validation folds below this many labelled images, one 20 % split from it on. 250 (at least 50 images held
 # out) fixed the 80-frame openfield test fit (17.8 -> 7.6 px) but was mixed on the pool's validation splits
 # (15.5 -> 24.7 and 7.0 -> 6.5 px, aflw-val 6.56 -> 6.54), and worse on openfield's pool CV with 60 frames (4 blocks of
@@ -71,20 +79,6 @@ MIN_SELECT = 10
 # w = 0: 7.45 +- 0.65 / 6.17 / 5.68 / 5.77 +- 0.34 / 5.29; w = 0.5: 7.02 +- 0.06 / 6.14 / 5.56 / 5.43 +- 0.10 / 5.20;
 # w = 0.89 (every held-out row alike at <= 100 images): 7.06 / 6.15 / 5.57 / 5.45 / 5.26
 COPY_WEIGHT = 0.5
-DEFAULT_TAU, DEFAULT_PRIOR_STD, DEFAULT_C = 2.0, 0.3, 0.01  # one labelled image: nothing to validate on (these
-# were chosen on a validation split of the aflw pool: 1-shot fits on its first 500 faces, scored on the other 500)
-WINDOW = 3  # cells of the soft-argmax around the posterior's best cell
-# the fitted-shape pass (Choice.fit_std): after the first decoding, the prior's template (the readout's points, or the
-# mean shape) is moved by the similarity transform that best fits the first points (weighted by their confidence),
-# and the landmarks are decoded again under a Gaussian FIT_STD wide around it, at temperature FIT_TAU: one shape
-# for the whole face, so that one landmark lost to a look-alike is pulled back by the others. aflw-val, 10 seeds,
-# on top of each count's decoding: 1 shot 11.92 +- 3.26 -> 10.75 +- 1.50 (better in 9 seeds, equal in 1; the
-# worst seed 20.60 -> 13.16), 5 shots 7.53 -> 7.35 (9 of 10), 10 shots 6.67 -> 6.52, 50 shots 5.40 -> 5.39. Widths
-# 0.15 / 0.2 / 0.25 and tau 0.5 / 1: 0.15 and 1 best at every count; a third pass gained nothing. select() offers
-# every decoding with and without it below SINGLE_SPLIT_FROM labelled images, where five folds hold every image out
-# once (aflw-val, 3 seeds: 10 shots 6.70 -> 6.55, 20 shots 5.89 -> 5.84); the single 20 % split above chose it
-# where it did not hold (100 / all shots 5.22 / 5.00 -> 5.28 / 5.07), so from there on it is not a candidate
-FIT_STD, FIT_TAU = 0.15, 1.0
 
 
 def readout_inputs(maps: torch.Tensor, grid: int) -> torch.Tensor:
@@ -144,107 +138,14 @@ def fit_readout(x: Rows, targets: torch.Tensor, *, rows: np.ndarray | None = Non
                    [] if all(a is None for a in alpha) else alpha)
 
 
-def decoding_prior(coarse: torch.Tensor | None, shape: tuple[torch.Tensor, torch.Tensor], grid: tuple[int, int],
-                   choice: Choice) -> torch.Tensor:
-    """The Gaussian log-prior (B or 1, K, H*W) of :func:`refine` for ``choice`` (its centre and width only)."""
-    if choice.centre in ("coarse", "mixture"):
-        if coarse is None:
-            raise ValueError("refine: a prior centred on the readout needs its estimate (coarse=None)")
-        prior = gaussian_log_prior(coarse, choice.prior_std, grid)
-        if choice.centre == "mixture":  # an even mixture with a broad Gaussian around the mean shape (normalised)
-            broad = MIXTURE_FACTOR * shape[1]
-            wide = gaussian_log_prior(shape[0], broad, grid) - 2 * torch.log(broad).unsqueeze(-1)
-            prior = torch.logsumexp(torch.stack([prior - 2 * math.log(choice.prior_std), wide.expand_as(prior)]), 0)
-        return prior
-    return gaussian_log_prior(shape[0], choice.prior_std * shape[1], grid)
-
-
-def refine(log_probs: torch.Tensor, coarse: torch.Tensor | None, shape: tuple[torch.Tensor, torch.Tensor],
-           grid: tuple[int, int], choice: Choice) -> tuple[torch.Tensor, torch.Tensor]:
-    """Posterior soft-argmax of ``log_probs / tau`` + a Gaussian log-prior: (points (B, K, 2), confidence (B, K)).
-
-    The prior is centred on the ``coarse`` readout (width ``prior_std``) or on the labelled mean shape (width
-    ``prior_std`` × its per-landmark spread), or (``"mixture"``) is an even mixture of the readout's Gaussian and
-    one :data:`MIXTURE_FACTOR` × the spread wide around the mean shape. The confidence is the classifier's
-    probability of the landmark at the best cell within one cell of the returned point: near 1 where it sees its
-    landmark, near 0 where it does not (even when the prior pins the point down)."""
-    first = locate_points(log_probs, decoding_prior(coarse, shape, grid, choice), grid, choice)
-    xy = fitted_pass(log_probs, first, decoding_template(coarse, shape, choice, first), grid, choice)
-    return xy, point_confidence(log_probs, xy, grid)
-
-
-def point_confidence(log_probs: torch.Tensor, xy: torch.Tensor, grid: tuple[int, int]) -> torch.Tensor:
-    """(B, K) the classifier's probability of each landmark at the best cell within one cell of its point xy."""
-    cells = grid_centers(grid, device=log_probs.device)
-    step = 2.0 / torch.tensor([grid[1], grid[0]], dtype=cells.dtype, device=cells.device)
-    near = ((cells - xy.unsqueeze(-2)).abs() / step <= 1.0).all(-1)  # (B, K, HW)
-    return log_probs.masked_fill(~near, float("-inf")).amax(-1).exp().clamp(0.0, 1.0)
-
-
-def locate_points(log_probs: torch.Tensor, prior: torch.Tensor, grid: tuple[int, int], choice: Choice
-                  ) -> torch.Tensor:
-    """The first pass of :func:`refine` (no confidence): the window soft-argmax of the posterior."""
-    return window_soft_argmax(log_probs / choice.tau + prior, grid, window=WINDOW)[0]
-
-
-def decoding_template(coarse: torch.Tensor | None, shape: tuple[torch.Tensor, torch.Tensor], choice: Choice,
-                      first: torch.Tensor) -> torch.Tensor:
-    """The shape that the fitted-shape pass moves onto the first points: the readout's estimate where the prior
-    sits on it, else the labelled mean shape (B, K, 2)."""
-    if choice.centre in ("coarse", "mixture") and coarse is not None:
-        return coarse
-    return shape[0].expand_as(first)
-
-
-def fitted_pass(log_probs: torch.Tensor, first: torch.Tensor, template: torch.Tensor, grid: tuple[int, int],
-                choice: Choice) -> torch.Tensor:
-    """The points after the fitted-shape pass (:data:`FIT_STD`): ``template`` moved by the similarity that best
-    fits the ``first`` points (weighted by their confidence), then the window soft-argmax of ``log_probs /
-    fit_tau`` under a Gaussian ``fit_std`` wide around it. ``first`` unchanged where ``choice.fit_std`` is None."""
-    if choice.fit_std is None:
-        return first
-    centre = fit_similarity(template, first, point_confidence(log_probs, first, grid))
-    prior = gaussian_log_prior(centre, choice.fit_std, grid)
-    return window_soft_argmax(log_probs / choice.fit_tau + prior, grid, window=WINDOW)[0]
-
-
-@dataclass(frozen=True)
-class Choice:
-    refine: bool
-    centre: str  # "coarse": the prior sits on the readout's estimate; "shape": on the labelled mean shape
-    tau: float
-    prior_std: float  # normalised units ("coarse") or a factor of the labelled spread ("shape")
-    C: float  # the cell classifier's inverse regularisation
-    val_error: float | None  # mean normalised point error of the choice on held-out images (None: defaults)
-    folds: int
-    fit_std: float | None = None  # the fitted-shape pass's prior width (normalised; None: one pass)
-    fit_tau: float = FIT_TAU  # and its temperature
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"refine": self.refine, "centre": self.centre, "tau": self.tau, "prior_std": self.prior_std,
-                "C": self.C, "val_error": self.val_error, "folds": self.folds, "fit_std": self.fit_std,
-                "fit_tau": self.fit_tau}
-
-    @classmethod
-    def from_dict(cls, sel: dict[str, Any]) -> Choice:
-        """The decoding recorded in ``head.selection_`` / head.json (its extra keys are ignored)."""
-        fit_std = sel.get("fit_std")  # absent from heads saved before the fitted-shape pass: one pass, as then
-        return cls(bool(sel["refine"]), str(sel["centre"]), float(sel["tau"]), float(sel["prior_std"]),
-                   float(sel["C"]), sel.get("val_error"), int(sel.get("folds", 0)),
-                   None if fit_std is None else float(fit_std), float(sel.get("fit_tau", FIT_TAU)))
-
-
-DEFAULT_CHOICE = Choice(True, "coarse", DEFAULT_TAU, DEFAULT_PRIOR_STD, DEFAULT_C, None, 0, FIT_STD)
-# prior_centre="shape" with one labelled image: its own points, the one-image spread (cells.PRIOR_STD_ONE_IMAGE)
-DEFAULT_SHAPE_CHOICE = replace(DEFAULT_CHOICE, centre="shape", prior_std=1.0)
-
-
 def predict(readout: Readout, classifier: CellClassifier, shape: tuple[torch.Tensor, torch.Tensor], choice: Choice,
-            maps: torch.Tensor, *, readout_grid: int) -> tuple[torch.Tensor, torch.Tensor]:
+            maps: torch.Tensor, *, readout_grid: int, share: torch.Tensor | None = None
+            ) -> tuple[torch.Tensor, torch.Tensor]:
     """(B, D, H, W) maps → (normalised points (B, K, 2), confidence (B, K)) of a fitted ridge head: torch only
     (``LandmarkHead.predict`` runs it batch by batch, and its ONNX graph runs it as is)."""
     coarse = readout(readout_inputs(maps, readout_grid))
-    xy, conf = refine(classifier.log_probs(maps), coarse, shape, (int(maps.shape[-2]), int(maps.shape[-1])), choice)
+    xy, conf = refine(classifier.log_probs(maps), coarse, shape, (int(maps.shape[-2]), int(maps.shape[-1])), choice,
+                      share=share)
     return (xy if choice.refine else coarse), conf
 
 
@@ -265,7 +166,7 @@ def select(maps: torch.Tensor, pooled: np.ndarray, targets: torch.Tensor, groups
     where the labelled frames had it; the cell classifier finds it anywhere); ``"mixture"`` replaces every prior
     around the readout by an even mixture of it and a Gaussian :data:`MIXTURE_FACTOR` × the labelled spread wide
     around the mean shape (the mean-shape-only candidates stay). Below ``single_split_from`` groups every refined
-    decoding is a candidate with and without the fitted-shape pass (:data:`FIT_STD`). A decoding's score is
+    decoding is a candidate with and without the fitted-shape pass (:data:`.decoding.FIT_STD`). A decoding's score is
     (1 - ``copy_weight``) × the held-out originals' mean error + ``copy_weight`` × that of their augmented copies
     (default :data:`COPY_WEIGHT`; an original is its group's first row), so that a choice must also hold on the shifted,
     turned and mirrored views the head is fitted for, not only on images framed as the labelled ones. Missing
@@ -315,6 +216,7 @@ def select(maps: torch.Tensor, pooled: np.ndarray, targets: torch.Tensor, groups
             continue
         coarse = None if shape_only else fit_readout(pooled[tr], targets[tr])(pooled[val])
         shape = shape_prior(targets[tr], grid, groups=groups[tr])
+        share = label_share(targets[tr], groups[tr])
         classifiers = fit_cell_classifiers(maps, targets[tr], CS, rng=rng, index=np.flatnonzero(tr),
                                            init=fitted.get(CS[0]))
         fitted = {clf.C: clf for clf in classifiers}
@@ -330,7 +232,8 @@ def select(maps: torch.Tensor, pooled: np.ndarray, targets: torch.Tensor, groups
                 first = firsts.get(one)
                 if first is None:
                     first = firsts[one] = locate_points(log_probs[o.C], prior, grid, o)
-                pred = fitted_pass(log_probs[o.C], first, decoding_template(coarse, shape, o, first), grid, o)
+                pred = fitted_pass(log_probs[o.C], first, decoding_template(coarse, shape, o, first), grid, o,
+                                   share=share)
             else:
                 pred = coarse
             errs[o].append(point_errors(pred[orig], truth[orig]))
@@ -368,8 +271,10 @@ class State:
     def locate(self, maps: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(B, D, H, W) maps → normalised points (B, K, 2) and confidences (B, K): :func:`predict`."""
         choice = Choice.from_dict(self.selection)
+        share = self.selection.get("label_share")  # absent from heads saved before it: every landmark alike
         return predict(self.readout, CellClassifier(self.classifier, choice.C), (self.prior_mean, self.prior_std),
-                       choice, maps, readout_grid=self.readout_grid)
+                       choice, maps, readout_grid=self.readout_grid,
+                       share=None if share is None else torch.tensor(share, dtype=torch.float32))
 
 
     def tensors(self) -> dict[str, torch.Tensor]:
@@ -415,7 +320,7 @@ def fit(maps: torch.Tensor, targets: torch.Tensor, options: dict[str, Any], *, g
     classifier = fit_cell_classifiers(maps, targets, [choice.C], rng=rng, init=warm)[0].matrix
     prior_mean, prior_std = shape_prior(targets, grid, groups=groups)
     selection = {**choice.as_dict(), "ridge_alpha": readout.alpha, "n_train_maps": len(maps),
-                 "n_labelled": len(np.unique(groups))}
+                 "n_labelled": len(np.unique(groups)), "label_share": label_share(targets, groups).tolist()}
     return State(readout, classifier, prior_mean, prior_std, selection, int(options["readout_grid"]))
 
 
