@@ -30,6 +30,7 @@ from hyperland.metrics import nme
 ROOT = Path(__file__).resolve().parents[1]
 MTFL = Path(os.environ.get("HYPERLAND_MTFL", ROOT.parent / "shared" / "data" / "mtfl"))
 OUT = ROOT / "benchmarks" / "results" / "fitted_pass.json"
+SIZE = 136  # faces loaded as `hyperland eval` loads them (its image_size), then read at the model's input size
 GRID = [(None, None)] + [(s, t) for s in (0.15, 0.2, 0.25) for t in (0.5, 1.0)]
 
 
@@ -42,8 +43,8 @@ def main() -> None:
     start = time.time()
     model = hyperland.load()
     pool, test = mtfl_protocol(MTFL, "aflw-val")
-    imgs, pts = load_samples(pool, size=model.config.input_size)
-    timgs, tpts = load_samples(test, size=model.config.input_size)
+    imgs, pts = load_samples(pool, size=SIZE)
+    timgs, tpts = load_samples(test, size=SIZE)
     names = landmark_names(pool)
     feats = mirror_feats = None
     scores: dict[str, dict[str, list[float]]] = {}
