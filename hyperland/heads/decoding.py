@@ -22,10 +22,11 @@ WINDOW = 3  # cells of the soft-argmax around the posterior's best cell
 # the fitted-shape pass (Choice.fit_std): after the first decoding, the prior's template (the readout's points, or the
 # mean shape) is moved by the similarity transform that best fits the first points (weighted by their confidence),
 # and the landmarks are decoded again under a Gaussian FIT_STD wide around it, at temperature FIT_TAU: one shape
-# for the whole face, so that one landmark lost to a look-alike is pulled back by the others. aflw-val, 10 seeds,
-# on top of each count's decoding: 1 shot 11.92 +- 3.26 -> 10.75 +- 1.50 (better in 9 seeds, equal in 1; the
-# worst seed 20.60 -> 13.16), 5 shots 7.53 -> 7.35 (9 of 10), 10 shots 6.67 -> 6.52, 50 shots 5.40 -> 5.39. Widths
-# 0.15 / 0.2 / 0.25 and tau 0.5 / 1: 0.15 and 1 best at every count; a third pass gained nothing. select() offers
+# for the whole face, so that one landmark lost to a look-alike is pulled back by the others. aflw-val, 10 seeds
+# (benchmarks/fitted_pass.py): 1 shot 11.92 +- 3.26 -> 10.75 +- 1.50 (better in 9 seeds, equal in 1; the worst
+# seed 20.60 -> 13.16), 5 shots 7.54 -> 7.38; on top of the one-pass choice of the code before, 10 shots 6.67 ->
+# 6.52 and 50 shots 5.40 -> 5.39 (a diagnostic). Widths 0.15 / 0.2 / 0.25 and tau 0.5 / 1: 0.15 and 1 best at
+# every count; a third pass gained nothing (diagnostic). select() offers
 # every decoding with and without it below SINGLE_SPLIT_FROM labelled images, where five folds hold every image out
 # once (aflw-val, 3 seeds: 10 shots 6.70 -> 6.55, 20 shots 5.89 -> 5.84); the single 20 % split above chose it
 # where it did not hold (100 / all shots 5.22 / 5.00 -> 5.28 / 5.07), so from there on it is not a candidate
