@@ -41,12 +41,10 @@ def gaussian_log_prior(mean: torch.Tensor, std: torch.Tensor | float, size: tupl
     return -0.5 * d2 / (std_t.unsqueeze(-1) ** 2 if std_t.ndim else std_t ** 2)
 
 
-def fit_similarity(src: torch.Tensor, dst: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
-    """``src`` (B, K, 2) moved by the similarity transform (scale, rotation, translation; no reflection) that
-    brings it closest to ``dst`` (B, K, 2) in ``weight`` (B, K)-weighted least squares (weighted Procrustes, in
-    closed form). Batched torch, so that the ONNX graph of a head can hold it (scikit-image's
-    ``SimilarityTransform`` fits one NumPy point set at a time). Zero total weight counts every point alike; with
-    one point, or a template whose points coincide, only the translation is fitted."""
+def _similarity(src: torch.Tensor, dst: torch.Tensor, weight: torch.Tensor
+                ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The weighted Procrustes fit of ``src`` onto ``dst`` (see :func:`fit_similarity`): scale · cos and scale · sin
+    of its angle (B, 1) each, ``src`` centred on its weighted mean (B, K, 2) and ``dst``'s weighted mean (B, 1, 2)."""
     w = weight.clamp_min(0) + 1e-6
     w = w / w.sum(-1, keepdim=True)
     src_mean = (w.unsqueeze(-1) * src).sum(-2, keepdim=True)
@@ -55,9 +53,25 @@ def fit_similarity(src: torch.Tensor, dst: torch.Tensor, weight: torch.Tensor) -
     spread = (w * (s ** 2).sum(-1)).sum(-1).clamp_min(1e-12)
     a = (w * (s * d).sum(-1)).sum(-1) / spread  # scale · cos(angle)
     b = (w * (s[..., 0] * d[..., 1] - s[..., 1] * d[..., 0])).sum(-1) / spread  # scale · sin(angle)
-    a, b = a.unsqueeze(-1), b.unsqueeze(-1)
+    return a.unsqueeze(-1), b.unsqueeze(-1), s, dst_mean
+
+
+def fit_similarity(src: torch.Tensor, dst: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    """``src`` (B, K, 2) moved by the similarity transform (scale, rotation, translation; no reflection) that
+    brings it closest to ``dst`` (B, K, 2) in ``weight`` (B, K)-weighted least squares (weighted Procrustes, in
+    closed form). Batched torch, so that the ONNX graph of a head can hold it (scikit-image's
+    ``SimilarityTransform`` fits one NumPy point set at a time). Zero total weight counts every point alike; with
+    one point, or a template whose points coincide, only the translation is fitted."""
+    a, b, s, dst_mean = _similarity(src, dst, weight)
     moved = torch.stack([a * s[..., 0] - b * s[..., 1], b * s[..., 0] + a * s[..., 1]], -1)
     return moved + dst_mean
+
+
+def similarity_angle(src: torch.Tensor, dst: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    """The angle (B,) in radians of the rotation in :func:`fit_similarity`'s transform from ``src`` to ``dst``
+    (positive from the x axis towards the y axis)."""
+    a, b, _, _ = _similarity(src, dst, weight)
+    return torch.atan2(b, a).squeeze(-1)
 
 
 def window_soft_argmax(logits: torch.Tensor, size: tuple[int, int], *, window: int | None
@@ -100,4 +114,4 @@ def correlation_soft_argmax(descriptors: torch.Tensor, maps: torch.Tensor, *, sc
 
 
 __all__ = ["correlation_soft_argmax", "fit_similarity", "gaussian_log_prior", "normalised_to_pixels",
-           "pixels_to_normalised", "window_soft_argmax"]
+           "pixels_to_normalised", "similarity_angle", "window_soft_argmax"]

@@ -44,6 +44,46 @@ def test_extent_is_orientation_free_and_nan_aware():
     assert fr.median_extent(p) == pytest.approx(5.0)
 
 
+def _turn(shape: np.ndarray, degrees: float) -> np.ndarray:
+    t = np.deg2rad(degrees)
+    return shape @ np.array([[np.cos(t), -np.sin(t)], [np.sin(t), np.cos(t)]]).T
+
+
+def test_reference_shape_and_orientations_recover_known_turns():
+    """Shapes turned by known angles (mean 0), scaled and shifted: the reference is the template (centred, unit RMS
+    radius) and each shape's orientation is its angle, with a point missing in some frames."""
+    template = np.array([[-1.0, 0.0], [-0.7, 0.4], [-0.7, -0.4], [2.4, 0.0]])
+    template = (template - template.mean(0)) / np.sqrt((((template - template.mean(0)) ** 2).sum(-1)).mean())
+    angles = np.array([-100.0, -40.0, 0.0, 40.0, 100.0])  # circular mean 0
+    pts = np.stack([3.0 * (i + 1) * _turn(template, a) + np.array([100 + 10 * i, 50.0]) for i, a in enumerate(angles)])
+    pts[1, 2] = np.nan  # an unlabelled ear
+    ref = fr.reference_shape(pts.astype(np.float32))
+    np.testing.assert_allclose(ref, template, atol=1e-4)
+    np.testing.assert_allclose(fr.orientations(pts.astype(np.float32), ref), angles, atol=1e-2)
+    # a turned shape's orientation follows the frame's y-down axes: +90 takes +x to +y (the crop's convention)
+    assert fr.orientations(_turn(ref, 90.0)[None].astype(np.float32), ref)[0] == pytest.approx(90.0, abs=1e-3)
+    # fewer than two labelled points: no orientation (0), and no reference from such frames
+    one = np.full((2, 4, 2), np.nan, np.float32)
+    one[:, 0] = 5.0
+    assert fr.reference_shape(one) is None
+    np.testing.assert_array_equal(fr.orientations(one, ref), [0.0, 0.0])
+
+
+def test_aligned_crops_turn_every_object_to_the_reference():
+    """frame_align: the crop at each labelled frame's orientation shows the object in the reference's orientation
+    (the crop points of differently turned objects agree up to a shift: the crop is centred on the points' bounding
+    box, which turns with the frame)."""
+    template = np.array([[-10.0, 0.0], [-7.0, 4.0], [-7.0, -4.0], [24.0, 0.0]])
+    pts = np.stack([_turn(template, a) + np.array([40.0, 30.0]) for a in (0.0, 120.0, -150.0)]).astype(np.float32)
+    ref = fr.reference_shape(pts)
+    frames = [torch.zeros(3, 60, 80)] * 3
+    _, local = fr.object_crops(frames, pts, margin=1.3, extent=fr.median_extent(pts), size=32,
+                               angles=fr.orientations(pts, ref))
+    local = local - local.mean(1, keepdims=True)
+    np.testing.assert_allclose(local[1], local[0], atol=1e-3)
+    np.testing.assert_allclose(local[2], local[0], atol=1e-3)
+
+
 def _openfield(n: int) -> tuple[list[str], np.ndarray]:
     rows = list(csv.reader((OPENFIELD / "labeled-data" / "m4s1" / "CollectedData_Pranav.csv").open()))[3:3 + n]
     pts = np.array([[float(v) if v else np.nan for v in r[1:9]] for r in rows], np.float32).reshape(n, 4, 2)
@@ -60,6 +100,8 @@ def test_framed_head_fits_predicts_saves(r18, tmp_path):
     # ... under a prior that never rests on its readout of absolute position alone (frame_prior="mixture")
     assert head.coarse_.prior_centre == "mixture" and head.coarse_.selection_["centre"] in ("mixture", "shape")
     assert head.fine_.prior_centre == "auto"
+    # ... chosen on contiguous blocks of the labelled frames (video frames are alike); the fine stage as asked
+    assert head.coarse_.val_blocks is True and head.fine_.val_blocks is False
     shape = LandmarkHead(4, framing="object", frame_size=64, n_augment=1, n_components=8, random_state=0,
                          frame_prior="shape", progress=False).fit(r18, paths[:4], pts[:4])
     assert shape.coarse_.prior_centre == "shape" and shape.coarse_.selection_["centre"] == "shape"
@@ -68,6 +110,40 @@ def test_framed_head_fits_predicts_saves(r18, tmp_path):
     back = LandmarkHead.load(tmp_path / "h", model=r18)
     np.testing.assert_allclose(back.predict(paths[4:]), pred, atol=1e-3)  # two crop passes: 1e-5 shifts resample
     assert (tmp_path / "h" / "coarse" / "head.json").is_file() and (tmp_path / "h" / "fine" / "head.json").is_file()
+    np.testing.assert_array_equal(back.frame_reference_, head.frame_reference_)
+    turns = fr.crop_turns("auto", fr.orientations(pts[:4], head.frame_reference_))
+    assert back.frame_turns_ == head.frame_turns_ == turns
+
+
+def test_framed_head_saved_before_alignment_reads_unturned(r18, tmp_path):
+    """A framed head saved before frame_align (no 'frame.reference' / 'frame.turns', an integer frame_turns) loads
+    unaligned and reads its crops as it did."""
+    import json
+
+    from safetensors.torch import load_file, save_file
+
+    paths, pts = _openfield(5)
+    head = LandmarkHead(4, framing="object", frame_size=64, n_augment=1, n_components=8, random_state=0,
+                        frame_align=False, frame_turns=1, progress=False).fit(r18, paths[:4], pts[:4])
+    assert head.frame_reference_ is None and head.frame_turns_ == 1
+    head.save(tmp_path / "h")
+    weights = load_file(tmp_path / "h" / "head.safetensors")
+    save_file({k: v for k, v in weights.items() if k == "frame.extent"}, tmp_path / "h" / "head.safetensors")
+    cfg = json.loads((tmp_path / "h" / "head.json").read_text())
+    cfg["params"].pop("frame_align")
+    cfg.pop("weights_sha256")  # edited on purpose
+    (tmp_path / "h" / "head.json").write_text(json.dumps(cfg))
+    back = LandmarkHead.load(tmp_path / "h", model=r18)
+    assert back.frame_reference_ is None and back.frame_turns_ == 1
+    np.testing.assert_allclose(back.predict(paths[4:]), head.predict(paths[4:]), atol=1e-3)
+
+
+def test_crop_turns_auto_reads_freely_turning_objects_in_eight():
+    """frame_turns="auto": 8 readings where the labelled orientations span more than 90 degrees, else 1; an integer
+    is kept; unaligned heads (no orientations) read once."""
+    assert fr.crop_turns("auto", np.array([-96.0, 0.0, 82.0])) == fr.FREE_TURNS == 8
+    assert fr.crop_turns("auto", np.array([-20.0, 5.0, 30.0])) == 1
+    assert fr.crop_turns("auto", None) == 1 and fr.crop_turns(4, np.array([0.0])) == 4
 
 
 def test_framed_prototype_head(r18):

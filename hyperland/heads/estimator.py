@@ -53,8 +53,10 @@ class LandmarkHead(DescriptorMixin, PersistenceMixin, BaseEstimator):
     * ``method``: ``"ridge"`` (default; ``readout_grid``, ``refine``, ``prior_centre``: ``"auto"`` chooses on
       held-out images whether the refinement's prior sits on the readout's estimate or on the labelled mean
       shape, ``"shape"`` keeps it on the mean shape, for objects anywhere in the frame, ``"mixture"`` uses an even
-      mixture of the readout's prior and a broad one around the mean shape), ``"regressor"`` (the
-      DVE-style soft-argmax regressor: ``steps`` or ``epochs`` (× ``epoch_size`` maps), ``batch_size``, ``lr``,
+      mixture of the readout's prior and a broad one around the mean shape; ``val_blocks``: its validation folds
+      are contiguous blocks of the labelled images in the order given, for consecutive video frames),
+      ``"regressor"`` (the DVE-style soft-argmax regressor: ``steps`` or ``epochs`` (× ``epoch_size`` maps),
+      ``batch_size``, ``lr``,
       ``weight_decay``, ``betas``, ``final_lr``, ``loss``, ``loss_scale``, ``n_intermediate``, ``softmax_scale``;
       :meth:`paper` is the paper's recipe) or ``"prototype"`` (training-free; ``softmax_scale``, ``window``, ``prior``).
     * descriptors: ``descriptor`` (``"auto"``: ``"model_pca"``, else ``"learned"``, else ``"pca"``), ``layers``,
@@ -73,16 +75,17 @@ class LandmarkHead(DescriptorMixin, PersistenceMixin, BaseEstimator):
     * validation split (regressor, prototype): ``val_fraction`` of the labelled images when at least ``min_val``
       are left over, or ``fit(val=)``; the regressor keeps its weights best there.
     * ``framing="object"`` (:mod:`.framing`): a coarse head finds the object in the whole frame (``frame_size``
-      px), a fine head reads a crop ``frame_margin`` × its length wide (``frame_crop`` px), fitted on crops
-      rotated by up to ± ``frame_rotation`` degrees and read in ``frame_turns`` orientations; ``frame_prior`` is
-      the (ridge) coarse head's ``prior_centre``.
+      px), a fine head reads a crop ``frame_margin`` × its length wide (``frame_crop`` px), turned to the labelled
+      shapes' common orientation (``frame_align``), fitted on crops rotated by up to ± ``frame_rotation`` degrees;
+      its first crop is read in ``frame_turns`` orientations (``"auto"``: 8 where the labelled orientations span
+      more than 90 degrees, else 1); ``frame_prior`` is the (ridge) coarse head's ``prior_centre``.
     """
 
     def __init__(
         self, n_landmarks: int = 5, *, method: Method = DEFAULT_METHOD,  # type: ignore[assignment]
         layers: Sequence[int] | None = None, descriptor: Literal["auto", "model_pca", "learned", "pca"] = "auto",
         readout_grid: int = 8, refine: bool | Literal["auto"] = "auto",
-        prior_centre: Literal["auto", "shape", "mixture"] = "auto", n_intermediate: int = 50,
+        prior_centre: Literal["auto", "shape", "mixture"] = "auto", val_blocks: bool = False, n_intermediate: int = 50,
         softmax_scale: float = 10.0, n_components: int | None = 128, pool: int | None = None,
         augment: bool | Literal["auto"] = "auto", augment_max: int = 100, n_augment: int = 8, tps: float = 0.05,
         rotation: float = 10.0, scale: tuple[float, float] = (0.9, 1.1), translate: float = 0.1,
@@ -94,12 +97,13 @@ class LandmarkHead(DescriptorMixin, PersistenceMixin, BaseEstimator):
         loss_scale: float = 1.0, val_fraction: float = 0.1, min_val: int = 10, window: int | None = 3,
         prior: bool = True, framing: Literal["none", "object"] = "none", frame_size: int = 160,
         frame_margin: float = 1.3, frame_rotation: float = 30.0, frame_crop: int | None = None,
-        frame_turns: int = 1, frame_prior: Literal["auto", "shape", "mixture"] = "mixture",
+        frame_turns: int | Literal["auto"] = "auto", frame_prior: Literal["auto", "shape", "mixture"] = "mixture",
+        frame_align: bool = True,
         random_state: int | None = None, progress: bool | None = None,
     ) -> None:
         self.n_landmarks, self.method, self.layers, self.descriptor = n_landmarks, method, layers, descriptor
         self.readout_grid, self.refine, self.n_intermediate = readout_grid, refine, n_intermediate
-        self.prior_centre = prior_centre
+        self.prior_centre, self.val_blocks = prior_centre, val_blocks
         self.softmax_scale, self.n_components, self.pool, self.augment = softmax_scale, n_components, pool, augment
         self.augment_max, self.n_augment, self.tps, self.rotation = augment_max, n_augment, tps, rotation
         self.scale, self.translate, self.grid, self.epochs = scale, translate, grid, epochs
@@ -109,7 +113,7 @@ class LandmarkHead(DescriptorMixin, PersistenceMixin, BaseEstimator):
         self.loss_scale, self.val_fraction, self.min_val, self.window = loss_scale, val_fraction, min_val, window
         self.prior, self.framing, self.frame_size, self.frame_margin = prior, framing, frame_size, frame_margin
         self.frame_rotation, self.frame_crop, self.frame_turns = frame_rotation, frame_crop, frame_turns
-        self.frame_prior = frame_prior
+        self.frame_prior, self.frame_align = frame_prior, frame_align
         self.random_state, self.progress = random_state, progress
         check_params(self.get_params(deep=False))  # LandmarkHead(0) etc.: a clear error now, not in fit()
 

@@ -5,11 +5,15 @@ A head with ``framing="object"`` is two heads of the same method fitted from the
 * the **coarse** head reads the whole frame (no border crop, resized to ``frame_size`` pixels: :func:`frame_model`
   is the same backbone with that preprocessing) and finds the object's centre (the centre of its landmarks'
   bounding box, its only landmark: an orientation-free target, unlike the parts themselves);
-* the **fine** head reads a square crop centred on the landmarks' centroid, ``frame_margin`` × their RMS radius
-  wide, resampled to the model's own input size, so that its grid cells are a few pixels of the object rather
-  than of the frame. It is fitted on the crops around the labelled landmarks with random shifts and scales (as
-  large as the coarse stage's errors) and rotations (± ``frame_rotation`` degrees), at every training-set size,
-  and at prediction it runs twice: on the crop the coarse head gives, then on the crop its own answer gives.
+* the **fine** head reads a square crop centred on the landmarks' bounding box, ``frame_margin`` × the object's
+  length (its largest landmark distance) wide, resampled to the model's own input size, so that its grid cells are
+  a few pixels of the object rather than of the frame. With ``frame_align`` (the default) every crop is turned to
+  one orientation: the labelled shapes are aligned into a reference shape (:func:`reference_shape`, generalised
+  Procrustes) and each training crop is turned by its object's orientation relative to it (:func:`orientations`).
+  It is fitted on those crops with random shifts and scales (as large as the coarse stage's errors) and rotations
+  (± ``frame_rotation`` degrees), at every training-set size, and at prediction it runs twice: on the crop the
+  coarse head gives, read in :func:`crop_turns` orientations (the most confident reading kept), then on the crop
+  its own answer gives, turned to that answer's orientation.
 
 Crop geometry (pixel centres at integers): crop pixel ``u`` ↔ frame point ``c + side · R(angle) · ((u + 0.5) / S
 - 0.5)``; crops are sampled bilinearly from the full-resolution frame (zeros outside it).
@@ -28,6 +32,7 @@ import torch
 import torch.nn.functional as F
 
 from ..errors import InvalidKeypointsError
+from ..geometry import fit_similarity, similarity_angle
 from ..images import Images, as_list, load_image
 from .methods import MODULES, reads
 from .options import AUGMENT
@@ -39,6 +44,9 @@ if TYPE_CHECKING:
 EXTENT_CLIP = (0.6, 1.6)  # a predicted object length is clipped to this range × the labelled median
 FINE_TRANSLATE = 0.25  # the fine head's training crops: shifts of U(±0.25) half-sides (the coarse stage's error)
 FINE_SCALE = (0.85, 1.2)  # ... and scales (the object's length as the coarse stage sees it)
+ALIGN_ITERATIONS = 5  # generalised Procrustes rounds for the reference shape (frame_align)
+FREE_TURNS = 8  # frame_turns="auto" for an object that turns freely: readings 45 degrees apart (within ± 30)
+FREE_SPAN = 90.0  # ... which the labelled orientations show by spanning more than this many degrees
 
 
 def frame_model(model: HyperlandModel, size: int) -> HyperlandModel:
@@ -114,11 +122,61 @@ def load_frames(images: Images) -> list[torch.Tensor]:
 
 
 def object_crops(frames: Sequence[torch.Tensor], points: np.ndarray, *, margin: float, extent: float,
-                 size: int) -> tuple[list[torch.Tensor], np.ndarray]:
-    """The crop around every labelled frame's own landmarks and the points in it."""
+                 size: int, angles: np.ndarray | None = None) -> tuple[list[torch.Tensor], np.ndarray]:
+    """The crop around every labelled frame's own landmarks, turned by ``angles`` (degrees; None: not turned),
+    and the points in it."""
     c, side = boxes(points, margin=margin, extent=extent)
-    angles = np.zeros(len(c), np.float32)
+    angles = np.zeros(len(c), np.float32) if angles is None else angles.astype(np.float32)
     return crop(frames, c, side, angles, size), to_crop(points, c, side, angles, size).astype(np.float32)
+
+
+def _filled(points: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+    """(N, K, 2) points with NaN as zeros and their (N, K) weights (0 where unlabelled), as torch."""
+    known = np.isfinite(points).all(-1)
+    return torch.from_numpy(np.where(known[..., None], points, 0.0)).float(), torch.from_numpy(known).float()
+
+
+def reference_shape(points: np.ndarray, *, iterations: int = ALIGN_ITERATIONS) -> np.ndarray | None:
+    """The labelled shapes' mean after similarity alignment (generalised Procrustes), (K, 2), centred, unit RMS
+    radius, turned so that the labelled frames' orientations relative to it average 0 (their circular mean): the
+    orientation the fine head reads in. None where no frame has two labelled landmarks (no orientation)."""
+    x, w = _filled(points)
+    complete = w.sum(-1)
+    if len(points) == 0 or float(complete.max()) < 2:
+        return None
+    first = int(complete.argmax())
+    ref, known = x[first].clone(), w[first].clone()
+    count = w.sum(0)
+    for _ in range(iterations):
+        ref = _normalised(ref, known)
+        aligned = fit_similarity(x, ref.expand_as(x), w * known)
+        mean = (w.unsqueeze(-1) * aligned).sum(0) / count.clamp_min(1).unsqueeze(-1)
+        ref = torch.where(count.unsqueeze(-1) > 0, mean, ref)
+        known = (count > 0).float()
+    ref = _normalised(ref, known)
+    angle = similarity_angle(ref.expand_as(x), x, w)[complete >= 2]
+    t = float(torch.atan2(torch.sin(angle).mean(), torch.cos(angle).mean()))  # the orientations' circular mean
+    turn = torch.tensor([[math.cos(t), -math.sin(t)], [math.sin(t), math.cos(t)]])
+    return (ref @ turn.T).numpy().astype(np.float32)
+
+
+def _normalised(shape: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+    """``shape`` (K, 2) centred on its ``w``-weighted mean, unit weighted RMS radius."""
+    centred = shape - (w.unsqueeze(-1) * shape).sum(0) / w.sum()
+    return centred / (w * (centred ** 2).sum(-1)).sum().div(w.sum()).sqrt().clamp_min(1e-12)
+
+
+def orientations(points: np.ndarray, reference: np.ndarray, weights: np.ndarray | None = None) -> np.ndarray:
+    """Each frame's orientation (N,) in degrees: the angle of the similarity transform that brings ``reference``
+    (K, 2) closest to its (N, K, 2) points, each weighted by ``weights`` (N, K) (default 1; 0 where unlabelled);
+    0 where fewer than two landmarks are labelled (no orientation)."""
+    x, w = _filled(points)
+    two = (w.sum(-1) >= 2).numpy()
+    if weights is not None:
+        w = w * torch.from_numpy(np.nan_to_num(np.asarray(weights, np.float32)))
+    ref = torch.from_numpy(reference).float().expand_as(x)
+    angle = np.degrees(similarity_angle(ref, x, w).numpy())
+    return np.where(two, angle, 0.0).astype(np.float32)
 
 
 def median_extent(points: np.ndarray) -> float:
@@ -127,6 +185,18 @@ def median_extent(points: np.ndarray) -> float:
     e = e[np.isfinite(e) & (e > 0)]
     return float(np.median(e)) if len(e) else math.nan
 
+
+
+def crop_turns(option: int | str, angles: np.ndarray | None) -> int:
+    """How many orientations the first fine crop is read in: ``frame_turns``, or for ``"auto"``
+    :data:`FREE_TURNS` where the labelled orientations (aligned heads) span more than :data:`FREE_SPAN` degrees (an
+    animal seen from above turns freely: openfield's pool spans 178 degrees and never shows the mouse facing
+    right), else 1 (faces: their roll, a few degrees, is read by the aligned second pass)."""
+    if option != "auto":
+        return int(option)
+    if angles is None or len(angles) == 0:
+        return 1
+    return FREE_TURNS if float(np.ptp(angles)) > FREE_SPAN else 1
 
 
 # ---------------------------------------------------------------------- the framed head
@@ -174,6 +244,11 @@ def fit_framed(head: LandmarkHead, model: HyperlandModel, images: Images | None,
     cparams = {**params, "n_landmarks": 1}
     if "prior_centre" in reads(head.method) and head.refine is not False:
         cparams["prior_centre"] = head.frame_prior
+    # ... chosen on validation folds that are contiguous blocks of the labelled frames (frames of one video are alike:
+    # a random fold keeps each held-out frame's neighbours in training and flatters the readout). Openfield's
+    # orientation CV at 60 frames: centre error 30.4 -> 19.0 px, points 32.5 -> 12.7 (results.md §6)
+    if "val_blocks" in reads(head.method):
+        cparams["val_blocks"] = True
     # mirrored copies only where the pairs are given (mirror=[[i, j], ...]), never by name ("auto"): an object
     # anywhere, mirrored, sits elsewhere in the frame and faces the other way. On openfield's pool (4 blocks of 20
     # frames held out in turn) they hurt both stages: 19.8 / 6.6 -> 28.3 / 13.6 px at 20 / 60 frames; in 4 fits of
@@ -183,8 +258,12 @@ def fit_framed(head: LandmarkHead, model: HyperlandModel, images: Images | None,
     if mirrors:
         cparams["mirror"] = [] if pairs else False  # the centre of a mirrored object is the mirror's centre
     coarse = type(head)(**cparams).fit(coarse_model, frames, centre[:, None])
+    # aligned crops: each labelled object turned to the reference shape's orientation, so that the fine head learns
+    # one orientation (± frame_rotation) however the object turns in the frame
+    reference = reference_shape(points) if head.frame_align else None
+    angles = None if reference is None else orientations(points, reference)
     crops, crop_points = object_crops(frames, points, margin=head.frame_margin, extent=extent,
-                                      size=crop_size(head, model))
+                                      size=crop_size(head, model), angles=angles)
     # geometric augmentation at every training-set size: shifted, scaled and rotated copies of every crop (for
     # the methods that read few-shot warps)
     fine_params = dict(params)
@@ -193,7 +272,8 @@ def fit_framed(head: LandmarkHead, model: HyperlandModel, images: Images | None,
         fine_params.update(augment=True, rotation=head.frame_rotation, translate=FINE_TRANSLATE, scale=FINE_SCALE,
                            n_augment=max(2, head.n_augment))
     fine = type(head)(**fine_params).fit(fine_model, crops, crop_points, landmark_names=head.landmark_names_)
-    head.coarse_, head.fine_, head.frame_extent_ = coarse, fine, extent
+    head.coarse_, head.fine_, head.frame_extent_, head.frame_reference_ = coarse, fine, extent, reference
+    head.frame_turns_ = crop_turns(head.frame_turns, angles)
     head.model_, head.fingerprint_, head.layers_, head.grid_ = model, model.fingerprint, fine.layers_, fine.grid_
     head.projection_, head.learned_, head.n_features_in_ = None, fine.learned_, fine.n_features_in_
 
@@ -208,9 +288,10 @@ def predict_framed(head: LandmarkHead, model: HyperlandModel, images: Images) ->
 
 
 def _read(head: LandmarkHead, fine_model: HyperlandModel, frames: list[torch.Tensor], c: np.ndarray,
-          side: np.ndarray, angle: float, size: int, with_conf: bool) -> tuple[np.ndarray, np.ndarray | None]:
-    """The fine head's reading of the crops (centre ``c``, side ``side``, turned by ``angle``), in frame pixels."""
-    angles = np.full(len(c), angle, np.float32)
+          side: np.ndarray, angles: np.ndarray, size: int, with_conf: bool) -> tuple[np.ndarray, np.ndarray | None]:
+    """The fine head's reading of the crops (centre ``c``, side ``side``, turned by ``angles`` degrees), in frame
+    pixels."""
+    angles = angles.astype(np.float32)
     out = head.fine_.predict(crop(frames, c, side, angles, size), model=fine_model, return_confidence=with_conf)
     local, conf = out if with_conf else (out, None)
     return from_crop(local, c, side, angles, size), conf
@@ -231,19 +312,26 @@ def _predict_chunk(head: LandmarkHead, model: HyperlandModel, items: list) -> tu
     size = crop_size(head, model)
     with_conf = bool(MODULES[head.method].CONFIDENCE)
     side = np.full(len(frames), head.frame_margin * head.frame_extent_, np.float32)
-    # the typical object length around the coarse head's object centre, then the fine answer's own box; at every
-    # pass the crop is read in ``frame_turns`` orientations (quarter turns) and each frame keeps the most confident
-    # reading
+    angles = np.zeros(len(frames), np.float32)
+    reference = getattr(head, "frame_reference_", None)
+    # the typical object length around the coarse head's object centre, then the fine answer's own box. The first
+    # pass reads the crop in ``frame_turns_`` orientations (every 45 degrees for 8) and each frame keeps the most
+    # confident reading; an aligned head (``frame_reference_``) then turns the next crop to the orientation of that
+    # answer, unaligned heads (saved before it) read every pass in every turn
     c = head.coarse_.predict(frames, model=coarse_model)[:, -1]
-    turns = [360.0 * t / head.frame_turns for t in range(head.frame_turns)]
-    for _ in range(FINE_PASSES):
+    n_turns = getattr(head, "frame_turns_", None) or crop_turns(head.frame_turns, None)
+    turns = [360.0 * t / n_turns for t in range(n_turns)]
+    for p in range(FINE_PASSES):
         best: tuple[np.ndarray, np.ndarray | None] | None = None
-        for turn in turns:
-            best = _keep_best(best, _read(head, fine_model, frames, c, side, turn, size, with_conf))
+        for turn in (turns if p == 0 or reference is None else [0.0]):
+            best = _keep_best(best, _read(head, fine_model, frames, c, side, angles + turn, size, with_conf))
         points, conf = best  # type: ignore[misc]
         c, side = boxes(points, margin=head.frame_margin, extent=head.frame_extent_)
+        if reference is not None:
+            angles = orientations(points, reference, conf)
     return points.astype(np.float32), conf
 
 
-__all__ = ["boxes", "centre_extent", "crop", "crop_size", "fit_framed", "frame_model",
-           "from_crop", "load_frames", "median_extent", "object_crops", "predict_framed", "stage_models", "to_crop"]
+__all__ = ["boxes", "centre_extent", "crop", "crop_size", "crop_turns", "fit_framed", "frame_model", "from_crop",
+           "load_frames", "median_extent", "object_crops", "orientations", "predict_framed", "reference_shape",
+           "stage_models", "to_crop"]

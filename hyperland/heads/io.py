@@ -32,7 +32,7 @@ from ..errors import (
 )
 from ..features import Projection
 from ..integrity import check_finite, verify_recorded_sha256
-from .framing import stage_models
+from .framing import crop_turns, stage_models
 from .methods import MODULES, check_params
 from .options import DEFAULT_METHOD, Rule, boolean, integer, layer_list, number
 from .reference import model_reference, recorded_source, resolve_model, valid_reference
@@ -55,6 +55,9 @@ def save_head(head: LandmarkHead, path: str | os.PathLike) -> Path:
         save_head(head.coarse_, d / "coarse")
         save_head(head.fine_, d / "fine")
         tensors = {"frame.extent": torch.tensor([head.frame_extent_], dtype=torch.float32)}
+        if getattr(head, "frame_reference_", None) is not None:  # the aligned fine head's orientation
+            tensors["frame.reference"] = torch.from_numpy(np.asarray(head.frame_reference_, np.float32))
+        tensors["frame.turns"] = torch.tensor([head.frame_turns_], dtype=torch.float32)
     else:  # the PCA projection, then the method's state
         tensors = {} if head.projection_ is None else {"projection.mean": head.projection_.mean,
                                                        "projection.components": head.projection_.components}
@@ -159,6 +162,13 @@ def _load_framed(head: LandmarkHead, d: Path, cfg: dict, tensors: dict[str, torc
                                    f"{k} landmarks needs a coarse head of 1 (the object's centre). Save it again.")
     head.fine_ = load_head(type(head), d / "fine", model=fine_model, n_landmarks=k, allow_backbone_mismatch=allow)
     head.frame_extent_ = float(extent[0])
+    reference = tensors.get("frame.reference")  # absent in heads saved before frame_align: crops read unturned
+    if reference is not None and tuple(reference.shape) != (k, 2):
+        raise WeightsMismatchError(f"'{d}': 'frame.reference' in {HEAD_WEIGHTS} has shape {tuple(reference.shape)}; "
+                                   f"a framed head of {k} landmarks needs ({k}, 2). Save it again.")
+    head.frame_reference_ = None if reference is None else reference.numpy().astype(np.float32)
+    turns = tensors.get("frame.turns")  # absent before frame_turns="auto": the option itself
+    head.frame_turns_ = crop_turns(head.frame_turns, None) if turns is None else int(turns.reshape(-1)[0])
     head.model_, head.fingerprint_, head.projection_ = model, cfg["fingerprint"], None
     head.layers_, head.grid_, head.n_features_in_ = tuple(cfg["layers"]), tuple(cfg["grid"]), int(cfg["n_features_in"])
     head.learned_ = bool(cfg.get("learned", False))

@@ -75,7 +75,9 @@ COMMON: dict[str, Rule] = {
     "frame_crop": (optional(integer(32)), "null (the model's input size) or an integer >= 32 (pixels)"),
     "frame_prior": (lambda v: v in ("auto", "shape", "mixture"), '"auto", "shape" or "mixture" (the ridge coarse '
                     "head's prior_centre)"),
-    "frame_turns": (integer(1), "an integer >= 1 (orientations each crop is read in: 1, or 4 for quarter turns)"),
+    "frame_align": (lambda v: isinstance(v, bool), "true or false (fine crops turned to the labelled orientation)"),
+    "frame_turns": (lambda v: v == "auto" or integer(1)(v),
+                    '"auto" or an integer >= 1 (orientations the first crop is read in: 1, or 8 for every 45 degrees)'),
     "random_state": (optional(integer(0)), "null or an integer >= 0"),
     "progress": (lambda v: v is None or isinstance(v, bool), "null, true or false"),
 }

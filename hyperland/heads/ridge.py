@@ -49,6 +49,8 @@ OPTIONS: dict[str, Rule] = {  # what this method reads besides options.COMMON (L
     "readout_grid": (integer(1), "an integer >= 1 (cells)"),
     "refine": (lambda v: isinstance(v, bool) or v == "auto", 'true, false or "auto"'),
     "prior_centre": (lambda v: v in ("auto", "shape", "mixture"), '"auto", "shape" or "mixture"'),
+    "val_blocks": (lambda v: isinstance(v, bool), "true or false (validation folds are contiguous blocks of the "
+                   "labelled images in the order given: consecutive video frames)"),
 }
 POOL = 1  # the descriptor grid's default average-pooling: the full grid
 CONFIDENCE = True  # locate() returns per-landmark confidences
@@ -149,16 +151,37 @@ def predict(readout: Readout, classifier: CellClassifier, shape: tuple[torch.Ten
     return (xy if choice.refine else coarse), conf
 
 
+def validation_folds(ids: np.ndarray, *, rng: np.random.Generator, blocks: bool, max_folds: int,
+                     single_split_from: int) -> list[np.ndarray]:
+    """The held-out groups of each fold: ``min(#ids, max_folds)`` folds, or one 20 % split from
+    ``single_split_from`` ids on. Drawn at random, or with ``blocks`` as contiguous runs of the sorted ids (the
+    labelled images in the order given; the single split starts at a random id and wraps around): consecutive
+    video frames are alike, and a random fold keeps each held-out frame's neighbours in training, which flatters a
+    readout of absolute position (openfield: frames whose positions the fold lacks are lost)."""
+    n_folds = min(len(ids), max_folds)
+    if not blocks:
+        perm = rng.permutation(ids)
+        if len(ids) >= single_split_from:
+            return [perm[: max(1, round(0.2 * len(ids)))]]
+        return [perm[i::n_folds] for i in range(n_folds)]
+    order = np.sort(ids)
+    if len(ids) >= single_split_from:
+        start = int(rng.integers(len(ids)))
+        return [order[(start + np.arange(max(1, round(0.2 * len(ids))))) % len(ids)]]
+    return list(np.array_split(order, n_folds))
+
+
 def select(maps: torch.Tensor, pooled: np.ndarray, targets: torch.Tensor, groups: np.ndarray, *,
            refine_mode: bool | str, rng: np.random.Generator, prior_centre: str = "auto", max_folds: int = 5,
            single_split_from: int = SINGLE_SPLIT_FROM, min_select: int = MIN_SELECT,
-           copy_weight: float | None = None
+           copy_weight: float | None = None, blocks: bool = False
            ) -> tuple[Choice, CellClassifier | None]:
     """Choose the classifier's ``C`` and the decoding (refine or not, prior centre and width, tau) by the mean
     normalised point error on held-out labelled images.
 
     Images (``groups``: augmented copies share their original's group and fold) are split into
-    ``min(#groups, max_folds)`` folds, or one 20 % split from ``single_split_from`` groups on; with a single
+    ``min(#groups, max_folds)`` folds, or one 20 % split from ``single_split_from`` groups on (drawn at random, or
+    contiguous runs of the groups in order with ``blocks``: :func:`validation_folds`); with a single
     labelled image there is nothing to hold out and :data:`DEFAULT_CHOICE` is used, as with fewer than
     ``min_select`` (:data:`MIN_SELECT`) under ``prior_centre="auto"``. ``prior_centre="shape"``
     keeps the readout out of the decoding: only priors around the labelled mean shape (:data:`SHAPE_ONLY_FACTORS`)
@@ -187,11 +210,7 @@ def select(maps: torch.Tensor, pooled: np.ndarray, targets: torch.Tensor, groups
         return replace(DEFAULT_CHOICE, refine=False, fit_std=None), None
     if len(ids) < 2 or (prior_centre == "auto" and len(ids) < min_select):
         return default, None
-    perm = rng.permutation(ids)
-    if len(ids) >= single_split_from:
-        folds = [perm[: max(1, round(0.2 * len(ids)))]]
-    else:
-        folds = [perm[i::min(len(ids), max_folds)] for i in range(min(len(ids), max_folds))]
+    folds = validation_folds(ids, rng=rng, blocks=blocks, max_folds=max_folds, single_split_from=single_split_from)
     grid = (int(maps.shape[-2]), int(maps.shape[-1]))
     around_readout = [] if shape_only else [("mixture" if mixture else "coarse", t, s) for t in TAUS
                                             for s in PRIOR_STDS]
@@ -315,7 +334,7 @@ def fit(maps: torch.Tensor, targets: torch.Tensor, options: dict[str, Any], *, g
                                  "refinement's prior sits) has nothing to do. Set refine=True or 'auto', or leave "
                                  "prior_centre='auto'.")
     choice, warm = select(maps, pooled, targets, groups, refine_mode=options["refine"], rng=rng,
-                          prior_centre=options["prior_centre"])
+                          prior_centre=options["prior_centre"], blocks=bool(options.get("val_blocks", False)))
     readout = fit_readout(pooled, targets)
     classifier = fit_cell_classifiers(maps, targets, [choice.C], rng=rng, init=warm)[0].matrix
     prior_mean, prior_std = shape_prior(targets, grid, groups=groups)
@@ -325,4 +344,5 @@ def fit(maps: torch.Tensor, targets: torch.Tensor, options: dict[str, Any], *, g
 
 
 __all__ = ["CONFIDENCE", "DEFAULT_CHOICE", "DEFAULT_SHAPE_CHOICE", "FORMATS", "OPTIONS", "POOL", "Choice", "Readout",
-           "State", "fit", "fit_readout", "predict", "readout_inputs", "refine", "select"]
+           "State", "fit", "fit_readout", "predict", "readout_inputs", "refine", "select",
+           "validation_folds"]
