@@ -341,16 +341,15 @@ def test_a_rarely_labelled_landmark_steers_the_pose_fit_less() -> None:
 
 
 def test_validation_folds_random_or_contiguous_blocks() -> None:
-    """val_blocks: the folds are contiguous runs of the labelled images in order (the single split a run that may
-    wrap around); without it the folds are the random draw they always were (same generator, same folds)."""
+    """val_blocks: the single split (from single_split_from images on) is one contiguous run of the labelled images
+    in order, wrapping around; below it, and without val_blocks, the folds are the random draw they always were."""
     from hyperland.heads.ridge import validation_folds
 
     ids = np.arange(12)
-    blocks = validation_folds(ids, rng=np.random.default_rng(0), blocks=True, max_folds=5, single_split_from=50)
-    assert [f.tolist() for f in blocks] == [[0, 1, 2], [3, 4, 5], [6, 7], [8, 9], [10, 11]]
     perm = np.random.default_rng(0).permutation(ids)
-    random = validation_folds(ids, rng=np.random.default_rng(0), blocks=False, max_folds=5, single_split_from=50)
-    assert [f.tolist() for f in random] == [perm[i::5].tolist() for i in range(5)]
+    for blocks in (False, True):
+        folds = validation_folds(ids, rng=np.random.default_rng(0), blocks=blocks, max_folds=5, single_split_from=50)
+        assert [f.tolist() for f in folds] == [perm[i::5].tolist() for i in range(5)]
     ids = np.arange(60)
     (split,) = validation_folds(ids, rng=np.random.default_rng(1), blocks=True, max_folds=5, single_split_from=50)
     assert len(split) == 12 and set(np.diff(split) % 60) == {1}  # 12 consecutive frames (mod 60)
