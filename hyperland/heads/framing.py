@@ -249,9 +249,9 @@ def fit_framed(head: LandmarkHead, model: HyperlandModel, images: Images | None,
     cparams = {**params, "n_landmarks": 1}
     if "prior_centre" in reads(head.method) and head.refine is not False:
         cparams["prior_centre"] = head.frame_prior
-    # ... chosen on validation folds that are contiguous blocks of the labelled frames (frames of one video are alike:
-    # a random fold keeps each held-out frame's neighbours in training and flatters the readout). Openfield's
-    # orientation CV at 60 frames: centre error 30.4 -> 19.0 px, points 32.5 -> 12.7 (results.md §6)
+    # ... chosen, from 50 labelled frames on, on a split that is one run of consecutive labelled frames (frames of
+    # one video are alike: a random split keeps each held-out frame's neighbours in training and flatters the
+    # readout). Openfield's orientation CV at 60 frames: the coarse centre 30.4 -> 17.3 px off (results.md §6)
     if "val_blocks" in reads(head.method):
         cparams["val_blocks"] = True
     # mirrored copies only where the pairs are given (mirror=[[i, j], ...]), never by name ("auto"): an object

@@ -158,7 +158,7 @@ def validation_folds(ids: np.ndarray, *, rng: np.random.Generator, blocks: bool,
     sorted ids (the labelled images in the order given, from a random start, wrapping around). Consecutive video
     frames are alike, and a random split of many labelled frames keeps each held-out frame's neighbours in
     training, which flatters a readout of absolute position (openfield's orientation CV, 60 frames: the framed
-    head's coarse centre 30.4 -> 19.0 px off). Below ``single_split_from`` every image is held out once either
+    head's coarse centre 30.4 -> 17.3 px off). Below ``single_split_from`` every image is held out once either
     way and the labelled frames lie far apart, so the folds stay random (blocks there lost the mouse on one
     5-frame openfield draw: the choice moved with the fold order)."""
     n_held = max(1, round(0.2 * len(ids)))
