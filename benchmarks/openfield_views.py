@@ -2,9 +2,9 @@
 
 Row 1: the coarse head's input for 8 labelled frames (the whole frame at ``frame_size`` px, no border crop) with
 the labels and the object centre it learns (white). Row 2: the fine head's training crops around the labelled
-landmarks (``frame_margin`` × the median object length, at the model's input size), the labels moved into them,
-exactly as :func:`hyperland.heads.framing.object_crops` makes them. A wrong crop (mouse cut off, points off the
-parts) shows at a glance.
+landmarks (``frame_margin`` × the median object length, at the model's input size, turned to the labelled shapes'
+common orientation), the labels moved into them, exactly as :func:`hyperland.heads.framing.fine_crops` makes
+them. A wrong crop (mouse cut off, points off the parts, a mouse not turned) shows at a glance.
 
     python benchmarks/openfield_views.py [--out docs/results/openfield-views.png]
 """
@@ -43,7 +43,8 @@ def main() -> None:
     coarse = [torch.nn.functional.interpolate(f[None], size=(head.frame_size, head.frame_size), mode="bilinear",
                                               antialias=True)[0] for f in frames]  # as frame_model resizes
     coarse_pts = (np.concatenate([pts, centre[:, None]], 1) + 0.5) * scale[:, None] - 0.5
-    crops, crop_pts = fr.object_crops(frames, pts, margin=head.frame_margin, extent=fr.median_extent(pts), size=size)
+    crops, crop_pts, _, _ = fr.fine_crops(frames, pts, margin=head.frame_margin, extent=fr.median_extent(pts),
+                                          size=size, align=head.frame_align)
     rows = [overlay_grid(coarse, coarse_pts, cols=len(FRAMES), side=150),
             overlay_grid(crops, crop_pts, cols=len(FRAMES), side=150)]
     print(save_png(grid(rows, cols=1), args.out))

@@ -53,8 +53,8 @@ class LandmarkHead(DescriptorMixin, PersistenceMixin, BaseEstimator):
     * ``method``: ``"ridge"`` (default; ``readout_grid``, ``refine``, ``prior_centre``: ``"auto"`` chooses on
       held-out images whether the refinement's prior sits on the readout's estimate or on the labelled mean
       shape, ``"shape"`` keeps it on the mean shape, for objects anywhere in the frame, ``"mixture"`` uses an even
-      mixture of the readout's prior and a broad one around the mean shape; ``val_blocks``: its validation folds
-      are contiguous blocks of the labelled images in the order given, for consecutive video frames),
+      mixture of the readout's prior and a broad one around the mean shape; ``val_blocks``: from 50 labelled images
+      on, its single validation split is one run of the labelled images in the order given, for video frames),
       ``"regressor"`` (the DVE-style soft-argmax regressor: ``steps`` or ``epochs`` (× ``epoch_size`` maps),
       ``batch_size``, ``lr``,
       ``weight_decay``, ``betas``, ``final_lr``, ``loss``, ``loss_scale``, ``n_intermediate``, ``softmax_scale``;

@@ -12,8 +12,8 @@ A head with ``framing="object"`` is two heads of the same method fitted from the
   Procrustes) and each training crop is turned by its object's orientation relative to it (:func:`orientations`).
   It is fitted on those crops with random shifts and scales (as large as the coarse stage's errors) and rotations
   (± ``frame_rotation`` degrees), at every training-set size, and at prediction it runs twice: on the crop the
-  coarse head gives, read in :func:`crop_turns` orientations (the most confident reading kept), then on the crop
-  its own answer gives, turned to that answer's orientation.
+  coarse head gives, read in :func:`crop_turns` orientations, then on the crop around each of the most confident
+  of those readings (:data:`TURN_CANDIDATES`), turned to its orientation; each frame keeps the best pair.
 
 Crop geometry (pixel centres at integers): crop pixel ``u`` ↔ frame point ``c + side · R(angle) · ((u + 0.5) / S
 - 0.5)``; crops are sampled bilinearly from the full-resolution frame (zeros outside it).
@@ -187,6 +187,17 @@ def median_extent(points: np.ndarray) -> float:
 
 
 
+def fine_crops(frames: Sequence[torch.Tensor], points: np.ndarray, *, margin: float, extent: float, size: int,
+               align: bool) -> tuple[list[torch.Tensor], np.ndarray, np.ndarray | None, np.ndarray | None]:
+    """The fine head's training crops and the points in them, the reference shape and each frame's orientation
+    (None, None unaligned). Aligned (``frame_align``): each labelled object turned to the reference shape's
+    orientation, so that the fine head learns one orientation (± ``frame_rotation``) however it turns in the frame."""
+    reference = reference_shape(points) if align else None
+    angles = None if reference is None else orientations(points, reference)
+    crops, crop_points = object_crops(frames, points, margin=margin, extent=extent, size=size, angles=angles)
+    return crops, crop_points, reference, angles
+
+
 def crop_turns(option: int | str, angles: np.ndarray | None) -> int:
     """How many orientations the first fine crop is read in: ``frame_turns``, or for ``"auto"``
     :data:`FREE_TURNS` where the labelled orientations (aligned heads) span more than :data:`FREE_SPAN` degrees (an
@@ -263,12 +274,8 @@ def fit_framed(head: LandmarkHead, model: HyperlandModel, images: Images | None,
     if mirrors:
         cparams["mirror"] = [] if pairs else False  # the centre of a mirrored object is the mirror's centre
     coarse = type(head)(**cparams).fit(coarse_model, frames, centre[:, None])
-    # aligned crops: each labelled object turned to the reference shape's orientation, so that the fine head learns
-    # one orientation (± frame_rotation) however the object turns in the frame
-    reference = reference_shape(points) if head.frame_align else None
-    angles = None if reference is None else orientations(points, reference)
-    crops, crop_points = object_crops(frames, points, margin=head.frame_margin, extent=extent,
-                                      size=crop_size(head, model), angles=angles)
+    crops, crop_points, reference, angles = fine_crops(frames, points, margin=head.frame_margin, extent=extent,
+                                                        size=crop_size(head, model), align=head.frame_align)
     # geometric augmentation at every training-set size: shifted, scaled and rotated copies of every crop (for
     # the methods that read few-shot warps)
     fine_params = dict(params)
@@ -315,15 +322,17 @@ def _predict_chunk(head: LandmarkHead, model: HyperlandModel, items: list) -> tu
     frames = load_frames(items)
     n, size = len(frames), crop_size(head, model)
     with_conf = bool(MODULES[head.method].CONFIDENCE)
-    reference = getattr(head, "frame_reference_", None)
+    reference = head.frame_reference_
     # first pass: the typical object length around the coarse head's object centre, read in ``frame_turns_``
     # orientations (every 45 degrees for 8)
     c = head.coarse_.predict(frames, model=coarse_model)[:, -1]
     side = np.full(n, head.frame_margin * head.frame_extent_, np.float32)
-    n_turns = getattr(head, "frame_turns_", None) or crop_turns(head.frame_turns, None)
-    firsts = [_read(head, fine_model, frames, c, side, np.full(n, 360.0 * t / n_turns, np.float32), size, with_conf)
-              for t in range(n_turns)]
-    first_scores = np.stack([_score(conf, n) for _, conf in firsts], 1)  # (N, T)
+    turns = head.frame_turns_
+    firsts = [_read(head, fine_model, frames, c, side, np.full(n, 360.0 * t / turns, np.float32), size, with_conf)
+              for t in range(turns)]
+    first_points = np.stack([p for p, _ in firsts], 1)  # (N, T, K, 2)
+    first_conf = np.stack([cf for _, cf in firsts], 1) if with_conf else None  # type: ignore[misc]  # (N, T, K)
+    first_scores = np.stack([_score(cf, n) for _, cf in firsts], 1)  # (N, T)
     # second pass, from each frame's TURN_CANDIDATES most confident first readings: the crop around that reading,
     # turned to its orientation (aligned heads); each frame keeps the pair whose two readings score best together
     ranked = np.argsort(-first_scores, axis=1, kind="stable")[:, :TURN_CANDIDATES if with_conf else 1]
@@ -331,8 +340,8 @@ def _predict_chunk(head: LandmarkHead, model: HyperlandModel, items: list) -> tu
     best_points = best_conf = None
     best = np.full(n, -np.inf)
     for pick in ranked.T:
-        points = np.stack([firsts[t][0][i] for i, t in enumerate(pick)])
-        conf = None if not with_conf else np.stack([firsts[t][1][i] for i, t in enumerate(pick)])  # type: ignore[index]
+        points = first_points[rows, pick]
+        conf = None if first_conf is None else first_conf[rows, pick]
         c, side = boxes(points, margin=head.frame_margin, extent=head.frame_extent_)
         angles = np.zeros(n, np.float32) if reference is None else orientations(points, reference, conf)
         points, conf = _read(head, fine_model, frames, c, side, angles, size, with_conf)
@@ -345,6 +354,6 @@ def _predict_chunk(head: LandmarkHead, model: HyperlandModel, items: list) -> tu
     return np.asarray(best_points, np.float32), best_conf
 
 
-__all__ = ["boxes", "centre_extent", "crop", "crop_size", "crop_turns", "fit_framed", "frame_model", "from_crop",
-           "load_frames", "median_extent", "object_crops", "orientations", "predict_framed", "reference_shape",
-           "stage_models", "to_crop"]
+__all__ = ["boxes", "centre_extent", "crop", "crop_size", "crop_turns", "fine_crops", "fit_framed", "frame_model",
+           "from_crop", "load_frames", "median_extent", "object_crops", "orientations", "predict_framed",
+           "reference_shape", "stage_models", "to_crop"]

@@ -55,7 +55,7 @@ def save_head(head: LandmarkHead, path: str | os.PathLike) -> Path:
         save_head(head.coarse_, d / "coarse")
         save_head(head.fine_, d / "fine")
         tensors = {"frame.extent": torch.tensor([head.frame_extent_], dtype=torch.float32)}
-        if getattr(head, "frame_reference_", None) is not None:  # the aligned fine head's orientation
+        if head.frame_reference_ is not None:  # the aligned fine head's orientation
             tensors["frame.reference"] = torch.from_numpy(np.asarray(head.frame_reference_, np.float32))
         tensors["frame.turns"] = torch.tensor([head.frame_turns_], dtype=torch.float32)
     else:  # the PCA projection, then the method's state

@@ -49,8 +49,8 @@ OPTIONS: dict[str, Rule] = {  # what this method reads besides options.COMMON (L
     "readout_grid": (integer(1), "an integer >= 1 (cells)"),
     "refine": (lambda v: isinstance(v, bool) or v == "auto", 'true, false or "auto"'),
     "prior_centre": (lambda v: v in ("auto", "shape", "mixture"), '"auto", "shape" or "mixture"'),
-    "val_blocks": (lambda v: isinstance(v, bool), "true or false (validation folds are contiguous blocks of the "
-                   "labelled images in the order given: consecutive video frames)"),
+    "val_blocks": (lambda v: isinstance(v, bool), "true or false (from 50 labelled images on, the validation split is "
+                   "one run of the labelled images in the order given: consecutive video frames)"),
 }
 POOL = 1  # the descriptor grid's default average-pooling: the full grid
 CONFIDENCE = True  # locate() returns per-landmark confidences
@@ -182,7 +182,7 @@ def select(maps: torch.Tensor, pooled: np.ndarray, targets: torch.Tensor, groups
 
     Images (``groups``: augmented copies share their original's group and fold) are split into
     ``min(#groups, max_folds)`` folds, or one 20 % split from ``single_split_from`` groups on (drawn at random, or
-    contiguous runs of the groups in order with ``blocks``: :func:`validation_folds`); with a single
+    with ``blocks`` one run of the groups in order: :func:`validation_folds`); with a single
     labelled image there is nothing to hold out and :data:`DEFAULT_CHOICE` is used, as with fewer than
     ``min_select`` (:data:`MIN_SELECT`) under ``prior_centre="auto"``. ``prior_centre="shape"``
     keeps the readout out of the decoding: only priors around the labelled mean shape (:data:`SHAPE_ONLY_FACTORS`)
